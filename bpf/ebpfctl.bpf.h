@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The in-kernel half every recipe shares: target filters, the event-rate cap (token window),
+ * 1-in-N sampling, per-cause drop counters and the ring buffer wakeup policy.
+ * User space sets the const volatile tunables before load (dead branches are pruned by the
+ * verifier when a filter is off) and reads session_stats, a per-CPU array, at any time.
+ */
+#ifndef EBPFCTL_BPF_H
+#define EBPFCTL_BPF_H
+
+#include "ebpfctl.h"
+
+/* Filters (0 / empty = off). */
+const volatile __u32 targ_tgid = 0;
+const volatile __u32 targ_uid = (__u32)-1;
+const volatile bool filter_comm = false;
+const volatile char targ_comm[TASK_COMM_LEN] = {};
+
+/* Rate cap: at most rate_window_limit events per rate_window_ns window (0 = unlimited). */
+const volatile __u64 rate_window_ns = 0;
+const volatile __u64 rate_window_limit = 0;
+
+/* Wake the consumer only once this many bytes are pending; it also polls on a timer. */
+const volatile __u64 wakeup_bytes = 256 * 1024;
+
+/* Written by user space while running (mmaped .bss): keep 1 event in sample_every (0/1 = all). */
+volatile __u32 sample_every = 0;
+
+/* One word: high 32 bits window id, low 32 bits events admitted in it. */
+__u64 rate_window_state = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} session_stats SEC(".maps");
+
+static __always_inline void stat_add(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&session_stats, &which);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline bool comm_matches(const char *comm)
+{
+	if (!filter_comm)
+		return true;
+#pragma unroll
+	for (int i = 0; i < TASK_COMM_LEN; i++) {
+		if (comm[i] != targ_comm[i])
+			return false;
+		if (comm[i] == 0)
+			return true;
+	}
+	return true;
+}
+
+/* Filters on the current task; recipes call this first so filtered-out work costs little. */
+static __always_inline bool target_matches(void)
+{
+	if (targ_tgid && (bpf_get_current_pid_tgid() >> 32) != targ_tgid)
+		return false;
+	if (targ_uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != targ_uid)
+		return false;
+	if (filter_comm) {
+		char comm[TASK_COMM_LEN];
+		bpf_get_current_comm(comm, sizeof(comm));
+		return comm_matches(comm);
+	}
+	return true;
+}
+
+/* Admission of one produced event through sampling and the rate cap; counts the outcome. */
+static __always_inline bool admit_event(void)
+{
+	stat_add(STAT_PRODUCED);
+	__u32 every = sample_every;
+	if (every > 1) {
+		__u32 key = STAT_SAMPLE_TICK;
+		__u64 *tick = bpf_map_lookup_elem(&session_stats, &key);
+		if (tick && ((*tick)++ % every) != 0) {
+			stat_add(STAT_SAMPLED_OUT);
+			return false;
+		}
+	}
+	if (!rate_window_ns)
+		return true;
+	__u64 window = (bpf_ktime_get_ns() / rate_window_ns) & 0xffffffff;
+	__u64 cur = rate_window_state;
+	if ((cur >> 32) != window) {
+		/* First event of a new window: one CPU wins the reset, the others count normally. */
+		if (__sync_val_compare_and_swap(&rate_window_state, cur, (window << 32) | 1) == cur)
+			return true;
+	}
+	__u64 old = __sync_fetch_and_add(&rate_window_state, 1);
+	if ((old >> 32) == window && (old & 0xffffffff) >= rate_window_limit) {
+		stat_add(STAT_DROPPED_RATE);
+		return false;
+	}
+	return true;
+}
+
+/* Reserve an event after admission; a full ring buffer is counted, never silent. */
+#define reserve_event(rb, type)                                                   \
+	({                                                                        \
+		type *__e = NULL;                                                 \
+		if (admit_event()) {                                              \
+			__e = bpf_ringbuf_reserve(rb, sizeof(type), 0);           \
+			if (!__e)                                                 \
+				stat_add(STAT_DROPPED_RINGBUF);                   \
+		}                                                                 \
+		__e;                                                              \
+	})
+
+/* Submit with the wakeup policy: no wakeup per event, only when enough is pending. */
+#define submit_event(rb, e)                                                       \
+	do {                                                                      \
+		__u64 __flags = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes \
+					? BPF_RB_FORCE_WAKEUP                     \
+					: BPF_RB_NO_WAKEUP;                       \
+		stat_add(STAT_SUBMITTED);                                         \
+		bpf_ringbuf_submit(e, __flags);                                   \
+	} while (0)
+
+#define EVENTS_RINGBUF(name, bytes)                                               \
+	struct {                                                                  \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);                               \
+		__uint(max_entries, bytes);                                       \
+	} name SEC(".maps")
+
+char LICENSE[] SEC("license") = "GPL";
+
+#endif

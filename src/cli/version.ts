@@ -1,0 +1,19 @@
+import { Command } from "clipanion";
+import { EbpfctlCommand, outputOption } from "./base";
+import { versionReport } from "../session/version-report";
+
+export class VersionCommand extends EbpfctlCommand {
+  static paths = [["version"], ["--version"]];
+  static usage = Command.Usage({
+    description: "Show ebpfctl's version, the libbpf it uses and the running kernel",
+    examples: [["Show versions", "ebpfctl version"], ["As JSON", "ebpfctl version --output json"]],
+  });
+  output = outputOption();
+
+  async run(): Promise<number> {
+    const v = versionReport();
+    if (this.output === "json") this.context.stdout.write(JSON.stringify(v) + "\n");
+    else this.context.stdout.write(`ebpfctl ${v.version}\nlibbpf  ${v.libbpf}\nkernel  ${v.kernel} (${v.arch})\nbinary  sha256:${v.binarySha256.slice(0, 16)}…\n`);
+    return 0;
+  }
+}
