@@ -130,6 +130,12 @@ static __always_inline bool admit_event(void)
 		__uint(max_entries, bytes);                                       \
 	} name SEC(".maps")
 
+/*
+ * Keep the event struct in the object's BTF: clang emits a type only when something typed
+ * references it, and a ring buffer map has no value type. User space decodes events by it.
+ */
+#define EVENT_TYPE(type) const type *const ebpfctl_event_type = 0
+
 char LICENSE[] SEC("license") = "GPL";
 
 #endif

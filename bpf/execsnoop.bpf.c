@@ -7,6 +7,7 @@
 #include "execsnoop.h"
 
 EVENTS_RINGBUF(events, 1024 * 1024);
+EVENT_TYPE(struct exec_event);
 
 /* In-flight execs between entry and exit, keyed by pid; bounded, oldest evicted first. */
 struct {

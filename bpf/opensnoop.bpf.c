@@ -6,6 +6,7 @@
 #include "opensnoop.h"
 
 EVENTS_RINGBUF(events, 1024 * 1024);
+EVENT_TYPE(struct open_event);
 
 const volatile bool errors_only = false;
 

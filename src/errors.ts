@@ -42,6 +42,27 @@ export const attachFailed = (msg: string, hint?: string) => new EbpfctlError("EB
 export const notRoot = () =>
   new EbpfctlError("EBPFCTL-E0023", "tracing needs CAP_BPF and CAP_PERFMON (or root)", ExitCode.KERNEL, "run with sudo, or as the ebpfctl service identity (README: Least privilege)");
 
+// ---- Audit log (EBPFCTL-E05xx) ----
+const AUDIT_WRITE_HINT = "ebpfctl will not trace without an audit record: free space or fix permissions on the log's filesystem, or pass --audit-log PATH";
+/** The audit log could not be created, opened, locked, written or synced; `errno` is the symbolic errno ("EROFS"). */
+export class AuditWriteError extends EbpfctlError {
+  constructor(readonly path: string, readonly op: string, readonly errno: string, readonly detail?: string) {
+    super("EBPFCTL-E0500", `audit log ${path}: cannot ${op}: ${errno}${detail ? ` (${detail})` : ""}`, ExitCode.AUDIT, AUDIT_WRITE_HINT);
+    this.name = "AuditWriteError";
+  }
+}
+export const auditTailDamaged = (file: string, detail: string) =>
+  new EbpfctlError("EBPFCTL-E0501", `audit log ${file}: ${detail}; refusing to extend a damaged chain`, ExitCode.AUDIT, "run \"ebpfctl audit verify\"; \"ebpfctl audit rotate\" keeps the damaged file as evidence and starts a new linked file");
+export const auditChainBroken = (msg: string) =>
+  new EbpfctlError("EBPFCTL-E0502", msg, ExitCode.AUDIT_CHAIN, "the log changed after it was written: keep the files as evidence and compare them with the syslog mirror");
+export const auditLogMissing = (file: string) =>
+  new EbpfctlError("EBPFCTL-E0503", `no audit log at ${file}`, ExitCode.AUDIT, "pass --audit-log PATH or set EBPFCTL_AUDIT_LOG");
+
+export const probeObjectMissing = (file: string) =>
+  new EbpfctlError("EBPFCTL-E0601", `the feature-probe object ${file} is not in this build`, ExitCode.INTERNAL, "rebuild with scripts/build (it embeds build/bpf/*.bpf.o)");
+export const recipeUnsupported = (recipe: string, reasons: string[]) =>
+  new EbpfctlError("EBPFCTL-E0602", `recipe ${recipe} cannot run on this kernel: ${reasons.join("; ")}`, ExitCode.UNSUPPORTED, 'run "ebpfctl doctor" to see what this kernel supports');
+
 /** Turn anything thrown into a catalog error (unexpected ones become INTERNAL). */
 export function asEbpfctlError(e: unknown): EbpfctlError {
   if (e instanceof EbpfctlError) return e;
@@ -51,3 +72,47 @@ export function asEbpfctlError(e: unknown): EbpfctlError {
   }
   return new EbpfctlError("EBPFCTL-E0000", `internal error: ${err?.message ?? String(e)}`, ExitCode.INTERNAL, "please report this with the output of ebpfctl bundle");
 }
+
+// ---- Trust chain (EBPFCTL-E03xx): signatures, keys, pins, trusted paths, host policy ----
+export type SignatureReason = "empty" | "malformed" | "untrusted-key" | "bad-signature" | "bad-trusted-comment" | "unsupported-algorithm";
+const SIGNATURE_CODES: Record<SignatureReason, string> = {
+  empty: "EBPFCTL-E0300",
+  malformed: "EBPFCTL-E0301",
+  "untrusted-key": "EBPFCTL-E0302",
+  "bad-signature": "EBPFCTL-E0303",
+  "bad-trusted-comment": "EBPFCTL-E0304",
+  "unsupported-algorithm": "EBPFCTL-E0305",
+};
+/** A minisign signature was refused; `reason` says which check failed. Always exit TRUST. */
+export class SignatureError extends EbpfctlError {
+  constructor(readonly reason: SignatureReason, message: string, hint?: string) {
+    super(SIGNATURE_CODES[reason], message, ExitCode.TRUST, hint);
+    this.name = "SignatureError";
+  }
+}
+/** Any other refusal in the trust chain; `reason` is a stable slug, `file` the file at fault. */
+export class TrustError extends EbpfctlError {
+  constructor(code: string, readonly reason: string, readonly file: string, message: string, hint?: string) {
+    super(code, message, ExitCode.TRUST, hint);
+    this.name = "TrustError";
+  }
+}
+export const untrustedPath = (reason: string, file: string, msg: string, hint: string) => new TrustError("EBPFCTL-E0310", reason, file, msg, hint);
+export const publicKeyInvalid = (file: string, msg: string) =>
+  new TrustError("EBPFCTL-E0311", "bad-public-key", file, `${file}: ${msg}`, "a minisign public key is an \"untrusted comment:\" line then one base64 line (minisign -G, ebpfctl keys generate)");
+export const secretKeyInvalid = (file: string, msg: string, hint?: string) =>
+  new TrustError("EBPFCTL-E0312", "bad-secret-key", file, `${file}: ${msg}`, hint ?? "use a key made by \"minisign -G\" or \"ebpfctl keys generate\"");
+export const objectHashMismatch = (objectFile: string, manifestFile: string, want: string, got: string) =>
+  new TrustError("EBPFCTL-E0320", "hash-mismatch", objectFile, `object hash check failed: ${objectFile} has sha256 ${got.slice(0, 16)}…, but ${manifestFile} pins ${want.slice(0, 16)}…`, "rebuild the object or re-pin and re-sign the manifest (ebpfctl recipe sign)");
+export const objectPinMissing = (manifestFile: string) =>
+  new TrustError("EBPFCTL-E0321", "missing-pin", manifestFile, `object hash check failed: ${manifestFile} has no object.sha256 pin`, "pin the object and sign the manifest with \"ebpfctl recipe sign MANIFEST --key KEY\"");
+export const recipeUnsigned = (manifestFile: string, signatureFile: string) =>
+  new TrustError("EBPFCTL-E0322", "unsigned", manifestFile, `signature check failed: ${manifestFile} is not signed (${signatureFile} is missing)`, "sign it with \"ebpfctl recipe sign\"; --allow-unsigned works only where policy.yaml sets allow_unsigned: true");
+export const unsignedNotAllowed = (manifestFile: string, policyFile: string) =>
+  new TrustError("EBPFCTL-E0323", "unsigned-denied", manifestFile, `refusing unsigned ${manifestFile}: the host policy (${policyFile}) does not allow unsigned recipes`, "sign the recipe, or set allow_unsigned: true in the policy file (not recommended)");
+export const objectUnreadable = (objectFile: string, msg: string) =>
+  new TrustError("EBPFCTL-E0324", "object-unreadable", objectFile, `object hash check failed: cannot read ${objectFile}: ${msg}`, "build the object (bash scripts/build) and keep it beside its manifest");
+export const recipeNameMismatch = (manifestFile: string, expected: string, got: string) =>
+  new TrustError("EBPFCTL-E0325", "name-mismatch", manifestFile, `${manifestFile}: declares name "${got}" but is installed as "${expected}"`, `rename the file to ${got}.yaml (the signed name wins)`);
+export const policyInvalid = (file: string, problems: string[]) =>
+  new EbpfctlError("EBPFCTL-E0330", `${file}: ${problems.join("; ")}`, ExitCode.POLICY, "fix the host policy file (keys: allow_unsigned, audit_syslog, host)");

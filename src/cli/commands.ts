@@ -3,5 +3,15 @@ import type { CommandClass } from "clipanion";
 import { VersionCommand } from "./version";
 import { ListCommand } from "./list";
 import { TraceCommand } from "./trace";
+import { DoctorCommand } from "./doctor";
+import { KeysGenerateCommand } from "./keys-generate";
+import { KeysListCommand } from "./keys-list";
+import { RecipeSignCommand } from "./recipe-sign";
+import { RecipeVerifyCommand } from "./recipe-verify";
+import { RecipeInspectCommand } from "./recipe-inspect";
+import { AuditShowCommand } from "./audit-show";
+import { AuditVerifyCommand } from "./audit-verify";
+import { AuditTailCommand } from "./audit-tail";
+import { AuditRotateCommand } from "./audit-rotate";
 
-export const COMMANDS: CommandClass[] = [VersionCommand, ListCommand, TraceCommand];
+export const COMMANDS: CommandClass[] = [AuditShowCommand, AuditVerifyCommand, AuditTailCommand, AuditRotateCommand, VersionCommand, ListCommand, TraceCommand, DoctorCommand, KeysGenerateCommand, KeysListCommand, RecipeSignCommand, RecipeVerifyCommand, RecipeInspectCommand];

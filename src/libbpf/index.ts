@@ -6,4 +6,4 @@ export { LibbpfError, EPERM, ENOENT, EINVAL, EOPNOTSUPP } from "./error";
 export { progInfo, linkInfo, allProgIds, allLinkIds, BpfStatsHandle, type ProgInfo, type LinkInfo } from "./info";
 export { captureLibbpfLog, drainLibbpfLog, type LibbpfLogLine } from "./log";
 export { libbpfVersion } from "./version";
-export { EventReader } from "./event-reader";
+export { EventReader, type DecodedEvent, type EventValue } from "./event-reader";

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Latency of one user-space function: a uprobe at its entry, a uretprobe at its return. The
+ * programs carry no target; user space attaches both to binary + the symbol's file offset.
+ * Nested or recursive calls on one thread keep only the innermost entry time.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "ebpfctl.bpf.h"
+#include "funclatency.h"
+
+const volatile bool per_process = false;
+
+/* Entry time by thread id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} starts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct hist_key);
+	__type(value, struct hist);
+} hists SEC(".maps");
+
+static __always_inline __u32 log2_32(__u32 v)
+{
+	__u32 r, shift;
+	r = (v > 0xFFFF) << 4; v >>= r;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline __u32 log2_64(__u64 v)
+{
+	__u32 hi = v >> 32;
+	return hi ? log2_32(hi) + 32 : log2_32(v);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(funclat_entry)
+{
+	if (!target_matches())
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&starts, &tid, &ts, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(funclat_return)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	__u64 *tsp = bpf_map_lookup_elem(&starts, &tid);
+	if (!tsp)
+		return 0;
+	__u64 delta = bpf_ktime_get_ns() - *tsp;
+	bpf_map_delete_elem(&starts, &tid);
+	if (!admit_event())
+		return 0;
+	struct hist_key key = {};
+	if (per_process) {
+		key.pid = id >> 32;
+		bpf_get_current_comm(key.comm, sizeof(key.comm));
+	}
+	struct hist *h = bpf_map_lookup_elem(&hists, &key);
+	if (!h) {
+		static const struct hist zero;
+		bpf_map_update_elem(&hists, &key, &zero, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&hists, &key);
+		if (!h)
+			return 0;
+	}
+	__u32 slot = log2_64(delta);
+	if (slot >= MAX_SLOTS)
+		slot = MAX_SLOTS - 1;
+	__sync_fetch_and_add(&h->slots[slot], 1);
+	return 0;
+}

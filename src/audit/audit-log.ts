@@ -1,0 +1,410 @@
+// The audit log: an append-only, hash-chained JSON-lines file (default /var/log/ebpfctl/audit.jsonl).
+//
+// Every line is one record: {seq, ts, session, host, pid, event, ...fields, prev, hash}, where
+// `hash` = SHA-256 hex of `prev` followed by the canonical JSON (keys sorted, no whitespace) of the
+// record without `hash`, and `prev` is the previous record's hash (64 zeros for the first record of
+// a fresh log). `seq` counts per chain and continues across rotation. Records are written with one
+// write(2) on an O_APPEND descriptor and fsync'd before append() returns, under an exclusive
+// flock(2) on `audit.jsonl.lock` held across read-tail-and-append, so any number of processes can
+// share one log. `audit.jsonl.head` holds the newest record's seq and hash, so removing whole
+// records from the end is noticed (by the next open and by `ebpfctl audit verify`).
+//
+// Events written by a tracing session (fields beyond the envelope; all optional but these names
+// are what `audit show` reads):
+//   session_start    recipe, user, uid, argv, parameters        (first record of a session)
+//   recipe_verified  recipe, manifest_sha256, object_sha256, key  (signature and pins checked)
+//   refused          recipe, reason, code                        (policy/trust/usage refusal; ends the session)
+//   compat           kernel, features, fallbacks                 (what the kernel can do, what was chosen)
+//   loaded           programs, maps, verified_insns
+//   attached         program, target, link_id
+//   budget_breach    budget, limit, observed
+//   detached         reason: completed | SIGINT | SIGTERM | … | breach | kill-switch | error; events, drops
+//   session_end      exit_code, events, drops, duration_ms      (last record of a session)
+// Written by other commands:
+//   kill_switch_on / kill_switch_off   by, reason
+//   rotated          file (the rotated file's name), first record of every new live file
+//
+// Failures are AuditWriteError (exit AUDIT) with the errno: a session must not attach anything
+// it cannot record, so it opens the log (which proves the location writable) before loading.
+import { randomBytes } from "node:crypto";
+import { closeSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
+import { hostname } from "node:os";
+import { basename, dirname, resolve } from "node:path";
+import { getSystemErrorMessage } from "node:util";
+import { AuditWriteError, auditTailDamaged, usageError } from "../errors";
+import { FlockError, errnoName, lockExclusive, unlock } from "../libbpf/flock";
+import { AuditRecordSchema, GENESIS, RESERVED_KEYS, headPath, lockPath, recordHash, rfc3339Nano, rotatedFiles, type AuditRecord } from "./record";
+import { sendToSyslog, severityOf, syslogSocketPath } from "./syslog";
+import { readTail } from "./tail";
+
+export type { AuditRecord } from "./record";
+
+export interface AuditLogOptions {
+  path: string;
+  /** Random id shared by every record of one session (newSessionId()). */
+  session: string;
+  /** Mirror each record to syslog (authpriv) through EBPFCTL_SYSLOG_SOCKET or /dev/log. */
+  syslog?: boolean;
+  /** Override the syslog socket path (tests). */
+  syslogSocket?: string;
+}
+
+/** 16 hex digits from the CSPRNG. */
+export const newSessionId = (): string => randomBytes(8).toString("hex");
+
+const HEAD_SIZE = 96;
+const EVENT_NAME = /^[a-z][a-z0-9_]*$/;
+
+interface TailState {
+  seq: number;
+  hash: string;
+  /** Size of the live file when the tail was read (where a failed append truncates back to). */
+  size: number;
+  ino: number;
+  /** Set when a lenient read skipped a damaged end. */
+  damaged?: string;
+}
+
+/** Turn a thrown fs/flock error into an AuditWriteError naming the operation and the errno. */
+function writeError(path: string, op: string, e: unknown): AuditWriteError {
+  if (e instanceof AuditWriteError) return e;
+  if (e instanceof FlockError) return new AuditWriteError(path, op, errnoName(e.errno), getSystemErrorMessage(-e.errno));
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.code === "string") {
+    const text = typeof err.errno === "number" ? getSystemErrorMessage(err.errno < 0 ? err.errno : -err.errno) : err.message;
+    return new AuditWriteError(path, op, err.code, text);
+  }
+  return new AuditWriteError(path, op, "EIO", String((e as Error)?.message ?? e));
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export class AuditLog {
+  private closed = false;
+  private cache: TailState | null = null;
+  /** The last syslog mirror failure, if any (the mirror never fails an append). */
+  lastSyslogError: string | null = null;
+
+  private constructor(
+    readonly path: string,
+    readonly session: string,
+    private fd: number,
+    private readonly lockFd: number,
+    private readonly headFd: number,
+    private readonly syslogSocket: string | null,
+  ) {}
+
+  /**
+   * Open (creating directory 0700 and file 0600 if missing), take the lock once, read the tail and
+   * check it against the head sidecar, and write the sidecar: a read-only filesystem, EACCES or a
+   * damaged end fails here, before the caller attaches anything. ENOSPC on a log whose last page has
+   * room shows up on the first append (a session's session_start), still before attaching.
+   */
+  static open(opts: AuditLogOptions & { lenient?: boolean }): AuditLog {
+    const path = resolve(opts.path);
+    const dir = dirname(path);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw writeError(dir, "create directory", e);
+    }
+    const opened: number[] = [];
+    const closeAll = () => opened.forEach((fd) => closeQuietly(fd));
+    let fd: number, lockFd: number, headFd: number;
+    try {
+      lockFd = openFile(lockPath(path), "create lock file", "a+");
+      opened.push(lockFd);
+      fd = openLive(path);
+      opened.push(fd);
+      headFd = openFile(headPath(path), "create head file", "r+", true);
+      opened.push(headFd);
+    } catch (e) {
+      closeAll();
+      throw e;
+    }
+    const socket = opts.syslog ? (opts.syslogSocket ?? syslogSocketPath()) : null;
+    const log = new AuditLog(path, opts.session, fd, lockFd, headFd, socket);
+    try {
+      log.locked(() => {
+        log.reopenIfRotated();
+        const t = log.tail(opts.lenient ?? false);
+        if (!t.damaged) log.writeHead(t.seq, t.hash);
+      });
+    } catch (e) {
+      log.close();
+      throw e;
+    }
+    return log;
+  }
+
+  /** Append one record (one write, fsync'd) and return it. Throws AuditWriteError; never half-writes. */
+  append(event: string, fields: Record<string, unknown> = {}): AuditRecord {
+    const body = this.checkFields(event, fields);
+    const rec = this.locked(() => this.appendLocked(event, body, false));
+    this.mirror(rec);
+    return rec;
+  }
+
+  /**
+   * Rotate: rename the live file to the next `audit.jsonl.N` and start a new live file whose first
+   * record (`rotated`, naming the old file) links to the old file's last record. A damaged end of
+   * the old file is kept as evidence; the new file then links to its last intact record.
+   */
+  rotate(): { from: string; to: string; record: AuditRecord } {
+    if (this.closed) throw new AuditWriteError(this.path, "rotate", "EBADF", "the audit log is closed");
+    const out = this.locked(() => {
+      this.reopenIfRotated();
+      if (fstatSync(this.fd).size === 0) throw usageError(`nothing to rotate: ${this.path} is empty`);
+      const next = (rotatedFiles(this.path).at(-1)?.n ?? 0) + 1;
+      const to = `${this.path}.${next}`;
+      try {
+        renameSync(this.path, to);
+        fsyncDir(dirname(this.path));
+      } catch (e) {
+        throw writeError(this.path, `rename to ${basename(to)}`, e);
+      }
+      this.reopenIfRotated();
+      const t = this.tail(true);
+      const record = this.appendLocked("rotated", { file: basename(to), ...(t.damaged ? { damaged: t.damaged } : {}) }, true, t);
+      return { from: this.path, to, record };
+    });
+    this.mirror(out.record);
+    return out;
+  }
+
+  /** Release the descriptors; safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeQuietly(this.fd);
+    closeQuietly(this.lockFd);
+    closeQuietly(this.headFd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---- internals ----
+
+  private checkFields(event: string, fields: Record<string, unknown>): Record<string, unknown> {
+    if (this.closed) throw new AuditWriteError(this.path, "append", "EBADF", "the audit log is closed");
+    if (!EVENT_NAME.test(event)) throw new TypeError(`audit event name "${event}" must match ${EVENT_NAME}`);
+    for (const k of Object.keys(fields)) if (RESERVED_KEYS.has(k)) throw new TypeError(`audit field "${k}" is reserved`);
+    // A JSON round trip fixes the values that get hashed (bigint counters become decimal strings).
+    return JSON.parse(JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v))) as Record<string, unknown>;
+  }
+
+  private locked<T>(fn: () => T): T {
+    try {
+      lockExclusive(this.lockFd);
+    } catch (e) {
+      throw writeError(lockPath(this.path), "lock", e);
+    }
+    try {
+      return fn();
+    } finally {
+      try {
+        unlock(this.lockFd);
+      } catch {
+        // Closing the descriptor releases the lock anyway.
+      }
+    }
+  }
+
+  /** Another process may have rotated the file since we opened it: follow the name. */
+  private reopenIfRotated(): void {
+    let named: Stats | null = null;
+    try {
+      named = statSync(this.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw writeError(this.path, "stat", e);
+    }
+    const held = fstatSync(this.fd);
+    if (named && named.ino === held.ino && named.dev === held.dev) return;
+    closeQuietly(this.fd);
+    this.fd = openLive(this.path);
+    this.cache = null;
+  }
+
+  private tail(lenient: boolean): TailState {
+    const st = fstatSync(this.fd);
+    if (this.cache && this.cache.ino === st.ino && this.cache.size === st.size) return this.cache;
+    let t: TailState;
+    if (st.size === 0) {
+      // A new live file continues the newest rotated file's chain (also after a crash mid-rotation).
+      const last = rotatedFiles(this.path).at(-1);
+      if (!last) t = { seq: 0, hash: GENESIS, size: 0, ino: st.ino };
+      else {
+        const fd = openSync(last.path, "r");
+        try {
+          t = { ...lastRecord(fd, fstatSync(fd).size, last.path, lenient), size: 0, ino: st.ino };
+        } finally {
+          closeSync(fd);
+        }
+      }
+    } else {
+      t = { ...lastRecord(this.fd, st.size, this.path, lenient), size: st.size, ino: st.ino };
+    }
+    const headProblem = this.checkHead(t);
+    if (headProblem) {
+      if (!lenient) throw auditTailDamaged(this.path, headProblem);
+      t = { ...t, damaged: t.damaged ? `${t.damaged}; ${headProblem}` : headProblem };
+    }
+    this.cache = t;
+    return t;
+  }
+
+  /** The head sidecar must not be ahead of the log, nor disagree about its last record. */
+  private checkHead(t: TailState): string | null {
+    const head = readHead(this.headFd);
+    const name = basename(headPath(this.path));
+    if (!head) return null;
+    if (head.seq > t.seq) return `the log ends at seq ${t.seq} but seq ${head.seq} was written (per ${name}): records were removed from the end`;
+    if (head.seq === t.seq && head.hash !== t.hash) return `the last record (seq ${t.seq}) is not the one that was written (its hash differs from ${name})`;
+    return null;
+  }
+
+  private writeHead(seq: number, hash: string): void {
+    const buf = Buffer.alloc(HEAD_SIZE, 0x20);
+    buf.write(`${seq} ${hash}`);
+    buf[HEAD_SIZE - 1] = 0x0a;
+    try {
+      writeSync(this.headFd, buf, 0, HEAD_SIZE, 0);
+    } catch (e) {
+      throw writeError(headPath(this.path), "write", e);
+    }
+  }
+
+  private appendLocked(event: string, body: Record<string, unknown>, lenient: boolean, known?: TailState): AuditRecord {
+    if (!known) this.reopenIfRotated();
+    const t = known ?? this.tail(lenient);
+    const rec: Record<string, unknown> = { seq: t.seq + 1, ts: rfc3339Nano(), session: this.session, host: hostname(), pid: process.pid, event, ...body, prev: t.hash };
+    rec.hash = recordHash(rec);
+    const buf = Buffer.from(`${JSON.stringify(rec)}\n`);
+    let written = 0;
+    try {
+      written = writeSync(this.fd, buf);
+      // A short write means the device filled mid-record: retrying the rest surfaces the errno.
+      while (written < buf.length) {
+        const n = writeSync(this.fd, buf, written, buf.length - written);
+        if (n <= 0) throw Object.assign(new Error("short write"), { code: "ENOSPC", errno: -28 });
+        written += n;
+      }
+    } catch (e) {
+      this.rollback(t.size);
+      throw writeError(this.path, "write", e);
+    }
+    try {
+      fsyncSync(this.fd);
+      if (t.size === 0) fsyncDir(dirname(this.path));
+    } catch (e) {
+      this.rollback(t.size);
+      throw writeError(this.path, "fsync", e);
+    }
+    this.writeHead(rec.seq as number, rec.hash as string);
+    this.cache = { seq: rec.seq as number, hash: rec.hash as string, size: t.size + buf.length, ino: t.ino };
+    return rec as AuditRecord;
+  }
+
+  /** Remove a partial record so the file never ends mid-line. */
+  private rollback(size: number): void {
+    this.cache = null;
+    try {
+      ftruncateSync(this.fd, size);
+    } catch {
+      // Nothing more to do: the next open reports the damaged tail.
+    }
+  }
+
+  private mirror(rec: AuditRecord): void {
+    if (!this.syslogSocket) return;
+    const { seq: _s, ts: _t, session: _x, host: _h, pid: _p, event, prev: _v, hash: _y, ...fields } = rec;
+    this.lastSyslogError = sendToSyslog(JSON.stringify(rec), severityOf(event, fields), this.syslogSocket);
+  }
+}
+
+/** Rotate the log at `path` (see AuditLog.rotate); the `rotated` record carries `session`. */
+export function rotate(path: string, opts: { session?: string; syslog?: boolean } = {}): { from: string; to: string; record: AuditRecord } {
+  const log = AuditLog.open({ path, session: opts.session ?? newSessionId(), syslog: opts.syslog, lenient: true });
+  try {
+    return log.rotate();
+  } finally {
+    log.close();
+  }
+}
+
+function openFile(path: string, op: string, flags: string, create = false): number {
+  try {
+    if (create) {
+      try {
+        return openSync(path, flags, 0o600);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        return openSync(path, "w+", 0o600);
+      }
+    }
+    return openSync(path, flags, 0o600);
+  } catch (e) {
+    throw writeError(path, op, e);
+  }
+}
+
+/** O_APPEND|O_CREAT, mode 0600; a looser mode on an existing file is tightened. */
+function openLive(path: string): number {
+  const fd = openFile(path, "open", "a+");
+  try {
+    if (fstatSync(fd).mode & 0o077) fchmodSync(fd, 0o600);
+  } catch {
+    // Not ours to change (e.g. a log owned by another user on a shared box); open still succeeded.
+  }
+  return fd;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+function readHead(fd: number): { seq: number; hash: string } | null {
+  const buf = Buffer.alloc(HEAD_SIZE);
+  const n = readSync(fd, buf, 0, HEAD_SIZE, 0);
+  const m = /^(\d+) ([0-9a-f]{64})/.exec(buf.subarray(0, n).toString("latin1"));
+  return m ? { seq: Number(m[1]), hash: m[2]! } : null;
+}
+
+/** The last record of a file: strict (a partial or foreign last line throws), or lenient (skip back to the last good record). */
+function lastRecord(fd: number, size: number, file: string, lenient: boolean): { seq: number; hash: string; damaged?: string } {
+  const t = readTail(fd, 1, size);
+  const problem = t.partial !== "" ? `the last line is incomplete (${Buffer.byteLength(t.partial)} bytes without a newline)` : null;
+  const parsed = t.lines.length ? parseRecord(t.lines[0]!) : null;
+  if (!problem && parsed) return { seq: parsed.seq, hash: parsed.hash };
+  const why = problem ?? (t.lines.length ? "the last line is not an ebpfctl audit record" : "the file has no complete record");
+  if (!lenient) throw auditTailDamaged(file, why);
+  const lines = readFileSync(file, "utf8").split("\n");
+  // The last element is the partial line (or "" after a final newline): never trusted.
+  for (let i = lines.length - 2; i >= 0; i--) {
+    const r = parseRecord(lines[i]!);
+    if (r) return { seq: r.seq, hash: r.hash, damaged: why };
+  }
+  return { seq: 0, hash: GENESIS, damaged: why };
+}
+
+function parseRecord(line: string): AuditRecord | null {
+  try {
+    const r = AuditRecordSchema.safeParse(JSON.parse(line));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,84 @@
+// Effective budgets for one session: the manifest's defaults, tightened by flags, never loosened
+// past the manifest's ceilings (nor past a host policy ceiling when one is given).
+import { EbpfctlError, ExitCode } from "../errors";
+import { parseBytes, parseCount, parseDuration, parsePercent, formatBytes, formatCount, formatDuration } from "./units";
+import type { BudgetSet, Manifest } from "../recipe/manifest";
+
+export type BudgetName = keyof BudgetSet;
+export type Budgets = BudgetSet;
+
+export interface BudgetFlags {
+  maxDuration?: string;
+  maxRate?: string;
+  maxMemory?: string;
+  maxCpu?: string;
+  maxOutput?: string;
+  /** -d: a planned end, not a budget; max_duration is raised to cover it within the ceiling. */
+  durationSeconds?: string;
+}
+
+const FLAG: Record<BudgetName, string> = {
+  max_duration: "--max-duration",
+  max_rate: "--max-rate",
+  max_memory: "--max-memory",
+  max_cpu: "--max-cpu",
+  max_output: "--max-output",
+};
+
+export const budgetRefused = (msg: string) => new EbpfctlError("EBPFCTL-E0030", msg, ExitCode.USAGE, "budgets can be tightened, never loosened past the recipe's ceiling");
+
+export function formatBudget(name: BudgetName, v: number): string {
+  switch (name) {
+    case "max_duration":
+      return formatDuration(v);
+    case "max_rate":
+      return `${formatCount(v)}/s`;
+    case "max_memory":
+    case "max_output":
+      return formatBytes(v);
+    case "max_cpu":
+      return `${v}%`;
+  }
+}
+
+export function resolveBudgets(manifest: Manifest, flags: BudgetFlags): Budgets {
+  const { defaults, ceilings } = manifest.budgets;
+  const out: Budgets = { ...defaults };
+  const parsers: Record<BudgetName, [string | undefined, (s: string) => number]> = {
+    max_duration: [flags.maxDuration, parseDuration],
+    max_rate: [flags.maxRate, parseCount],
+    max_memory: [flags.maxMemory, parseBytes],
+    max_cpu: [flags.maxCpu, parsePercent],
+    max_output: [flags.maxOutput, parseBytes],
+  };
+  for (const name of Object.keys(parsers) as BudgetName[]) {
+    const [raw, parse] = parsers[name];
+    if (raw === undefined) continue;
+    let v: number;
+    try {
+      v = parse(raw);
+    } catch (e) {
+      throw budgetRefused(`${FLAG[name]}: ${(e as Error).message}`);
+    }
+    if (v <= 0) throw budgetRefused(`${FLAG[name]}: must be greater than zero`);
+    if (v > ceilings[name]) {
+      throw budgetRefused(`${FLAG[name]} ${formatBudget(name, v)} is above ${manifest.name}'s ceiling of ${formatBudget(name, ceilings[name])}`);
+    }
+    out[name] = v;
+  }
+  if (flags.durationSeconds !== undefined) {
+    let d: number;
+    try {
+      d = parseDuration(flags.durationSeconds);
+    } catch (e) {
+      throw budgetRefused(`-d/--duration: ${(e as Error).message}`);
+    }
+    if (d <= 0) throw budgetRefused("-d/--duration: must be greater than zero");
+    if (d > ceilings.max_duration) {
+      throw budgetRefused(`-d ${formatDuration(d)} is above ${manifest.name}'s ceiling of ${formatDuration(ceilings.max_duration)}`);
+    }
+    if (flags.maxDuration === undefined && d > out.max_duration) out.max_duration = d;
+    else if (d > out.max_duration) throw budgetRefused(`-d ${formatDuration(d)} is longer than --max-duration ${formatDuration(out.max_duration)}`);
+  }
+  return out;
+}

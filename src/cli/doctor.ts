@@ -1,0 +1,128 @@
+import { Command, Option } from "clipanion";
+import Table from "cli-table3";
+import pc from "picocolors";
+import { EbpfctlCommand, outputOption, useColor } from "./base";
+import { usageError } from "../errors";
+import { readKernelFacts, mayLoadTracing, type KernelFacts } from "../kernel/facts";
+import { kernelFeatures, type Feature, type FeatureReport } from "../kernel/features";
+import { selectProfile, compatRecord, type CompatRecord } from "../kernel/profile";
+import { embeddedSources } from "../recipe/catalog";
+import { parseManifest } from "../recipe/manifest";
+
+export interface DoctorReport {
+  facts: KernelFacts;
+  features: FeatureReport;
+  recipes: (CompatRecord | { recipe: string; error: string })[];
+}
+
+/** Facts, probed features and every embedded recipe's profile. Reads manifests only; loads no recipe. */
+export function doctorReport(opts: { refresh?: boolean } = {}): DoctorReport {
+  const facts = readKernelFacts();
+  const features = kernelFeatures({ facts, refresh: opts.refresh });
+  const recipes: DoctorReport["recipes"] = [];
+  for (const source of embeddedSources()) {
+    try {
+      const manifest = parseManifest(source.manifestText, source.manifestFile);
+      recipes.push(compatRecord(manifest, facts, features, selectProfile(manifest, features)));
+    } catch (e) {
+      recipes.push({ recipe: source.name, error: (e as Error).message });
+    }
+  }
+  return { facts, features, recipes };
+}
+
+export class DoctorCommand extends EbpfctlCommand {
+  static paths = [["doctor"]];
+  static usage = Command.Usage({
+    description: "Show what this kernel supports and which variant of each recipe it can run",
+    details: `
+      Reads kernel facts (BTF, lockdown, sysctls, mounts, capabilities), probes each feature ebpfctl uses
+      by loading and attaching a tiny program (detached at once), and shows every built-in recipe's
+      profile: \`full\`, \`reduced\` (a fallback or a dropped optional probe, with what is lost) or
+      \`disabled\` (why). A feature is \`yes\`, \`no\` or \`unknown\` with the evidence for it.
+
+      Results are cached per boot in $EBPFCTL_RUN_DIR/features.json when that is set; \`--refresh\` probes
+      again. EBPFCTL_MASK_FEATURES=kprobe,fentry reports those features as \`no\`, to rehearse fallbacks.
+    `,
+    examples: [
+      ["Check this host", "sudo ebpfctl doctor"],
+      ["As JSON for a fleet inventory", "sudo ebpfctl doctor --output json"],
+      ["Rehearse a kernel without tracepoints", "sudo EBPFCTL_MASK_FEATURES=tracepoint ebpfctl doctor"],
+    ],
+  });
+  output = outputOption();
+  refresh = Option.Boolean("--refresh", false, { description: "Ignore cached probe results and probe again" });
+
+  async run(): Promise<number> {
+    if (this.output !== "json" && this.output !== "table") throw usageError(`--output must be table or json, got "${this.output}"`);
+    const report = doctorReport({ refresh: this.refresh });
+    if (this.output === "json") {
+      this.context.stdout.write(JSON.stringify(report) + "\n");
+      return 0;
+    }
+    const columns = (this.context.stdout as { columns?: number }).columns ?? 160;
+    this.context.stdout.write(renderDoctor(report, useColor(this.context.stdout), columns));
+    return 0;
+  }
+}
+
+function renderDoctor(r: DoctorReport, color: boolean, columns: number): string {
+  const c = {
+    head: (s: string) => (color ? pc.bold(s) : s),
+    dim: (s: string) => (color ? pc.dim(s) : s),
+    status: (s: Feature["status"] | string) => {
+      if (!color) return s;
+      if (s === "yes" || s === "full") return pc.green(s);
+      if (s === "no" || s === "disabled") return pc.red(s);
+      return pc.yellow(s);
+    },
+  };
+  const f = r.facts;
+  const onOff = (b: boolean) => (b ? "yes" : "no");
+  const mount = (m: { mounted: boolean; at?: string }) => (m.mounted ? `mounted at ${m.at}` : "not mounted");
+  const caps = Object.entries(f.capabilities.relevant).map(([k, v]) => `${k.replace(/^CAP_/, "")}${v ? "" : " (missing)"}`);
+  const lines: string[] = [];
+  lines.push(c.head("Kernel"));
+  const kv: [string, string][] = [
+    ["release", `${f.release} (${f.arch})`],
+    ["BTF", f.btf.vmlinux ? `vmlinux yes, ${f.btf.modules} module BTF file(s)` : `no — ${f.btf.evidence}`],
+    ["lockdown", f.lockdown.mode === "unknown" ? f.lockdown.evidence : f.lockdown.mode],
+    ["LSMs", f.lsms ? f.lsms.join(",") : "unknown (securityfs not mounted)"],
+    ["unprivileged_bpf_disabled", `${f.unprivilegedBpfDisabled.value ?? "?"} — ${f.unprivilegedBpfDisabled.meaning}`],
+    ["perf_event_paranoid", `${f.perfEventParanoid.value ?? "?"} — ${f.perfEventParanoid.meaning}`],
+    ["bpf_jit_enable", `${f.jit.value ?? "?"} — ${f.jit.meaning}`],
+    ["bpf_stats_enabled", `${f.bpfStatsEnabled.value ?? "?"} — ${f.bpfStatsEnabled.meaning}`],
+    ["tracefs", mount(f.mounts.tracefs)],
+    ["debugfs", mount(f.mounts.debugfs)],
+    ["securityfs", mount(f.mounts.securityfs)],
+    ["bpffs", mount(f.mounts.bpffs)],
+    ["capabilities", `${caps.join(", ")}; may load tracing programs: ${onOff(mayLoadTracing(f))}`],
+  ];
+  const width = Math.max(...kv.map(([k]) => k.length));
+  for (const [k, v] of kv) lines.push(`  ${k.padEnd(width)}  ${v}`);
+
+  const how = r.features.source === "cache" ? "from the cache (features.json; --refresh probes again)" : `probed in ${r.features.probeMs} ms`;
+  lines.push("", `${c.head("Features")} ${c.dim(`(${how}${r.features.masked.length ? `; masked: ${r.features.masked.join(",")}` : ""})`)}`);
+  const table = new Table({
+    head: ["FEATURE", "KIND", "STATUS", "EVIDENCE"],
+    style: { head: color ? ["bold"] : [], border: color ? ["grey"] : [] },
+    colWidths: [28, 9, 9, Math.max(40, columns - 52)],
+    wordWrap: true,
+    // One rule under the header only: 36 features read better without a rule between rows.
+    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
+  });
+  for (const feat of Object.values(r.features.features)) table.push([feat.name, feat.kind, c.status(feat.status), feat.evidence]);
+  lines.push(table.toString());
+
+  lines.push("", c.head("Recipes"));
+  for (const rec of r.recipes) {
+    if ("error" in rec) {
+      lines.push(`  ${rec.recipe}  ${c.status("invalid")}  ${rec.error}`);
+      continue;
+    }
+    const variants = rec.probes.map((p) => `${p.name}=${p.chosen ? `${p.chosen.type}${p.variant > 0 ? `#${p.variant}` : ""}` : "none"}`).join(" ");
+    lines.push(`  ${rec.recipe.padEnd(14)} ${c.status(rec.profile).padEnd(color ? 18 : 9)} ${c.dim(variants)}`);
+    for (const reason of rec.reasons) lines.push(`      ${reason}`);
+  }
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,99 @@
+import { Command, Option } from "clipanion";
+import { EbpfctlCommand, useColor } from "./base";
+import { runTrace } from "../session/run-trace";
+import { usageError } from "../errors";
+
+export class TraceCommand extends EbpfctlCommand {
+  static paths = [["trace"]];
+  static usage = Command.Usage({
+    description: "Run a signed tracing recipe under hard budgets",
+    details: `
+      Loads the recipe's BPF programs (after checking its signature and object hash), attaches the
+      best probe variant this kernel supports, and streams events to stdout (lifecycle messages go
+      to stderr) until Ctrl-C, -d, a budget breach or the host kill switch. Probes are detached on
+      every path; the audit log records the session from start to end.
+
+      Exit codes: 0 ended normally, 2 usage, 3 recipe, 4 trust refused, 5 kernel refused,
+      6 audit log unwritable, 7 budget breach, 8 kill switch, 9 unsupported on this kernel, 10 host policy.
+    `,
+    examples: [
+      ["Trace every exec() until Ctrl-C", "ebpfctl trace execsnoop"],
+      ["Opens by nginx for 10 seconds", "ebpfctl trace opensnoop -c nginx -d 10"],
+      ["JSON lines for one process", "ebpfctl trace execsnoop -p 1234 --output json"],
+      ["Tighter budgets", "ebpfctl trace opensnoop --max-rate 1k --max-duration 5m --max-output 64MiB"],
+    ],
+  });
+
+  recipe = Option.String({ required: false, name: "recipe" });
+  recipeFile = Option.String("--recipe-file", { description: "Run a recipe manifest from a file (still needs a trusted signature)" });
+  allowUnsigned = Option.Boolean("--allow-unsigned", false, { description: "Run an unsigned recipe if the host policy allows it" });
+
+  pid = Option.String("-p,--pid", { description: "Only this process id" });
+  uid = Option.String("-u,--uid", { description: "Only this user id" });
+  comm = Option.String("-c,--comm", { description: "Only this command name" });
+  errorsOnly = Option.Boolean("-x,--errors-only", false, { description: "Only failed calls" });
+  perProcess = Option.Boolean("-P,--per-process", false, { description: "Aggregate per process" });
+  minLatency = Option.String("-m,--min-latency", { description: "Only operations slower than this (e.g. 10ms)" });
+  freq = Option.String("-F,--freq", { description: "Sampling frequency in Hz (profile)" });
+  signal = Option.String("-s,--signal", { description: "Only this signal" });
+  port = Option.String("--port", { description: "Only this port" });
+  binary = Option.String("--binary", { description: "Binary to probe (uprobe recipes)" });
+  symbol = Option.String("--symbol", { description: "Function in --binary" });
+
+  duration = Option.String("-d,--duration", { description: "Stop after this long (seconds, or 10s, 5m)" });
+  maxDuration = Option.String("--max-duration", { description: "Budget: wall time" });
+  maxRate = Option.String("--max-rate", { description: "Budget: events per second (capped in the kernel)" });
+  maxMemory = Option.String("--max-memory", { description: "Budget: map memory plus consumer growth (e.g. 64MiB)" });
+  maxCpu = Option.String("--max-cpu", { description: "Budget: percent of one core (BPF + ebpfctl)" });
+  maxOutput = Option.String("--max-output", { description: "Budget: bytes written (e.g. 1GiB)" });
+
+  output = Option.String("-o,--output", "table", { description: "table or json" });
+  outputFile = Option.String("--output-file", { description: "Write events to this file instead of stdout" });
+  statusInterval = Option.String("--status-interval", { description: "Status records interval (0 = off)" });
+  interval = Option.String("-i,--interval", { description: "Aggregations: print a snapshot every N seconds" });
+  top = Option.String("--top", { description: "Aggregations: show the top N rows" });
+  folded = Option.Boolean("--folded", false, { description: "profile: folded stacks for flame graphs" });
+  auditSyslog = Option.Boolean("--audit-syslog", false, { description: "Mirror audit records to syslog (authpriv)" });
+
+  async run(): Promise<number> {
+    if (!this.recipe && !this.recipeFile) throw usageError("name a recipe (ebpfctl list shows them) or give --recipe-file PATH");
+    if (this.recipe && this.recipeFile) throw usageError("give a recipe name or --recipe-file, not both");
+    if (this.output !== "table" && this.output !== "json") throw usageError(`--output: expected table or json, got "${this.output}"`);
+    return runTrace(
+      {
+        recipe: this.recipe,
+        recipeFile: this.recipeFile,
+        allowUnsigned: this.allowUnsigned,
+        params: {
+          pid: this.pid,
+          uid: this.uid,
+          comm: this.comm,
+          errors_only: this.errorsOnly,
+          per_process: this.perProcess,
+          min_latency: this.minLatency,
+          freq: this.freq,
+          signal: this.signal,
+          port: this.port,
+          binary: this.binary,
+          symbol: this.symbol,
+        },
+        budgets: {
+          durationSeconds: this.duration,
+          maxDuration: this.maxDuration,
+          maxRate: this.maxRate,
+          maxMemory: this.maxMemory,
+          maxCpu: this.maxCpu,
+          maxOutput: this.maxOutput,
+        },
+        output: this.output,
+        outputFile: this.outputFile,
+        auditLogPath: this.auditLogPath(),
+        auditSyslog: this.auditSyslog,
+        statusInterval: this.statusInterval,
+        aggregate: { interval: this.interval, top: this.top, folded: this.folded },
+        argv: process.argv.slice(1),
+      },
+      { stderr: this.context.stderr, stderrIsTTY: Boolean((this.context.stderr as { isTTY?: boolean }).isTTY), color: useColor(this.context.stderr) },
+    );
+  }
+}

@@ -1,0 +1,52 @@
+// Turns decoded events into output lines: a live table (header once, aligned rows) or JSON lines.
+import pc from "picocolors";
+import type { DecodedEvent } from "../libbpf/event-reader";
+import type { Column } from "../recipe/manifest";
+import { formatCell, jsonEvent } from "./format";
+
+export interface EventRenderer {
+  header(): string[];
+  render(e: DecodedEvent): string;
+}
+
+export class JsonLinesRenderer implements EventRenderer {
+  constructor(private readonly columns: Column[], private readonly bootToWallMs: number) {}
+  header(): string[] {
+    return [];
+  }
+  render(e: DecodedEvent): string {
+    const o = jsonEvent(this.columns, e);
+    if (typeof e.ts_ns === "number") o.time = new Date(this.bootToWallMs + e.ts_ns / 1e6).toISOString();
+    return JSON.stringify(o);
+  }
+}
+
+const DEFAULT_WIDTH: Record<string, number> = { pid: 7, ppid: 7, tid: 7, uid: 6, comm: 16, ret: 4, retval: 4 };
+
+export class TableRenderer implements EventRenderer {
+  private readonly widths: number[];
+  constructor(private readonly columns: Column[], private readonly bootToWallMs: number, private readonly color: boolean) {
+    this.widths = columns.map((c, i) => (i === columns.length - 1 ? 0 : Math.max(c.width ?? DEFAULT_WIDTH[c.field] ?? 8, c.header.length)));
+  }
+  header(): string[] {
+    const h = this.columns.map((c, i) => (this.widths[i] ? c.header.padEnd(this.widths[i]!) : c.header)).join(" ");
+    return [this.color ? pc.bold(h) : h];
+  }
+  render(e: DecodedEvent): string {
+    let line = "";
+    for (let i = 0; i < this.columns.length; i++) {
+      const c = this.columns[i]!;
+      let cell = formatCell(c, e, this.bootToWallMs);
+      const w = this.widths[i]!;
+      if (w) cell = cell.length > w ? cell.slice(0, w) : cell.padEnd(w);
+      if (this.color && (c.format === "errno" || c.format === "fd_or_errno") && Number(e[c.field]) < 0) cell = pc.red(cell);
+      line += i ? " " + cell : cell;
+    }
+    return line.trimEnd();
+  }
+}
+
+/** Milliseconds to add to a bpf_ktime_get_ns() value / 1e6 to get wall-clock time. */
+export function bootToWallOffsetMs(): number {
+  return Date.now() - Number(process.hrtime.bigint()) / 1e6;
+}

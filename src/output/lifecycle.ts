@@ -1,0 +1,125 @@
+// Lifecycle messages on stderr (events go to stdout). JSON mode: one record per line with a
+// `kind`. Human mode: short lines; on a TTY a live status line with a bar per budget.
+import pc from "picocolors";
+import type { SessionResult, SessionStatus } from "../session/session";
+import { formatBudget, type BudgetName } from "../budget/budgets";
+import { formatCount, formatDuration, formatBytes } from "../budget/units";
+
+interface Options {
+  json: boolean;
+  color: boolean;
+  tty: boolean;
+  session: string;
+}
+
+const BUDGETS: BudgetName[] = ["max_duration", "max_rate", "max_memory", "max_cpu", "max_output"];
+const LABEL: Record<BudgetName, string> = { max_duration: "time", max_rate: "rate", max_memory: "mem", max_cpu: "cpu", max_output: "out" };
+
+export class LifecycleReporter {
+  private statusShown = false;
+
+  constructor(private readonly out: NodeJS.WritableStream, private readonly o: Options) {}
+
+  private write(s: string): void {
+    this.out.write(s);
+  }
+
+  private record(kind: string, fields: Record<string, unknown>): void {
+    this.write(JSON.stringify({ kind, ts: new Date().toISOString(), session: this.o.session, ...fields }) + "\n");
+  }
+
+  private line(s: string): void {
+    this.clearStatus();
+    this.write(s + "\n");
+  }
+
+  private c(f: (s: string) => string, s: string): string {
+    return this.o.color ? f(s) : s;
+  }
+
+  info(kind: string, text: string, fields: Record<string, unknown> = {}): void {
+    if (this.o.json) this.record(kind, { message: text, ...fields });
+    else this.line(`${this.c(pc.dim, "ebpfctl:")} ${text}`);
+  }
+
+  warn(kind: string, text: string, fields: Record<string, unknown> = {}): void {
+    if (this.o.json) this.record(kind, { level: "warning", message: text, ...fields });
+    else this.line(`${this.c(pc.yellow, "warning:")} ${text}`);
+  }
+
+  compat(c: { profile: string; reasons: string[]; kernel: { release: string } } & Record<string, unknown>): void {
+    if (this.o.json) this.record("compat", c);
+    else if (c.profile === "reduced") this.line(`${this.c(pc.yellow, "reduced profile:")} ${c.reasons.join("; ")}`);
+  }
+
+  event(kind: string, fields: Record<string, unknown>): void {
+    if (this.o.json) return this.record(kind, fields);
+    switch (kind) {
+      case "attached": {
+        const probes = (fields.probes as string[]).join(", ");
+        this.line(`${this.c(pc.green, "attached")} ${fields.recipe} (${probes}) session ${this.o.session}. Ctrl-C to end.`);
+        break;
+      }
+      case "budget_breach":
+        this.line(
+          `${this.c(pc.red, "budget breach:")} ${fields.budget} ${formatBudget(fields.budget as BudgetName, Number(fields.observed))} over the limit of ${formatBudget(fields.budget as BudgetName, Number(fields.limit))}; every probe detached`,
+        );
+        break;
+      case "warning":
+        this.warn("warning", String(fields.message));
+        break;
+      default:
+        this.line(`${this.c(pc.dim, "ebpfctl:")} ${kind} ${JSON.stringify(fields)}`);
+    }
+  }
+
+  status(s: SessionStatus): void {
+    const drops = s.counts.droppedRate + s.counts.droppedRingbuf;
+    if (this.o.json || !this.o.tty) {
+      this.record("status", {
+        elapsed_ms: Math.round(s.elapsedMs),
+        rate: Math.round(s.rate),
+        produced: s.counts.produced,
+        delivered: s.counts.delivered,
+        dropped_rate: s.counts.droppedRate,
+        dropped_ringbuf: s.counts.droppedRingbuf,
+        sampled_out: s.counts.sampledOut,
+        usage: s.usage,
+        budgets: s.budgets,
+      });
+      return;
+    }
+    const bars = BUDGETS.map((b) => `${LABEL[b]} ${bar(s.usage[b] / s.budgets[b], this.o.color)}`).join(" ");
+    const text = `${formatDuration(s.elapsedMs)}/${formatDuration(s.budgets.max_duration)} ${formatCount(s.rate)} ev/s drops ${drops} ${bars}`;
+    this.write(`\r\x1b[2K${text}`);
+    this.statusShown = true;
+  }
+
+  clearStatus(): void {
+    if (this.statusShown) {
+      this.write("\r\x1b[2K");
+      this.statusShown = false;
+    }
+  }
+
+  summary(recipe: string, r: SessionResult): void {
+    const a = r.accounting;
+    if (this.o.json) {
+      this.record("end", { recipe, reason: r.reason, exit_code: r.exitCode, ...(r.breach ? { breach: r.breach } : {}), ...(r.error ? { error: r.error.message } : {}), accounting: a });
+      return;
+    }
+    const verdict = a.verdict === "complete" ? this.c(pc.green, a.verdict) : this.c(pc.yellow, a.verdict);
+    this.line(
+      `${recipe}: ${a.delivered} events in ${formatDuration(a.duration_ms)} (${verdict}); produced ${a.produced} = delivered ${a.delivered} + rate-dropped ${a.dropped_rate} + ring-full ${a.dropped_ringbuf} + sampled-out ${a.sampled_out}; ` +
+        `peak ${formatCount(a.peak_rate)}/s, cpu ${a.cpu_percent}%, maps ${formatBytes(a.peak_map_memory)}, rss ${formatBytes(a.peak_rss)}; ended: ${r.reason}`,
+    );
+  }
+}
+
+function bar(fraction: number, color: boolean): string {
+  const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
+  const n = Math.round(f * 8);
+  const s = "█".repeat(n) + "·".repeat(8 - n);
+  if (!color) return s;
+  return f > 0.9 ? pc.red(s) : f > 0.7 ? pc.yellow(s) : pc.green(s);
+}

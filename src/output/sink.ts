@@ -1,0 +1,78 @@
+// Where events go (stdout or --output-file), with exact byte accounting for the output budget.
+import { openSync, writeSync, closeSync, fsyncSync } from "node:fs";
+
+export class OutputSink {
+  bytesWritten = 0;
+  private fd: number;
+  private readonly ownsFd: boolean;
+
+  constructor(readonly path: string | undefined, readonly limit: number) {
+    if (path) {
+      this.fd = openSync(path, "w", 0o600);
+      this.ownsFd = true;
+    } else {
+      this.fd = 1;
+      this.ownsFd = false;
+    }
+  }
+
+  /**
+   * Write whole lines while they fit under the limit. Returns false when the budget would be
+   * exceeded (the lines that fit are written; the rest are not).
+   */
+  writeLines(lines: string[]): boolean {
+    if (!lines.length) return true;
+    let chunk = "";
+    let chunkBytes = 0;
+    let fits = true;
+    for (const l of lines) {
+      const b = Buffer.byteLength(l) + 1;
+      if (this.bytesWritten + chunkBytes + b > this.limit) {
+        fits = false;
+        break;
+      }
+      chunk += l + "\n";
+      chunkBytes += b;
+    }
+    if (chunkBytes) this.writeAll(Buffer.from(chunk));
+    return fits;
+  }
+
+  private writeAll(buf: Buffer): void {
+    let off = 0;
+    while (off < buf.length) {
+      try {
+        off += writeSync(this.fd, buf, off, buf.length - off);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "EAGAIN") {
+          Bun.sleepSync(1);
+          continue;
+        }
+        if (code === "EPIPE") throw new OutputClosedError();
+        throw e;
+      }
+    }
+    this.bytesWritten += buf.length;
+  }
+
+  close(): void {
+    if (this.ownsFd && this.fd >= 0) {
+      try {
+        fsyncSync(this.fd);
+      } catch {
+        /* a pipe or special file */
+      }
+      closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}
+
+/** The reader of our output went away (e.g. `| head`): end the session cleanly. */
+export class OutputClosedError extends Error {
+  readonly code = "EBPFCTL-E0040";
+  constructor() {
+    super("output closed by the reader");
+  }
+}

@@ -1,0 +1,49 @@
+// Attaches one chosen alternative of a probe. Each kind gets its target the way libbpf needs it.
+import { attachFailed } from "../errors";
+import { LibbpfError, type BpfLink, type BpfProgram } from "../libbpf";
+import type { Alternative } from "../recipe/manifest";
+import type { ParameterValues } from "./params";
+
+/** Per-hit cost of entering a program, not counted in run_time_ns (cloudflare/ebpf_exporter benchmark). */
+export const HOOK_ENTRY_NS: Record<Alternative["type"], number> = {
+  tracepoint: 15, raw_tp: 10, tp_btf: 10, kprobe: 137, kretprobe: 150, fentry: 24, fexit: 24, uprobe: 1000, uretprobe: 1500, perf_event: 50,
+};
+
+export interface AttachContext {
+  params: ParameterValues;
+  /** Resolves --binary/--symbol to a file offset (uprobe recipes). */
+  resolveUprobe?: (binary: string, symbol: string) => number;
+  /** Opens per-CPU perf events and attaches (profile recipes). */
+  attachPerfEvents?: (prog: BpfProgram) => BpfLink[];
+}
+
+export function attachAlternative(prog: BpfProgram, alt: Alternative, ctx: AttachContext): BpfLink[] {
+  try {
+    switch (alt.type) {
+      case "tracepoint": {
+        const target = alt.target ?? prog.section.replace(/^tp\/|^tracepoint\//, "");
+        const [cat, ev] = target.split("/");
+        if (!cat || !ev) throw attachFailed(`${prog.name}: tracepoint target "${target}" is not category/event`);
+        return [prog.attachTracepoint(cat, ev)];
+      }
+      case "uprobe":
+      case "uretprobe": {
+        const binary = String(ctx.params.binary ?? "");
+        const symbol = String(ctx.params.symbol ?? "");
+        if (!binary || !symbol || !ctx.resolveUprobe) throw attachFailed(`${prog.name}: uprobes need --binary and --symbol`);
+        return [prog.attachUprobe(alt.type === "uretprobe", binary, ctx.resolveUprobe(binary, symbol))];
+      }
+      case "perf_event":
+        if (!ctx.attachPerfEvents) throw attachFailed(`${prog.name}: perf_event programs need a sampling frequency`);
+        return ctx.attachPerfEvents(prog);
+      default:
+        // raw_tp, tp_btf, fentry/fexit, kprobe/kretprobe: the SEC() name carries the target.
+        return [prog.attach()];
+    }
+  } catch (e) {
+    if (e instanceof LibbpfError) {
+      throw attachFailed(`could not attach ${prog.name} (${alt.type}${alt.target ? ` ${alt.target}` : ""}): ${e.message}`, "run ebpfctl doctor to see which attach types this kernel supports");
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,209 @@
+// The `trace` use case end to end, callable without the CLI:
+// audit open (fail closed) → session_start → verify recipe → parameters and budgets → kernel
+// profile (compat record) → session → session_end and summary.
+import { EbpfctlError, ExitCode, asEbpfctlError } from "../errors";
+import { AuditLog, newSessionId } from "../audit/audit-log";
+import { invokingUser } from "../audit/sessions";
+import { loadVerifiedRecipe, setTrustDecisionHook } from "../recipe/trust";
+import { loadPolicy } from "../recipe/policy";
+import { resolveBudgets, type BudgetFlags } from "../budget/budgets";
+import { parseDuration } from "../budget/units";
+import { kernelFeatures } from "../kernel/features";
+import { readKernelFacts } from "../kernel/facts";
+import { selectProfile, compatRecord } from "../kernel/profile";
+import { OutputSink } from "../output/sink";
+import { JsonLinesRenderer, TableRenderer, bootToWallOffsetMs } from "../output/event-renderer";
+import { LifecycleReporter } from "../output/lifecycle";
+import { resolveParameters } from "./params";
+import { TraceSession, type ProbeChoice, type SessionResult } from "./session";
+import { binarySha256, versionReport } from "./version-report";
+import { aggregatePlan, type AggregateOptions } from "./aggregate";
+import { attachHelpers } from "./attach-helpers";
+import type { VerifiedRecipe } from "../recipe/verified";
+
+export const recipeUnsupported = (recipe: string, reasons: string[]) =>
+  new EbpfctlError("EBPFCTL-E0602", `${recipe} cannot run on this kernel: ${reasons.join("; ")}`, ExitCode.UNSUPPORTED, "run ebpfctl doctor for the evidence");
+
+export interface TraceRequest {
+  recipe?: string;
+  recipeFile?: string;
+  allowUnsigned?: boolean;
+  params: Record<string, string | boolean | undefined>;
+  budgets: BudgetFlags;
+  output: "table" | "json";
+  outputFile?: string;
+  auditLogPath: string;
+  auditSyslog?: boolean;
+  /** Status records: interval (e.g. "5s"); "0" turns them off. */
+  statusInterval?: string;
+  aggregate?: AggregateOptions;
+  argv: string[];
+}
+
+export interface TraceIO {
+  stderr: NodeJS.WritableStream;
+  stderrIsTTY: boolean;
+  color: boolean;
+}
+
+export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> {
+  const session = newSessionId();
+  const json = req.output === "json";
+  const life = new LifecycleReporter(io.stderr, { json, color: io.color, tty: io.stderrIsTTY, session });
+  const recipeLabel = req.recipe ?? req.recipeFile ?? "?";
+
+  // Fail closed: nothing is verified or loaded unless the audit log takes records.
+  let policy: ReturnType<typeof loadPolicy> | undefined;
+  let policyError: unknown;
+  try {
+    policy = loadPolicy();
+  } catch (e) {
+    policyError = e;
+  }
+  const audit = AuditLog.open({ path: req.auditLogPath, session, syslog: Boolean(req.auditSyslog || policy?.audit_syslog) });
+  try {
+    const user = invokingUser();
+    audit.append("session_start", {
+      recipe: recipeLabel,
+      user: user.user,
+      uid: process.getuid?.() ?? -1,
+      euid: process.geteuid?.() ?? -1,
+      loginuid: readLoginUid(),
+      sudo_user: process.env.SUDO_USER ?? null,
+      tty: ttyName(),
+      argv: req.argv,
+      cwd: process.cwd(),
+      version: versionReport().version,
+      binary_sha256: binarySha256(),
+      parameters: Object.fromEntries(Object.entries(req.params).filter(([, v]) => v !== undefined && v !== false)),
+    });
+    const refuse = (e: unknown, recorded = false): never => {
+      const err = asEbpfctlError(e);
+      if (!recorded) audit.append("refused", { recipe: recipeLabel, reason: err.message, code: err.code });
+      audit.append("session_end", { exit_code: err.exitCode, events: 0, drops: 0, duration_ms: 0, refused: true });
+      throw err;
+    };
+    if (policyError) refuse(policyError);
+
+    // Trust decisions (refusals, unsigned runs) land in the audit log as they happen.
+    let trustRecorded = false;
+    setTrustDecisionHook((d) => {
+      trustRecorded = d.event === "refused";
+      audit.append(d.event, { recipe: recipeLabel, reason: d.reason, file: d.file });
+    });
+    let recipe: VerifiedRecipe;
+    try {
+      recipe = loadVerifiedRecipe({ name: req.recipe, file: req.recipeFile }, { allowUnsigned: req.allowUnsigned });
+    } catch (e) {
+      return refuse(e, trustRecorded);
+    } finally {
+      setTrustDecisionHook(undefined);
+    }
+    const manifest = recipe.manifest;
+    audit.append("recipe_verified", {
+      recipe: manifest.name,
+      version: manifest.version,
+      object_sha256: recipe.objectSha256,
+      key: recipe.signer?.keyId ?? null,
+      trusted_comment: recipe.signer?.trustedComment ?? null,
+      origin: recipe.source.origin,
+    });
+    if (recipe.signer) life.info("verified", `${manifest.name} ${manifest.version} signed by ${recipe.signer.keyId}: ${recipe.signer.trustedComment}`, { recipe: manifest.name, key: recipe.signer.keyId, trusted_comment: recipe.signer.trustedComment });
+    else life.warn("unsigned", `${manifest.name} is unsigned; running because --allow-unsigned and the host policy allow it`);
+
+    let params, budgets, durationMs: number | undefined, statusMs: number;
+    try {
+      params = resolveParameters(manifest, req.params);
+      budgets = resolveBudgets(manifest, req.budgets);
+      durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
+      statusMs = req.statusInterval !== undefined ? parseDuration(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
+    } catch (e) {
+      return refuse(e);
+    }
+
+    // Kernel reality: pick each probe's variant from what this kernel really does.
+    const facts = readKernelFacts();
+    const features = kernelFeatures({ facts });
+    const selection = selectProfile(manifest, features);
+    const compat = compatRecord(manifest, facts, features, selection);
+    audit.append("compat", compat as unknown as Record<string, unknown>);
+    life.compat(compat);
+    if (selection.profile === "disabled") return refuse(recipeUnsupported(manifest.name, selection.reasons));
+    const choices: ProbeChoice[] = selection.probes
+      .filter((p) => p.chosen)
+      .map((p) => ({ probe: manifest.probes.find((x) => x.name === p.name)!, alternative: p.chosen!, index: p.chosenIndex }));
+
+    const sink = new OutputSink(req.outputFile, budgets.max_output);
+    const bootToWall = bootToWallOffsetMs();
+    const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall) : new TableRenderer(manifest.columns, bootToWall, io.color && !req.outputFile && Boolean((process.stdout as { isTTY?: boolean }).isTTY))) : undefined;
+    let result: SessionResult;
+    try {
+      const ts = new TraceSession(
+        {
+          recipe,
+          params,
+          budgets,
+          choices,
+          durationMs,
+          sink,
+          renderer,
+          sessionId: session,
+          statusIntervalMs: statusMs > 0 ? statusMs : Infinity,
+          attach: attachHelpers(manifest, params),
+          aggregate: manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json }) : undefined,
+        },
+        {
+          record: (event, fields) => audit.append(event, fields),
+          lifecycle: (kind, fields) => life.event(kind, fields),
+          status: statusMs > 0 ? (s) => life.status(s) : undefined,
+        },
+      );
+      result = await ts.run();
+    } catch (e) {
+      // Everything the session owned is closed by now (its DisposableStack ran): report after detach.
+      const err = asEbpfctlError(e);
+      life.clearStatus();
+      try {
+        audit.append("detached", { reason: "error", detail: err.message });
+      } catch {
+        /* the audit failure itself is what we report */
+      }
+      return refuse(err);
+    } finally {
+      sink.close();
+    }
+    life.clearStatus();
+    const a = result.accounting;
+    audit.append("session_end", {
+      exit_code: result.exitCode,
+      reason: result.reason,
+      events: a.delivered,
+      drops: a.dropped_rate + a.dropped_ringbuf,
+      duration_ms: a.duration_ms,
+      accounting: a,
+      ...(result.breach ? { breach: result.breach } : {}),
+    });
+    life.summary(manifest.name, result);
+    if (result.error) throw result.error;
+    return result.exitCode;
+  } finally {
+    audit.close();
+  }
+}
+
+function readLoginUid(): number | null {
+  try {
+    const v = Number(require("node:fs").readFileSync("/proc/self/loginuid", "utf8"));
+    return v === 4294967295 ? null : v;
+  } catch {
+    return null;
+  }
+}
+
+function ttyName(): string | null {
+  try {
+    return require("node:fs").readlinkSync("/proc/self/fd/0");
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,340 @@
+// One tracing session: open → configure → load → attach → consume → enforce → detach.
+// Every kernel resource is owned by exactly one object and released on every path (normal end,
+// error, signal, breach, kill switch) through a DisposableStack, in reverse order of creation.
+import { randomBytes } from "node:crypto";
+import {
+  BpfObject,
+  BpfStatsHandle,
+  EventReader,
+  LoadError,
+  RingBufferReader,
+  possibleCpus,
+  type BpfLink,
+  type BpfProgram,
+} from "../libbpf";
+import { EbpfctlError, ExitCode } from "../errors";
+import type { Alternative, Manifest, Probe } from "../recipe/manifest";
+import type { VerifiedRecipe } from "../recipe/verified";
+import type { Budgets, BudgetName } from "../budget/budgets";
+import { formatBudget } from "../budget/budgets";
+import { estimateMaps } from "../budget/memory";
+import { BudgetMonitor, type Breach } from "../budget/monitor";
+import { Rodata } from "./rodata";
+import { SessionStatsReader, type KernelCounts } from "./stats";
+import { attachAlternative, HOOK_ENTRY_NS, type AttachContext } from "./attach";
+import { verifierError } from "./verifier-report";
+import type { ParameterValues } from "./params";
+import { OutputClosedError, type OutputSink } from "../output/sink";
+import type { EventRenderer } from "../output/event-renderer";
+
+export interface ProbeChoice {
+  probe: Probe;
+  alternative: Alternative;
+  /** index of the alternative in the probe's preference order (0 = preferred) */
+  index: number;
+}
+
+export type EndReason = "completed" | "SIGINT" | "SIGTERM" | "SIGHUP" | "breach" | "kill-switch" | "output-closed" | "error";
+
+export interface SessionHooks {
+  /** Audit record; must be durable when it returns, and throw if it cannot be written. */
+  record(event: string, fields: Record<string, unknown>): void;
+  /** Lifecycle message for the user (stderr). */
+  lifecycle(kind: string, fields: Record<string, unknown>): void;
+  /** Periodic status (about once a second). */
+  status?(s: SessionStatus): void;
+  /** Set `reason` when the session must stop from outside (kill switch, ebpfctl stop). */
+  externalStop?: { reason: EndReason | undefined; detail?: string };
+  /** Runs once every probe is attached, before the `attached` record (e.g. drop capabilities). Returns fields for that record. */
+  afterAttach?(): Record<string, unknown>;
+}
+
+export interface SessionPlan {
+  recipe: VerifiedRecipe;
+  params: ParameterValues;
+  budgets: Budgets;
+  choices: ProbeChoice[];
+  /** Stop normally after this many ms (-d). */
+  durationMs?: number;
+  sink: OutputSink;
+  renderer?: EventRenderer;
+  attach?: Omit<AttachContext, "params">;
+  /** Aggregation recipes: called at intervals and at the end with the loaded object. */
+  aggregate?: { intervalMs?: number; snapshot(obj: BpfObject, final: boolean): string[] };
+  sessionId?: string;
+  /** Status interval; the loop itself wakes at least every 50 ms. */
+  statusIntervalMs?: number;
+}
+
+export interface SessionStatus {
+  elapsedMs: number;
+  rate: number;
+  counts: KernelCounts & { delivered: number };
+  usage: Record<BudgetName, number>;
+  budgets: Budgets;
+}
+
+export interface Accounting {
+  produced: number;
+  delivered: number;
+  dropped_rate: number;
+  dropped_ringbuf: number;
+  sampled_out: number;
+  identity_holds: boolean;
+  duration_ms: number;
+  peak_rate: number;
+  mean_rate: number;
+  bpf_cpu_ns: number;
+  bpf_run_cnt: number;
+  cpu_percent: number;
+  peak_map_memory: number;
+  peak_rss: number;
+  output_bytes: number;
+  verdict: "complete" | "sampled" | "lossy";
+}
+
+export interface SessionResult {
+  sessionId: string;
+  reason: EndReason;
+  breach?: Breach;
+  accounting: Accounting;
+  exitCode: number;
+  error?: EbpfctlError;
+}
+
+const POLL_MS = 50;
+
+export const memoryRefused = (msg: string) => new EbpfctlError("EBPFCTL-E0031", msg, ExitCode.BUDGET_BREACH, "raise --max-memory (within the recipe's ceiling) or use a smaller recipe");
+
+export class TraceSession {
+  readonly id: string;
+  private reason: EndReason | undefined;
+  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+
+  constructor(private readonly plan: SessionPlan, private readonly hooks: SessionHooks) {
+    this.id = plan.sessionId ?? randomBytes(8).toString("hex");
+  }
+
+  async run(): Promise<SessionResult> {
+    const { plan, hooks } = this;
+    const manifest = plan.recipe.manifest;
+    const started = performance.now();
+    using stack = new DisposableStack();
+    this.installSignalHandlers();
+    stack.defer(() => this.removeSignalHandlers());
+
+    // 1. Open and configure. Nothing touches the kernel until load().
+    const obj = stack.use(BpfObject.openMemory(plan.recipe.object, manifest.name));
+    const chosen = new Set(plan.choices.map((c) => c.alternative.program));
+    for (const p of obj.programs()) p.autoload = chosen.has(p.name);
+    for (const [name, m] of Object.entries(manifest.maps ?? {})) obj.map(name).maxEntries = m.max_entries;
+    configureRodata(obj, manifest, plan.params, plan.budgets);
+
+    const cpus = possibleCpus();
+    const estimate = estimateMaps(obj.maps(), cpus);
+    if (estimate.total > plan.budgets.max_memory) {
+      throw memoryRefused(
+        `${manifest.name} would pin ${formatBudget("max_memory", estimate.total)} of kernel memory in its maps, over --max-memory ${formatBudget("max_memory", plan.budgets.max_memory)}`,
+      );
+    }
+
+    // 2. Load.
+    try {
+      obj.load();
+    } catch (e) {
+      if (e instanceof LoadError) throw verifierError(manifest.name, e.program, e.errno, e.verifierLog);
+      throw e;
+    }
+    const programs = plan.choices.map((c) => ({ choice: c, prog: obj.program(c.alternative.program) }));
+    hooks.record("loaded", {
+      programs: programs.map(({ prog }) => {
+        const i = prog.info();
+        return { name: prog.name, prog_id: i.id, type: i.type, verified_insns: i.verifiedInsns };
+      }),
+      map_memory_estimate: estimate.total,
+    });
+
+    // 3. Statistics on for the session (closing the fd turns them off), then attach.
+    let stats: BpfStatsHandle | undefined;
+    try {
+      stats = stack.use(BpfStatsHandle.enable());
+    } catch {
+      hooks.lifecycle("warning", { message: "BPF run-time statistics unavailable; CPU budget counts only this process" });
+    }
+    const links: BpfLink[] = [];
+    stack.defer(() => {
+      for (const l of links.reverse()) l.close();
+    });
+    for (const { choice, prog } of programs) {
+      links.push(...attachAlternative(prog, choice.alternative, { params: plan.params, ...plan.attach }));
+    }
+    const extra = hooks.afterAttach?.() ?? {};
+    const attachedFields = {
+      ...extra,
+      links: links.map((l) => ({ link_id: l.info.id, prog_id: l.info.progId, program: l.program, attach_type: l.info.type, target: l.target })),
+    };
+    hooks.record("attached", attachedFields);
+    hooks.lifecycle("attached", { session: this.id, recipe: manifest.name, probes: plan.choices.map((c) => `${c.probe.name}:${c.alternative.type}`), ...attachedFields });
+    const attachedAt = performance.now();
+
+    // 4. Consume and enforce.
+    const statsReader = new SessionStatsReader(obj.map("session_stats"));
+    let delivered = 0;
+    let pending: string[] = [];
+    let reader: RingBufferReader | undefined;
+    if (manifest.kind === "stream") {
+      const ev = manifest.event!;
+      const decoder = new EventReader(obj.btf(), ev.struct, Object.fromEntries(Object.entries(ev.strings ?? {}).map(([k, v]) => [k, { lengthField: v.length_field }])));
+      const renderer = plan.renderer!;
+      pending.push(...renderer.header());
+      reader = stack.use(
+        new RingBufferReader(obj.map(ev.ringbuf).fd, ev.ringbuf, (p, size) => {
+          delivered++;
+          pending.push(renderer.render(decoder.decode(p, size)));
+        }),
+      );
+    }
+    const monitor = new BudgetMonitor(plan.budgets, {
+      maps: obj.maps(),
+      programs: programs.map(({ choice, prog }) => ({ prog, entryNs: HOOK_ENTRY_NS[choice.alternative.type] })),
+      attachedAt,
+      sampling: manifest.budgets.on_rate_breach,
+      setSampleEvery: (n) => setBssVar(obj, "sample_every", n),
+    });
+
+    let breach: Breach | undefined;
+    let error: EbpfctlError | undefined;
+    const deadline = plan.durationMs !== undefined ? attachedAt + plan.durationMs : undefined;
+    const flush = (): boolean => {
+      if (!pending.length) return true;
+      const lines = pending;
+      pending = [];
+      try {
+        if (!plan.sink.writeLines(lines)) {
+          breach ??= { budget: "max_output", observed: plan.sink.bytesWritten + lines.reduce((a, l) => a + Buffer.byteLength(l) + 1, 0), limit: plan.budgets.max_output };
+          return false;
+        }
+      } catch (e) {
+        if (e instanceof OutputClosedError) {
+          this.reason ??= "output-closed";
+          return false;
+        }
+        throw e;
+      }
+      return true;
+    };
+    let nextSnapshot = plan.aggregate?.intervalMs ? attachedAt + plan.aggregate.intervalMs : Infinity;
+    let nextStatus = attachedAt + (plan.statusIntervalMs ?? 1000);
+
+    try {
+      while (!this.reason && !breach) {
+        const now = performance.now();
+        if (deadline !== undefined && now >= deadline) {
+          this.reason = "completed";
+          break;
+        }
+        const wait = Math.max(0, Math.min(POLL_MS, (deadline ?? Infinity) - now, nextSnapshot - now));
+        if (reader) reader.poll(Math.ceil(wait));
+        else Bun.sleepSync(Math.ceil(wait));
+        if (!flush()) break;
+        const t = performance.now();
+        if (plan.aggregate && t >= nextSnapshot) {
+          pending.push(...plan.aggregate.snapshot(obj, false));
+          nextSnapshot += plan.aggregate.intervalMs!;
+          if (!flush()) break;
+        }
+        const counts = statsReader.read();
+        breach = monitor.check(t, counts, plan.sink.bytesWritten);
+        if (breach) break;
+        if (t >= nextStatus) {
+          hooks.status?.({ elapsedMs: t - attachedAt, rate: monitor.lastRate, counts: { ...counts, delivered }, usage: monitor.usage(), budgets: plan.budgets });
+          nextStatus = t + (plan.statusIntervalMs ?? 1000);
+        }
+        const ext = hooks.externalStop?.reason;
+        if (ext) this.reason = ext;
+        // Let signal handlers and watchers run between polls.
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    } catch (e) {
+      error = e instanceof EbpfctlError ? e : new EbpfctlError("EBPFCTL-E0000", `session failed: ${(e as Error).message}`, ExitCode.INTERNAL);
+      this.reason = "error";
+    }
+
+    // 5. Detach first, then account: no probe outlives the decision to stop.
+    const reason: EndReason = breach ? "breach" : (this.reason ?? "completed");
+    const detachedAt = performance.now();
+    for (const l of links.splice(0).reverse()) l.close();
+    stats?.close();
+    if (breach) {
+      hooks.lifecycle("budget_breach", { budget: breach.budget, observed: breach.observed, limit: breach.limit, detach_ms: +(detachedAt - (breach.detectedAt ?? detachedAt)).toFixed(1) });
+    }
+    try {
+      if (breach) hooks.record("budget_breach", { budget: breach.budget, observed: breach.observed, limit: breach.limit });
+      hooks.record("detached", { reason: reason === "breach" ? "breach" : reason, detail: breach?.budget ?? hooks.externalStop?.detail ?? error?.message });
+    } catch (e) {
+      error ??= e as EbpfctlError;
+    }
+    // Final drain: everything submitted before detach is delivered (output budget permitting).
+    if (reader && reason !== "output-closed") {
+      reader.consume();
+      if (!breach) flush();
+      else pending = [];
+    }
+    if (plan.aggregate && reason !== "output-closed") {
+      pending.push(...plan.aggregate.snapshot(obj, true));
+      flush();
+    }
+    const counts = statsReader.read();
+    if (manifest.kind === "aggregate") delivered = counts.submitted;
+    const accounting = monitor.accounting(counts, delivered, detachedAt - attachedAt, plan.sink.bytesWritten);
+    void started;
+    return {
+      sessionId: this.id,
+      reason,
+      breach,
+      accounting,
+      error,
+      exitCode: error ? error.exitCode : breach ? ExitCode.BUDGET_BREACH : reason === "kill-switch" ? ExitCode.KILL_SWITCH : ExitCode.OK,
+    };
+  }
+
+  private installSignalHandlers(): void {
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as NodeJS.Signals[]) {
+      const h = () => {
+        this.reason ??= sig as EndReason;
+      };
+      process.on(sig, h);
+      this.signalHandlers.push([sig, h]);
+    }
+  }
+
+  private removeSignalHandlers(): void {
+    for (const [sig, h] of this.signalHandlers.splice(0)) process.off(sig, h);
+  }
+}
+
+/** Parameters, rate cap and filters into .rodata. */
+function configureRodata(obj: BpfObject, manifest: Manifest, params: ParameterValues, budgets: Budgets): void {
+  const rodata = new Rodata(obj);
+  for (const [name, value] of Object.entries(params)) {
+    const binding = manifest.parameters[name];
+    if (!binding?.rodata) continue;
+    rodata.set(binding.rodata, value);
+    if (name === "comm" && rodata.has("filter_comm")) rodata.set("filter_comm", true);
+  }
+  // The cap is enforced in the kernel per window: 100 ms windows above 10 events/s, else 1 s.
+  const windowNs = budgets.max_rate >= 10 ? 100_000_000 : 1_000_000_000;
+  if (rodata.has("rate_window_ns")) {
+    rodata.set("rate_window_ns", windowNs);
+    rodata.set("rate_window_limit", Math.max(1, Math.round((budgets.max_rate * windowNs) / 1e9)));
+  }
+}
+
+function setBssVar(obj: BpfObject, name: string, value: number): void {
+  const v = obj.btf().sectionVariables(".bss").get(name);
+  const data = obj.sectionData(".bss");
+  if (!v || !data) return;
+  new DataView(data.buffer, data.byteOffset + v.offset, v.size).setUint32(0, value, true);
+}
+
+export type { Breach };

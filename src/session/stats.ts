@@ -1,0 +1,42 @@
+// Reads the per-CPU session_stats counters every recipe keeps (bpf/ebpfctl.h: enum session_stat).
+import { possibleCpus, type BpfMap } from "../libbpf";
+
+export interface KernelCounts {
+  produced: number;
+  submitted: number;
+  droppedRate: number;
+  droppedRingbuf: number;
+  sampledOut: number;
+}
+
+const STAT = { PRODUCED: 0, SUBMITTED: 1, DROPPED_RATE: 2, DROPPED_RINGBUF: 3, SAMPLED_OUT: 4 } as const;
+
+export class SessionStatsReader {
+  private readonly cpus = possibleCpus();
+  private readonly key = new Uint8Array(4);
+  private readonly value: Uint8Array;
+  private readonly view: DataView;
+
+  constructor(private readonly map: BpfMap) {
+    this.value = new Uint8Array(this.cpus * 8);
+    this.view = new DataView(this.value.buffer);
+  }
+
+  private sum(index: number): number {
+    new DataView(this.key.buffer).setUint32(0, index, true);
+    if (!this.map.lookup(this.key, this.value)) return 0;
+    let total = 0;
+    for (let c = 0; c < this.cpus; c++) total += Number(this.view.getBigUint64(c * 8, true));
+    return total;
+  }
+
+  read(): KernelCounts {
+    return {
+      produced: this.sum(STAT.PRODUCED),
+      submitted: this.sum(STAT.SUBMITTED),
+      droppedRate: this.sum(STAT.DROPPED_RATE),
+      droppedRingbuf: this.sum(STAT.DROPPED_RINGBUF),
+      sampledOut: this.sum(STAT.SAMPLED_OUT),
+    };
+  }
+}

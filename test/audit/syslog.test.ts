@@ -1,0 +1,66 @@
+// The syslog mirror, received on a real unix datagram socket bound at a temporary path.
+import { afterAll, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { AuditLog } from "../../src/audit/audit-log";
+import { prerequisite, tmp } from "./helpers";
+
+// Bun cannot bind unix datagram sockets, so the listener is a few lines of Debian's python3.
+const PY = "/usr/bin/python3";
+const LISTENER = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("ready", flush=True)
+while True:
+    data = s.recv(65536)
+    print(data.decode(), flush=True)
+`;
+const children: { kill(): void }[] = [];
+afterAll(() => children.forEach((c) => c.kill()));
+
+test("records are mirrored to syslog as authpriv with the right severity", async () => {
+  if (!prerequisite(existsSync(PY) && Bun.which("logger") !== null, "python3 (test listener) and logger (util-linux)")) return;
+  const dir = tmp();
+  const sock = join(dir, "log.sock");
+  const p = Bun.spawn([PY, "-c", LISTENER, sock], { stdout: "pipe" });
+  children.push(p);
+  const reader = p.stdout.getReader();
+  let buf = "";
+  const nextLines = async (n: number) => {
+    while (buf.split("\n").length - 1 < n) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += new TextDecoder().decode(value);
+    }
+    const parts = buf.split("\n");
+    const got = parts.slice(0, n);
+    buf = parts.slice(n).join("\n");
+    return got;
+  };
+  expect(await nextLines(1)).toEqual(["ready"]);
+
+  const log = AuditLog.open({ path: join(dir, "audit.jsonl"), session: "sys1", syslog: true, syslogSocket: sock });
+  const a = log.append("session_start", { recipe: "execsnoop" });
+  const b = log.append("budget_breach", { budget: "max_rate", limit: 1000, observed: 5000 });
+  const c = log.append("detached", { reason: "completed" });
+  expect(log.lastSyslogError).toBeNull();
+  log.close();
+
+  const got = await nextLines(3);
+  const re = /^<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d ebpfctl\[(\d+)\]: (\{.*\})$/;
+  const parsed = got.map((l) => re.exec(l));
+  expect(parsed.every((m) => m !== null)).toBe(true);
+  expect(parsed.map((m) => Number(m![1]))).toEqual([86, 85, 86]); // authpriv.info, authpriv.notice, authpriv.info
+  expect(parsed.map((m) => Number(m![2]))).toEqual([process.pid, process.pid, process.pid]);
+  expect(parsed.map((m) => JSON.parse(m![3]!))).toEqual([a, b, c]);
+});
+
+test("a missing syslog socket never fails the append; the reason is kept", () => {
+  const dir = tmp();
+  const log = AuditLog.open({ path: join(dir, "audit.jsonl"), session: "s", syslog: true, syslogSocket: join(dir, "nope.sock") });
+  const r = log.append("session_start", {});
+  expect(r.seq).toBe(1);
+  expect(log.lastSyslogError).not.toBeNull();
+  log.close();
+});
