@@ -75,13 +75,18 @@ static __always_inline void complete(struct rq_key *k, __u32 dev)
 		static const struct hist zero;
 		bpf_map_update_elem(&hists, &hk, &zero, BPF_NOEXIST);
 		h = bpf_map_lookup_elem(&hists, &hk);
-		if (!h)
+		if (!h) {
+			/* No room in the aggregation map: counted with the other "no room" drops. */
+			stat_add(STAT_DROPPED_RINGBUF);
 			return;
+		}
 	}
 	__u32 slot = log2_64(delta_us);
 	if (slot >= MAX_SLOTS)
 		slot = MAX_SLOTS - 1;
 	__sync_fetch_and_add(&h->slots[slot], 1);
+	/* Aggregated: for an aggregate recipe "submitted" means "in the map". */
+	stat_add(STAT_SUBMITTED);
 }
 
 static __always_inline __u32 rq_dev(struct request *rq)

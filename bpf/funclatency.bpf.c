@@ -77,12 +77,17 @@ int BPF_KRETPROBE(funclat_return)
 		static const struct hist zero;
 		bpf_map_update_elem(&hists, &key, &zero, BPF_NOEXIST);
 		h = bpf_map_lookup_elem(&hists, &key);
-		if (!h)
+		if (!h) {
+			/* No room in the aggregation map: counted with the other "no room" drops. */
+			stat_add(STAT_DROPPED_RINGBUF);
 			return 0;
+		}
 	}
 	__u32 slot = log2_64(delta);
 	if (slot >= MAX_SLOTS)
 		slot = MAX_SLOTS - 1;
 	__sync_fetch_and_add(&h->slots[slot], 1);
+	/* Aggregated: for an aggregate recipe "submitted" means "in the map". */
+	stat_add(STAT_SUBMITTED);
 	return 0;
 }

@@ -42,19 +42,25 @@ int do_perf_event(struct bpf_perf_event_data *ctx)
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	key.kern_stack_id = bpf_get_stackid(ctx, &stack_traces, 0);
 	key.user_stack_id = bpf_get_stackid(ctx, &stack_traces, BPF_F_USER_STACK);
+	/* Every admitted sample ends as exactly one of: counted (STAT_SUBMITTED, "in the map") or
+	 * lost because counts is full (counts_full, and STAT_DROPPED_RINGBUF, the "no room" cause). */
 	__u64 *v = bpf_map_lookup_elem(&counts, &key);
 	if (v) {
 		__sync_fetch_and_add(v, 1);
+		stat_add(STAT_SUBMITTED);
 		return 0;
 	}
 	__u64 one = 1;
 	if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST)) {
 		/* Another CPU inserted it first (-EEXIST): count there; otherwise the map is full. */
 		v = bpf_map_lookup_elem(&counts, &key);
-		if (v)
-			__sync_fetch_and_add(v, 1);
-		else
+		if (!v) {
 			__sync_fetch_and_add(&counts_full, 1);
+			stat_add(STAT_DROPPED_RINGBUF);
+			return 0;
+		}
+		__sync_fetch_and_add(v, 1);
 	}
+	stat_add(STAT_SUBMITTED);
 	return 0;
 }

@@ -63,11 +63,16 @@ static __always_inline int on_exit(long ret)
 		struct syscount_value zero = {};
 		bpf_map_update_elem(&counts, &key, &zero, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&counts, &key);
-		if (!v)
+		if (!v) {
+			/* No room in the aggregation map: counted with the other "no room" drops. */
+			stat_add(STAT_DROPPED_RINGBUF);
 			return 0;
+		}
 	}
 	__sync_fetch_and_add(&v->count, 1);
 	__sync_fetch_and_add(&v->total_ns, delta);
+	/* Aggregated: for an aggregate recipe "submitted" means "in the map". */
+	stat_add(STAT_SUBMITTED);
 	return 0;
 }
 

@@ -63,6 +63,11 @@ export const probeObjectMissing = (file: string) =>
 export const recipeUnsupported = (recipe: string, reasons: string[]) =>
   new EbpfctlError("EBPFCTL-E0602", `recipe ${recipe} cannot run on this kernel: ${reasons.join("; ")}`, ExitCode.UNSUPPORTED, 'run "ebpfctl doctor" to see what this kernel supports');
 
+// ---- Verifier gate (EBPFCTL-E07xx): ebpfctl verify against a committed baseline ----
+export const verifyGateFailed = (msg: string, hint: string) => new EbpfctlError("EBPFCTL-E0701", `verifier baseline check failed: ${msg}`, ExitCode.VERIFY_GATE, hint);
+export const baselineInvalid = (file: string, msg: string) =>
+  new EbpfctlError("EBPFCTL-E0702", `verifier baseline ${file}: ${msg}`, ExitCode.VERIFY_GATE, "write one with `ebpfctl verify --write-baseline FILE` on the kernel it describes");
+
 /** Turn anything thrown into a catalog error (unexpected ones become INTERNAL). */
 export function asEbpfctlError(e: unknown): EbpfctlError {
   if (e instanceof EbpfctlError) return e;
@@ -116,3 +121,33 @@ export const recipeNameMismatch = (manifestFile: string, expected: string, got: 
   new TrustError("EBPFCTL-E0325", "name-mismatch", manifestFile, `${manifestFile}: declares name "${got}" but is installed as "${expected}"`, `rename the file to ${got}.yaml (the signed name wins)`);
 export const policyInvalid = (file: string, problems: string[]) =>
   new EbpfctlError("EBPFCTL-E0330", `${file}: ${problems.join("; ")}`, ExitCode.POLICY, "fix the host policy file (keys: allow_unsigned, audit_syslog, host)");
+
+// ---- Attach-time targets: uprobe binaries and perf events (EBPFCTL-E08xx) ----
+/** --binary is not something a root-run probe may trust: it must be root-owned and not writable by others. */
+export const uprobeBinaryRefused = (binary: string, why: string, exitCode: ExitCodeValue) =>
+  new EbpfctlError(
+    "EBPFCTL-E0801",
+    `--binary ${binary}: ${why}`,
+    exitCode,
+    exitCode === ExitCode.TRUST
+      ? "probe a copy installed by root (e.g. install -o root -m 0755 FILE /usr/local/bin/) — a file others can replace could redirect the probe"
+      : "give the absolute path of an existing executable or shared library (e.g. /usr/bin/bash, /lib/x86_64-linux-gnu/libc.so.6)",
+  );
+export const uprobeSymbolMissing = (binary: string, detail: string) =>
+  new EbpfctlError("EBPFCTL-E0802", detail, ExitCode.USAGE, `list the functions with: nm -D --defined-only ${binary} (or nm for .symtab); a stripped binary has only its dynamic symbols`);
+export const perfEventFailed = (detail: string) =>
+  new EbpfctlError("EBPFCTL-E0803", `could not open cpu-clock sampling events: ${detail}`, ExitCode.KERNEL, "check kernel.perf_event_paranoid and that the kernel has CONFIG_PERF_EVENTS; run ebpfctl doctor");
+
+// ---- Host governance (EBPFCTL-E09xx): kill switch, host-wide budget, live sessions, privileges ----
+export const killSwitchEngaged = (detail: string) =>
+  new EbpfctlError("EBPFCTL-E0901", `the host kill switch is on: ${detail}`, ExitCode.KILL_SWITCH, "ask whoever engaged it, or release it with \"ebpfctl kill-switch off\"");
+export const hostBudgetExceeded = (detail: string) =>
+  new EbpfctlError("EBPFCTL-E0902", `host budget exceeded: ${detail}`, ExitCode.POLICY, "wait for a session to end (ebpfctl ps), ask for tighter budgets (--max-memory, --max-rate, --max-cpu), or raise host: in policy.yaml");
+export const sessionNotFound = (id: string) =>
+  new EbpfctlError("EBPFCTL-E0903", `no running session "${id}"`, ExitCode.USAGE, "ebpfctl ps lists the running sessions");
+export const stopIncomplete = (detail: string) =>
+  new EbpfctlError("EBPFCTL-E0904", `stop did not complete: ${detail}`, ExitCode.INTERNAL, "run ebpfctl ps again; bpftool prog/link show lists what the kernel still holds");
+export const privilegeDropFailed = (detail: string) =>
+  new EbpfctlError("EBPFCTL-E0905", `could not drop capabilities after attach: ${detail}`, ExitCode.INTERNAL, "the session detached; run ebpfctl doctor and report this with ebpfctl bundle");
+export const runDirUnwritable = (dir: string, detail: string) =>
+  new EbpfctlError("EBPFCTL-E0906", `cannot use the run directory ${dir}: ${detail}`, ExitCode.POLICY, "run as root or set EBPFCTL_RUN_DIR to a directory this user can write");

@@ -8,6 +8,8 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb LANG=C.UTF-8 TMPDIR=/tmp
 export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu
+# ebpfctl trace needs an audit log; features.json and verifier logs go to the run directory
+export EBPFCTL_AUDIT_LOG=/tmp/audit.jsonl EBPFCTL_RUN_DIR=/run/ebpfctl NO_COLOR=1
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys

@@ -3,7 +3,10 @@
 //   results.ts summary RUN_JSON          -> one human line (release, wall time, completeness)
 //   results.ts run RUN_JSON              -> replays result 0: stdout, stderr, exit code
 //   results.ts batch RUN_JSON [OUTFILE]  -> the results array as JSON; exit 124/125 when incomplete
-//   results.ts matrix RUN_JSON DIR       -> DIR/{doctor,verify,results}.json; exit != 0 unless verify passed
+//   results.ts matrix RUN_JSON DIR       -> DIR/{doctor,verify,trace,results}.json; exit != 0 unless verify
+//                                           and the trace passed
+//   results.ts baseline RUN_JSON FILE    -> result 0's stdout (a verifier baseline) to FILE; exit != 0 unless
+//                                           the command succeeded and printed a baseline
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 
 export interface GuestResult { cmd: string; exit: number; stdout: string; stderr: string }
@@ -108,18 +111,38 @@ switch (mode) {
   case "matrix": {
     const r = load(a[0]);
     const dir = a[1];
-    const [doctor, verify] = r.results;
+    const [doctor, verify, trace] = r.results;
     const body = (x: GuestResult | undefined) => (x && x.stdout.trim() ? x.stdout : JSON.stringify({ error: "no output", exit: x?.exit ?? null, stderr: x?.stderr ?? "" }) + "\n");
     writeFileSync(`${dir}/doctor.json`, body(doctor));
     writeFileSync(`${dir}/verify.json`, body(verify));
+    // The trace's events are JSON lines on stdout, its lifecycle records (compat, attached, summary) on stderr.
+    if (trace) writeFileSync(`${dir}/trace.json`, JSON.stringify({ cmd: trace.cmd, exit: trace.exit, stdout: trace.stdout, stderr: trace.stderr }, null, 2) + "\n");
     writeFileSync(`${dir}/results.json`, JSON.stringify(r, null, 2) + "\n");
     for (const x of r.results) {
       const tail = x.stderr.trim().split("\n").slice(-3).join(" | ");
       console.error(`kernel-matrix: [exit ${x.exit}] ${x.cmd}${x.exit !== 0 && tail ? `  -- ${tail}` : ""}`);
     }
-    console.error(`kernel-matrix: wrote ${dir}/{doctor,verify,results}.json`);
+    console.error(`kernel-matrix: wrote ${dir}/{doctor,verify,${trace ? "trace," : ""}results}.json`);
     if (!r.complete) process.exit(status(r));
-    process.exit(verify && verify.exit === 0 ? 0 : 1);
+    process.exit(verify && verify.exit === 0 && (!trace || trace.exit === 0) ? 0 : 1);
+  }
+  case "baseline": {
+    const r = load(a[0]);
+    const res = r.results[0];
+    let ok = false;
+    try {
+      const doc = JSON.parse(res?.stdout ?? "");
+      ok = res?.exit === 0 && doc?.schema === 1 && Array.isArray(doc.recipes);
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      console.error(`kernel-matrix: no baseline came back (exit ${res?.exit}): ${(res?.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`);
+      process.exit(r.complete ? 1 : status(r));
+    }
+    writeFileSync(a[1], res.stdout.endsWith("\n") ? res.stdout : res.stdout + "\n");
+    console.error(`kernel-matrix: wrote ${a[1]}`);
+    process.exit(0);
   }
   default:
     console.error("usage: results.ts parse|summary|run|batch|matrix ...");

@@ -13,5 +13,6 @@ import { AuditShowCommand } from "./audit-show";
 import { AuditVerifyCommand } from "./audit-verify";
 import { AuditTailCommand } from "./audit-tail";
 import { AuditRotateCommand } from "./audit-rotate";
+import { VerifyCommand } from "./verify";
 
-export const COMMANDS: CommandClass[] = [AuditShowCommand, AuditVerifyCommand, AuditTailCommand, AuditRotateCommand, VersionCommand, ListCommand, TraceCommand, DoctorCommand, KeysGenerateCommand, KeysListCommand, RecipeSignCommand, RecipeVerifyCommand, RecipeInspectCommand];
+export const COMMANDS: CommandClass[] = [AuditShowCommand, AuditVerifyCommand, AuditTailCommand, AuditRotateCommand, VersionCommand, ListCommand, TraceCommand, DoctorCommand, KeysGenerateCommand, KeysListCommand, RecipeSignCommand, RecipeVerifyCommand, RecipeInspectCommand, VerifyCommand];

@@ -1,7 +1,7 @@
 // Decodes ring buffer samples into plain objects using a struct layout taken from BTF.
 // Runs inside the ring buffer callback, so it reads straight from the sample's memory and
 // copies everything out (numbers and strings) before returning.
-import { read, toArrayBuffer, type Pointer } from "bun:ffi";
+import { ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
 import type { Btf, FieldLayout } from "./btf";
 
 export type EventValue = number | string | string[] | number[];
@@ -42,6 +42,12 @@ export class EventReader {
     const out: DecodedEvent = {};
     for (const r of this.readers) r(p, out);
     return out;
+  }
+
+  /** Decode a struct copied out of the kernel into our own memory (map keys and values). */
+  decodeBytes(bytes: Uint8Array): DecodedEvent {
+    if (bytes.byteLength === 0) throw new Error("cannot decode an empty buffer");
+    return this.decode(ptr(bytes), bytes.byteLength);
   }
 }
 

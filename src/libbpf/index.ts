@@ -7,3 +7,4 @@ export { progInfo, linkInfo, allProgIds, allLinkIds, BpfStatsHandle, type ProgIn
 export { captureLibbpfLog, drainLibbpfLog, type LibbpfLogLine } from "./log";
 export { libbpfVersion } from "./version";
 export { EventReader, type DecodedEvent, type EventValue } from "./event-reader";
+export { PerfEvent, parseCpuList } from "./perf-event";

@@ -38,7 +38,7 @@ export function captureLibbpfLog(opts: { debug?: boolean } = {}): void {
     },
     { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   );
-  lib().libbpf_set_print(callback.ptr);
+  lib().libbpf_set_print(callback.ptr!);
 }
 
 /** Lines captured since the last drain. */

@@ -140,8 +140,8 @@ export class BpfProgram {
   private logBuf?: Uint8Array;
 
   constructor(private readonly owner: BpfObject, private readonly p: Pointer) {
-    this.name = lib().bpf_program__name(p).toString();
-    this.section = lib().bpf_program__section_name(p).toString();
+    this.name = String(lib().bpf_program__name(p) ?? "");
+    this.section = String(lib().bpf_program__section_name(p) ?? "");
   }
 
   private get h(): Pointer {
@@ -206,7 +206,7 @@ export class BpfProgram {
 export class BpfMap {
   readonly name: string;
   constructor(private readonly owner: BpfObject, private readonly p: Pointer) {
-    this.name = lib().bpf_map__name(p).toString();
+    this.name = String(lib().bpf_map__name(p) ?? "");
   }
   handlePtr(): Pointer {
     if (!this.owner.isOpen) throw new ClosedHandleError(`map ${this.name} used after its object was closed`);

@@ -25,7 +25,7 @@ export class RingBufferReader {
       },
       { args: [FFIType.ptr, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
     );
-    const rb = lib().ring_buffer__new(mapFd, this.callback.ptr, null, null);
+    const rb = lib().ring_buffer__new(mapFd, this.callback.ptr!, null, null);
     if (!rb) {
       this.callback.close();
       this.callback = null;

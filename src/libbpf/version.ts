@@ -1,4 +1,4 @@
 import { lib } from "./ffi";
 export function libbpfVersion(): string {
-  return lib().libbpf_version_string().toString();
+  return String(lib().libbpf_version_string() ?? "unknown");
 }

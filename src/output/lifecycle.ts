@@ -47,8 +47,8 @@ export class LifecycleReporter {
     else this.line(`${this.c(pc.yellow, "warning:")} ${text}`);
   }
 
-  compat(c: { profile: string; reasons: string[]; kernel: { release: string } } & Record<string, unknown>): void {
-    if (this.o.json) this.record("compat", c);
+  compat(c: { profile: string; reasons: string[] }): void {
+    if (this.o.json) this.record("compat", c as unknown as Record<string, unknown>);
     else if (c.profile === "reduced") this.line(`${this.c(pc.yellow, "reduced profile:")} ${c.reasons.join("; ")}`);
   }
 

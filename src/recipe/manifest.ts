@@ -73,7 +73,7 @@ export const Column = z
   .object({
     field: identifier,
     header: z.string().min(1),
-    format: z.enum(["int", "string", "argv", "errno", "fd_or_errno", "ns_ts", "ns_duration", "hex", "open_flags", "signal", "ipv4", "ipv6", "ip", "port", "bytes"]).optional(),
+    format: z.enum(["int", "string", "argv", "errno", "fd_or_errno", "ns_ts", "ns_duration", "hex", "open_flags", "signal", "ipv4", "ipv6", "ip", "port", "bytes", "syscall"]).optional(),
     width: z.number().int().positive().optional(),
   })
   .strict();
@@ -105,6 +105,10 @@ export const Manifest = z
         key_struct: identifier.optional(),
         value_struct: identifier.optional(),
         render: z.enum(["histogram", "table", "stacks"]),
+        /** Histograms: what the log2 slots count (ns, us or ms of latency; count for plain values). */
+        unit: z.enum(["ns", "us", "ms", "count"]).optional(),
+        /** Histograms: what is measured, for the JSON record and the header (e.g. "run-queue latency"). */
+        label: z.string().min(1).optional(),
       })
       .strict()
       .optional(),

@@ -1,8 +1,21 @@
-// Placeholder until aggregation rendering lands: refuses clearly rather than pretending.
-import type { BpfObject } from "../libbpf";
+// Aggregation recipes: read the recipe's aggregate map (key/value structs laid out from the
+// object's BTF) and render it as histograms (runqlat, biolatency, funclatency), a table
+// (syscount) or symbolised stacks (profile), at --interval and once at the end.
+//
+// With --interval, each snapshot covers only its interval: the keys it read are deleted from the
+// map afterwards, as BCC's runqlat/syscount do. An increment landing between a key's read and its
+// delete is lost to the output (never to the accounting, which counts in the kernel).
+import { readFileSync } from "node:fs";
+import { EventReader, type BpfMap, type BpfObject, type DecodedEvent } from "../libbpf";
 import type { Manifest } from "../recipe/manifest";
 import type { ParameterValues } from "./params";
-import { EbpfctlError, ExitCode } from "../errors";
+import { parameterInvalid, EbpfctlError, ExitCode } from "../errors";
+import { parseDuration } from "../budget/units";
+import { formatNs } from "../output/format";
+import { log2Buckets, renderLog2Histogram, total, type HistUnit } from "../output/histogram";
+import { renderTable, type TableColumn } from "../output/aggregate-table";
+import { StackSymbolizer, foldedLines, type SymbolisedStack } from "../output/stacks";
+import { X86_64_SYSCALLS } from "../output/syscalls-x86_64";
 
 export interface AggregateOptions {
   interval?: string;
@@ -11,6 +24,304 @@ export interface AggregateOptions {
   json?: boolean;
 }
 
-export function aggregatePlan(manifest: Manifest, _params: ParameterValues, _opts: AggregateOptions): { intervalMs?: number; snapshot(obj: BpfObject, final: boolean): string[] } {
-  throw new EbpfctlError("EBPFCTL-E0014", `${manifest.name}: aggregation output is not available in this build`, ExitCode.RECIPE);
+export interface AggregatePlan {
+  intervalMs?: number;
+  snapshot(obj: BpfObject, final: boolean): string[];
+}
+
+/** How often the profiler looks for new processes to cache their memory maps. */
+const STACKS_TICK_MS = 500;
+
+export function aggregatePlan(manifest: Manifest, params: ParameterValues, opts: AggregateOptions): AggregatePlan {
+  const agg = manifest.aggregate;
+  if (!agg) throw new EbpfctlError("EBPFCTL-E0014", `${manifest.name}: not an aggregation recipe`, ExitCode.RECIPE);
+  let intervalMs: number | undefined;
+  if (opts.interval !== undefined) {
+    try {
+      intervalMs = parseDuration(opts.interval);
+    } catch (e) {
+      throw parameterInvalid(`--interval: ${(e as Error).message}`);
+    }
+    if (!(intervalMs >= 100)) throw parameterInvalid(`--interval: expected at least 100ms, got "${opts.interval}"`);
+  }
+  let top: number | undefined;
+  if (opts.top !== undefined) {
+    top = Number(opts.top);
+    if (!Number.isInteger(top) || top < 1) throw parameterInvalid(`--top: expected a positive whole number, got "${opts.top}"`);
+  }
+  if (opts.folded && agg.render !== "stacks") throw parameterInvalid(`--folded applies to stack recipes (profile), not ${manifest.name}`);
+  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded) };
+  switch (agg.render) {
+    case "histogram":
+      return { intervalMs, snapshot: histogramSnapshot(ctx) };
+    case "table":
+      return { intervalMs, snapshot: tableSnapshot(ctx) };
+    case "stacks":
+      return stacksPlan(ctx);
+  }
+}
+
+interface RenderContext {
+  manifest: Manifest;
+  params: ParameterValues;
+  json: boolean;
+  intervalMs?: number;
+  top?: number;
+  folded: boolean;
+}
+
+/** Snapshot metadata every JSON record carries. */
+function stamp(ctx: RenderContext, final: boolean): Record<string, unknown> {
+  return { time: new Date().toISOString(), ...(ctx.intervalMs ? { interval_ms: ctx.intervalMs } : {}), final };
+}
+
+/** Interval header line for the human output. */
+function timeLine(): string {
+  return `[${new Date().toTimeString().slice(0, 8)}]`;
+}
+
+interface Entry {
+  rawKey: Uint8Array;
+  key: DecodedEvent;
+  value: Uint8Array;
+}
+
+/** Every (key, value) of a hash map, decoded keys; values raw. Deletes what it read when `clear`. */
+function readMap(map: BpfMap, keyReader: EventReader | undefined, clear: boolean): Entry[] {
+  const out: Entry[] = [];
+  const value = new Uint8Array(map.valueSize);
+  for (const k of map.keys()) {
+    if (!map.lookup(k, value)) continue; // evicted (LRU) or deleted meanwhile
+    out.push({ rawKey: k, key: keyReader ? keyReader.decodeBytes(k) : {}, value: value.slice() });
+  }
+  if (clear) for (const e of out) map.delete(e.rawKey);
+  return out;
+}
+
+function readers(obj: BpfObject, ctx: RenderContext): { map: BpfMap; key?: EventReader; value?: EventReader } {
+  const agg = ctx.manifest.aggregate!;
+  const btf = obj.btf();
+  return {
+    map: obj.map(agg.map),
+    key: agg.key_struct ? new EventReader(btf, agg.key_struct) : undefined,
+    value: agg.value_struct ? new EventReader(btf, agg.value_struct) : undefined,
+  };
+}
+
+/** Non-zero key fields, strings trimmed: {} for a key that is all zeros (not per process). */
+function keyFields(key: DecodedEvent): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const [k, v] of Object.entries(key)) {
+    if (k.startsWith("__")) continue;
+    if (typeof v === "number" && v !== 0) out[k] = v;
+    else if (typeof v === "string" && v !== "") out[k] = v;
+  }
+  return out;
+}
+
+function keyHeader(key: Record<string, number | string>): string {
+  return Object.entries(key)
+    .map(([k, v]) => (k === "dev" && typeof v === "number" ? `disk = ${v >>> 20}:${v & 0xfffff}` : `${k} = ${v}`))
+    .join(" ");
+}
+
+// ---- histograms -------------------------------------------------------------------------------
+
+function histogramSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean) => string[] {
+  const agg = ctx.manifest.aggregate!;
+  const unit: HistUnit = agg.unit ?? "count";
+  return (obj, final) => {
+    const r = readers(obj, ctx);
+    if (!r.value) throw new EbpfctlError("EBPFCTL-E0014", `${ctx.manifest.name}: a histogram needs aggregate.value_struct`, ExitCode.RECIPE);
+    const entries = readMap(r.map, r.key, Boolean(ctx.intervalMs) && !final);
+    const hists = entries
+      .map((e) => {
+        const dec = r.value!.decodeBytes(e.value);
+        const slots = Object.values(dec).find(Array.isArray) as number[] | undefined;
+        return { key: keyFields(e.key), slots: slots ?? [] };
+      })
+      .filter((h) => total(h.slots) > 0)
+      .sort((a, b) => Number(a.key.pid ?? a.key.dev ?? 0) - Number(b.key.pid ?? b.key.dev ?? 0));
+    const meta = stamp(ctx, final);
+    if (ctx.json) {
+      if (!hists.length) return [JSON.stringify({ kind: "histogram", recipe: ctx.manifest.name, label: agg.label, unit, key: {}, buckets: [], total: 0, ...meta })];
+      return hists.map((h) =>
+        JSON.stringify({ kind: "histogram", recipe: ctx.manifest.name, label: agg.label, unit, key: h.key, buckets: log2Buckets(h.slots), total: total(h.slots), ...meta }),
+      );
+    }
+    const lines: string[] = [];
+    if (ctx.intervalMs) lines.push("", timeLine());
+    if (!hists.length) lines.push(`(no ${agg.label ?? "samples"} recorded${ctx.intervalMs && !final ? " in this interval" : ""})`);
+    for (const [i, h] of hists.entries()) {
+      if (i > 0 || Object.keys(h.key).length) lines.push("");
+      if (Object.keys(h.key).length) lines.push(keyHeader(h.key));
+      lines.push(...renderLog2Histogram(h.slots, unit));
+    }
+    return lines;
+  };
+}
+
+// ---- tables (syscount) ------------------------------------------------------------------------
+
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "?";
+  }
+}
+
+function tableSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean) => string[] {
+  const perProcess = Boolean(ctx.params.per_process);
+  const top = ctx.top ?? 10;
+  return (obj, final) => {
+    const r = readers(obj, ctx);
+    const entries = readMap(r.map, r.key, Boolean(ctx.intervalMs) && !final);
+    const rows = entries
+      .map((e) => ({ ...e.key, ...(r.value ? r.value.decodeBytes(e.value) : {}) }))
+      .sort((a, b) => Number(b.count ?? 0) - Number(a.count ?? 0));
+    const shown = rows.slice(0, top);
+    const columns = ctx.manifest.columns;
+    const meta = stamp(ctx, final);
+    if (ctx.json) {
+      const out = shown.map((row) => {
+        const o: Record<string, unknown> = { ...row };
+        for (const c of columns) {
+          if (c.format !== "syscall") continue;
+          const id = Number(row[c.field]);
+          if (perProcess) {
+            o.pid = id;
+            o.comm = commOf(id);
+          } else o.syscall = X86_64_SYSCALLS[id] ?? `syscall_${id}`;
+        }
+        return o;
+      });
+      return [JSON.stringify({ kind: "table", recipe: ctx.manifest.name, per_process: perProcess, rows: out, total_rows: rows.length, top, ...meta })];
+    }
+    const cols: TableColumn[] = [];
+    for (const c of columns) {
+      if (c.format === "syscall" && perProcess) cols.push({ header: "PID", align: "right" }, { header: "COMM" });
+      else cols.push({ header: c.header, align: c.format === "syscall" || c.format === "string" ? "left" : "right" });
+    }
+    const body = shown.map((row) =>
+      columns.flatMap((c) => {
+        const v = row[c.field];
+        if (c.format === "syscall") {
+          const id = Number(v);
+          return perProcess ? [String(id), commOf(id)] : [X86_64_SYSCALLS[id] ?? `syscall_${id}`];
+        }
+        if (c.format === "ns_duration") return [formatNs(Number(v))];
+        return [String(v ?? "")];
+      }),
+    );
+    const lines: string[] = [];
+    if (ctx.intervalMs) lines.push("", timeLine());
+    if (!rows.length) return [...lines, "(no calls recorded)"];
+    lines.push(...renderTable(cols, body));
+    if (rows.length > shown.length) lines.push(`(top ${shown.length} of ${rows.length}; --top N shows more)`);
+    return lines;
+  };
+}
+
+// ---- stacks (profile) -------------------------------------------------------------------------
+
+interface ProfileKey {
+  pid: number;
+  kern_stack_id: number;
+  user_stack_id: number;
+  comm: string;
+}
+
+const STACK_ERRORS: Record<number, string> = { [-14]: "no stack", [-17]: "stack id collision", [-12]: "stack map full" };
+
+function stacksPlan(ctx: RenderContext): AggregatePlan {
+  const pending: string[] = [];
+  const symbolizer = new StackSymbolizer((message) => {
+    // Said once per cause: in JSON as a record, otherwise on stderr so folded output stays clean.
+    if (ctx.json) pending.push(JSON.stringify({ kind: "warning", recipe: ctx.manifest.name, message }));
+    else process.stderr.write(`ebpfctl: warning: ${message}\n`);
+  });
+  let sinceOutput = 0;
+  const snapshot = (obj: BpfObject, final: boolean): string[] => {
+    const r = readers(obj, ctx);
+    const stacksMap = obj.map("stack_traces");
+    // Every tick: cache the memory maps of the processes seen so far (they may exit before the end).
+    const keys = r.map.keys().map((k) => r.key!.decodeBytes(k) as unknown as ProfileKey);
+    const now = performance.now();
+    for (const pid of new Set(keys.map((k) => k.pid))) symbolizer.remember(pid, now);
+    sinceOutput += STACKS_TICK_MS;
+    const due = final || (ctx.intervalMs !== undefined && sinceOutput >= ctx.intervalMs);
+    if (!due) return pending.splice(0);
+    sinceOutput = 0;
+
+    const entries = readMap(r.map, r.key, Boolean(ctx.intervalMs) && !final);
+    const stackValue = new Uint8Array(stacksMap.valueSize);
+    const stackKey = new Uint8Array(4);
+    const readStack = (id: number): bigint[] | string => {
+      if (id < 0) return STACK_ERRORS[id] ?? `stack error ${id}`;
+      new DataView(stackKey.buffer).setUint32(0, id, true);
+      if (!stacksMap.lookup(stackKey, stackValue)) return "stack evicted";
+      const dv = new DataView(stackValue.buffer);
+      const out: bigint[] = [];
+      for (let o = 0; o + 8 <= stackValue.length; o += 8) {
+        const a = dv.getBigUint64(o, true);
+        if (a === 0n) break;
+        out.push(a);
+      }
+      return out;
+    };
+    const stacks: SymbolisedStack[] = entries
+      .map((e) => {
+        const k = e.key as unknown as ProfileKey;
+        const count = Number(new DataView(e.value.buffer).getBigUint64(0, true));
+        const u = readStack(k.user_stack_id);
+        const kk = readStack(k.kern_stack_id);
+        return {
+          pid: k.pid,
+          comm: k.comm,
+          count,
+          user: typeof u === "string" ? [] : symbolizer.user(k.pid, u),
+          kernel: typeof kk === "string" ? [] : symbolizer.kernel(kk),
+          ...(typeof u === "string" ? { userError: u } : {}),
+          ...(typeof kk === "string" ? { kernelError: kk } : {}),
+        };
+      })
+      .sort((a, b) => b.count - a.count);
+    const samples = stacks.reduce((a, s) => a + s.count, 0);
+    const meta = stamp(ctx, final);
+    const out = pending.splice(0);
+    if (ctx.folded) {
+      if (ctx.json) {
+        for (const line of foldedLines(stacks)) {
+          const cut = line.lastIndexOf(" ");
+          out.push(JSON.stringify({ kind: "folded", recipe: ctx.manifest.name, stack: line.slice(0, cut), count: Number(line.slice(cut + 1)), ...meta }));
+        }
+      } else out.push(...foldedLines(stacks));
+      return out;
+    }
+    const shown = ctx.top !== undefined || !ctx.json ? stacks.slice(0, ctx.top ?? 10) : stacks;
+    if (ctx.json) {
+      for (const s of shown) {
+        out.push(JSON.stringify({ kind: "stack", recipe: ctx.manifest.name, pid: s.pid, comm: s.comm, count: s.count, user_stack: s.user, kernel_stack: s.kernel, ...(s.userError ? { user_stack_error: s.userError } : {}), ...(s.kernelError ? { kernel_stack_error: s.kernelError } : {}), ...meta }));
+      }
+      out.push(JSON.stringify({ kind: "profile_summary", recipe: ctx.manifest.name, samples, stacks: stacks.length, shown: shown.length, ...meta }));
+      return out;
+    }
+    if (ctx.intervalMs) out.push("", timeLine());
+    if (!stacks.length) return [...out, "(no samples)"];
+    const frames = (s: SymbolisedStack) => {
+      const f = [...s.user.slice(0, 4)];
+      if (!f.length && s.kernel.length) f.push(...s.kernel.slice(0, 4).map((x) => `${x} [k]`));
+      return f.join(" ← ") || `[${s.userError ?? "no stack"}]`;
+    };
+    out.push(
+      ...renderTable(
+        [{ header: "COUNT", align: "right" }, { header: "%", align: "right" }, { header: "PID", align: "right" }, { header: "COMM" }, { header: "TOP FRAMES (innermost first)" }],
+        shown.map((s) => [String(s.count), ((100 * s.count) / Math.max(1, samples)).toFixed(1), String(s.pid), s.comm, frames(s)]),
+      ),
+    );
+    out.push(`${samples} samples in ${stacks.length} distinct stacks${stacks.length > shown.length ? ` (top ${shown.length} shown; --top N, --folded for all)` : ""}`);
+    return out;
+  };
+  return { intervalMs: STACKS_TICK_MS, snapshot };
 }

@@ -108,8 +108,6 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       trusted_comment: recipe.signer?.trustedComment ?? null,
       origin: recipe.source.origin,
     });
-    if (recipe.signer) life.info("verified", `${manifest.name} ${manifest.version} signed by ${recipe.signer.keyId}: ${recipe.signer.trustedComment}`, { recipe: manifest.name, key: recipe.signer.keyId, trusted_comment: recipe.signer.trustedComment });
-    else life.warn("unsigned", `${manifest.name} is unsigned; running because --allow-unsigned and the host policy allow it`);
 
     let params, budgets, durationMs: number | undefined, statusMs: number;
     try {
@@ -120,6 +118,9 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     } catch (e) {
       return refuse(e);
     }
+
+    if (recipe.signer) life.info("verified", `${manifest.name} ${manifest.version} signed by ${recipe.signer.keyId}: ${recipe.signer.trustedComment}`, { recipe: manifest.name, key: recipe.signer.keyId, trusted_comment: recipe.signer.trustedComment });
+    else life.warn("unsigned", `${manifest.name} is unsigned; running because --allow-unsigned and the host policy allow it`);
 
     // Kernel reality: pick each probe's variant from what this kernel really does.
     const facts = readKernelFacts();

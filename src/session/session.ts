@@ -47,6 +47,8 @@ export interface SessionHooks {
   externalStop?: { reason: EndReason | undefined; detail?: string };
   /** Runs once every probe is attached, before the `attached` record (e.g. drop capabilities). Returns fields for that record. */
   afterAttach?(): Record<string, unknown>;
+  /** About once a second whatever statusIntervalMs is (live-session registry). */
+  heartbeat?(s: SessionStatus): void;
 }
 
 export interface SessionPlan {
@@ -64,6 +66,8 @@ export interface SessionPlan {
   sessionId?: string;
   /** Status interval; the loop itself wakes at least every 50 ms. */
   statusIntervalMs?: number;
+  /** Keep 1 event in N from the start (--profile reduced); rate-breach sampling never goes below it. */
+  sampleEvery?: number;
 }
 
 export interface SessionStatus {
@@ -129,6 +133,7 @@ export class TraceSession {
     for (const p of obj.programs()) p.autoload = chosen.has(p.name);
     for (const [name, m] of Object.entries(manifest.maps ?? {})) obj.map(name).maxEntries = m.max_entries;
     configureRodata(obj, manifest, plan.params, plan.budgets);
+    if ((plan.sampleEvery ?? 1) > 1) setBssVar(obj, "sample_every", plan.sampleEvery!);
 
     const cpus = possibleCpus();
     const estimate = estimateMaps(obj.maps(), cpus);
@@ -199,7 +204,7 @@ export class TraceSession {
       programs: programs.map(({ choice, prog }) => ({ prog, entryNs: HOOK_ENTRY_NS[choice.alternative.type] })),
       attachedAt,
       sampling: manifest.budgets.on_rate_breach,
-      setSampleEvery: (n) => setBssVar(obj, "sample_every", n),
+      setSampleEvery: (n) => setBssVar(obj, "sample_every", Math.max(n, plan.sampleEvery ?? 1)),
     });
 
     let breach: Breach | undefined;
@@ -225,6 +230,7 @@ export class TraceSession {
     };
     let nextSnapshot = plan.aggregate?.intervalMs ? attachedAt + plan.aggregate.intervalMs : Infinity;
     let nextStatus = attachedAt + (plan.statusIntervalMs ?? 1000);
+    let nextHeartbeat = attachedAt + 1000;
 
     try {
       while (!this.reason && !breach) {
@@ -249,6 +255,10 @@ export class TraceSession {
         if (t >= nextStatus) {
           hooks.status?.({ elapsedMs: t - attachedAt, rate: monitor.lastRate, counts: { ...counts, delivered }, usage: monitor.usage(), budgets: plan.budgets });
           nextStatus = t + (plan.statusIntervalMs ?? 1000);
+        }
+        if (hooks.heartbeat && t >= nextHeartbeat) {
+          hooks.heartbeat({ elapsedMs: t - attachedAt, rate: monitor.lastRate, counts: { ...counts, delivered }, usage: monitor.usage(), budgets: plan.budgets });
+          nextHeartbeat = t + 1000;
         }
         const ext = hooks.externalStop?.reason;
         if (ext) this.reason = ext;

@@ -1,0 +1,26 @@
+// Where host-wide runtime state lives: /run/ebpfctl (EBPFCTL_RUN_DIR) is tmpfs, gone at reboot;
+// /etc/ebpfctl (EBPFCTL_CONFIG_DIR) is configuration that survives it.
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runDirUnwritable } from "../errors";
+export { configDir } from "../recipe/policy";
+
+export const runDir = (): string => process.env.EBPFCTL_RUN_DIR ?? "/run/ebpfctl";
+export const sessionsDir = (): string => join(runDir(), "sessions");
+
+/** mkdir -p, with an error that names the directory (exit 10) instead of a raw EACCES. */
+export function ensureDir(dir: string, mode = 0o755): string {
+  try {
+    mkdirSync(dir, { recursive: true, mode });
+  } catch (e) {
+    throw runDirUnwritable(dir, (e as NodeJS.ErrnoException).code ?? String(e));
+  }
+  return dir;
+}
+
+/** Write a file so readers never see half of it: a temporary beside it, then rename(2). */
+export function writeAtomic(path: string, text: string, mode = 0o644): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode });
+  renameSync(tmp, path);
+}
