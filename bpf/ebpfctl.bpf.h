@@ -10,7 +10,8 @@
 
 #include "ebpfctl.h"
 
-/* Filters (0 / empty = off). */
+/* Filters (0 / empty = off). self_tgid: ebpfctl itself, never traced (its own writes are noise). */
+const volatile __u32 self_tgid = 0;
 const volatile __u32 targ_tgid = 0;
 const volatile __u32 targ_uid = (__u32)-1;
 const volatile bool filter_comm = false;
@@ -60,7 +61,10 @@ static __always_inline bool comm_matches(const char *comm)
 /* Filters on the current task; recipes call this first so filtered-out work costs little. */
 static __always_inline bool target_matches(void)
 {
-	if (targ_tgid && (bpf_get_current_pid_tgid() >> 32) != targ_tgid)
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (self_tgid && tgid == self_tgid)
+		return false;
+	if (targ_tgid && tgid != targ_tgid)
 		return false;
 	if (targ_uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != targ_uid)
 		return false;
@@ -72,47 +76,61 @@ static __always_inline bool target_matches(void)
 	return true;
 }
 
-/* Admission of one produced event through sampling and the rate cap; counts the outcome. */
-static __always_inline bool admit_event(void)
+/*
+ * Admission of one event through sampling and the rate cap. A refused event is counted as
+ * produced and by its cause at once. An admitted one is counted as produced now, or, with
+ * count_admitted=false, later by produce_admitted() when the event materialises: a call admitted
+ * at syscall entry whose exit is never seen (detached in between) then was never produced, and
+ * produced = delivered + dropped + sampled out stays exact.
+ */
+static __always_inline bool admit_check(bool count_admitted)
 {
-	stat_add(STAT_PRODUCED);
 	__u32 every = sample_every;
 	if (every > 1) {
 		__u32 key = STAT_SAMPLE_TICK;
 		__u64 *tick = bpf_map_lookup_elem(&session_stats, &key);
-		if (tick && ((*tick)++ % every) != 0) {
+		if (tick && (__sync_fetch_and_add(tick, 1) % every) != 0) {
+			stat_add(STAT_PRODUCED);
 			stat_add(STAT_SAMPLED_OUT);
 			return false;
 		}
 	}
-	if (!rate_window_ns)
-		return true;
-	__u64 window = (bpf_ktime_get_ns() / rate_window_ns) & 0xffffffff;
-	__u64 cur = rate_window_state;
-	if ((cur >> 32) != window) {
+	if (rate_window_ns) {
+		__u64 window = (bpf_ktime_get_ns() / rate_window_ns) & 0xffffffff;
+		__u64 cur = rate_window_state;
+		bool admitted = false;
 		/* First event of a new window: one CPU wins the reset, the others count normally. */
-		if (__sync_val_compare_and_swap(&rate_window_state, cur, (window << 32) | 1) == cur)
-			return true;
+		if ((cur >> 32) != window && __sync_val_compare_and_swap(&rate_window_state, cur, (window << 32) | 1) == cur)
+			admitted = true;
+		if (!admitted) {
+			__u64 old = __sync_fetch_and_add(&rate_window_state, 1);
+			if ((old >> 32) == window && (old & 0xffffffff) >= rate_window_limit) {
+				stat_add(STAT_PRODUCED);
+				stat_add(STAT_DROPPED_RATE);
+				return false;
+			}
+		}
 	}
-	__u64 old = __sync_fetch_and_add(&rate_window_state, 1);
-	if ((old >> 32) == window && (old & 0xffffffff) >= rate_window_limit) {
-		stat_add(STAT_DROPPED_RATE);
-		return false;
-	}
+	if (count_admitted)
+		stat_add(STAT_PRODUCED);
 	return true;
 }
 
-/* Reserve an event after admission; a full ring buffer is counted, never silent. */
-#define reserve_event(rb, type)                                                   \
+#define admit_event() admit_check(true)
+#define admit_early() admit_check(false)
+#define produce_admitted() stat_add(STAT_PRODUCED)
+
+/* Reserve ring buffer space for an already admitted event; a full ring buffer is counted, never silent. */
+#define reserve_admitted(rb, type)                                                \
 	({                                                                        \
-		type *__e = NULL;                                                 \
-		if (admit_event()) {                                              \
-			__e = bpf_ringbuf_reserve(rb, sizeof(type), 0);           \
-			if (!__e)                                                 \
-				stat_add(STAT_DROPPED_RINGBUF);                   \
-		}                                                                 \
+		type *__e = bpf_ringbuf_reserve(rb, sizeof(type), 0);             \
+		if (!__e)                                                         \
+			stat_add(STAT_DROPPED_RINGBUF);                           \
 		__e;                                                              \
 	})
+
+/* Admission (sampling, rate cap) then reservation: the usual way to produce one event. */
+#define reserve_event(rb, type) (admit_event() ? reserve_admitted(rb, type) : NULL)
 
 /* Submit with the wakeup policy: no wakeup per event, only when enough is pending. */
 #define submit_event(rb, e)                                                       \

@@ -24,7 +24,7 @@ int tp_execve_enter(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	if (targ_tgid && tgid != targ_tgid)
+	if ((self_tgid && tgid == self_tgid) || (targ_tgid && tgid != targ_tgid))
 		return 0;
 	if (targ_uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != targ_uid)
 		return 0;

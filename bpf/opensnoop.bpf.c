@@ -27,6 +27,9 @@ static __always_inline int on_enter(const char *path, __s32 flags, __u32 mode)
 {
 	if (!target_matches())
 		return 0;
+	/* Admit at entry when every call becomes an event: a rate-capped storm then costs no map work. */
+	if (!errors_only && !admit_early())
+		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct open_args a = { .path = path, .flags = flags, .mode = mode };
 	bpf_map_update_elem(&opens, &tid, &a, BPF_ANY);
@@ -52,9 +55,14 @@ static __always_inline int on_exit(long ret)
 	struct open_args *a = bpf_map_lookup_elem(&opens, &tid);
 	if (!a)
 		return 0;
-	if (errors_only && ret >= 0)
-		goto out;
-	struct open_event *e = reserve_event(&events, struct open_event);
+	struct open_event *e;
+	if (errors_only) {
+		if (ret >= 0 || !admit_event())
+			goto out;
+	} else {
+		produce_admitted();
+	}
+	e = reserve_admitted(&events, struct open_event);
 	if (!e)
 		goto out;
 	e->ts_ns = bpf_ktime_get_ns();

@@ -151,3 +151,5 @@ export const privilegeDropFailed = (detail: string) =>
   new EbpfctlError("EBPFCTL-E0905", `could not drop capabilities after attach: ${detail}`, ExitCode.INTERNAL, "the session detached; run ebpfctl doctor and report this with ebpfctl bundle");
 export const runDirUnwritable = (dir: string, detail: string) =>
   new EbpfctlError("EBPFCTL-E0906", `cannot use the run directory ${dir}: ${detail}`, ExitCode.POLICY, "run as root or set EBPFCTL_RUN_DIR to a directory this user can write");
+export const bundleFailed = (msg: string) =>
+  new EbpfctlError("EBPFCTL-E0907", `bundle: ${msg}`, ExitCode.INTERNAL, "check that tar and gzip are installed and the output directory is writable");

@@ -13,6 +13,10 @@ import { AuditShowCommand } from "./audit-show";
 import { AuditVerifyCommand } from "./audit-verify";
 import { AuditTailCommand } from "./audit-tail";
 import { AuditRotateCommand } from "./audit-rotate";
+import { KillSwitchOnCommand, KillSwitchOffCommand, KillSwitchStatusCommand } from "./kill-switch";
+import { PsCommand } from "./ps";
+import { StopCommand } from "./stop";
+import { BundleCommand } from "./bundle";
 import { VerifyCommand } from "./verify";
 
-export const COMMANDS: CommandClass[] = [AuditShowCommand, AuditVerifyCommand, AuditTailCommand, AuditRotateCommand, VersionCommand, ListCommand, TraceCommand, DoctorCommand, KeysGenerateCommand, KeysListCommand, RecipeSignCommand, RecipeVerifyCommand, RecipeInspectCommand, VerifyCommand];
+export const COMMANDS: CommandClass[] = [AuditShowCommand, AuditVerifyCommand, AuditTailCommand, AuditRotateCommand, VersionCommand, ListCommand, TraceCommand, DoctorCommand, KeysGenerateCommand, KeysListCommand, RecipeSignCommand, RecipeVerifyCommand, RecipeInspectCommand, VerifyCommand, KillSwitchOnCommand, KillSwitchOffCommand, KillSwitchStatusCommand, PsCommand, StopCommand, BundleCommand];

@@ -97,6 +97,7 @@ function renderDoctor(r: DoctorReport, color: boolean, columns: number): string 
     ["securityfs", mount(f.mounts.securityfs)],
     ["bpffs", mount(f.mounts.bpffs)],
     ["capabilities", `${caps.join(", ")}; may load tracing programs: ${onOff(mayLoadTracing(f))}`],
+    ["capability set held", f.capabilities.effective.length ? `${f.capabilities.effective.length}: ${f.capabilities.effective.map((n) => n.replace(/^CAP_/, "")).join(",")}` : "none"],
   ];
   const width = Math.max(...kv.map(([k]) => k.length));
   for (const [k, v] of kv) lines.push(`  ${k.padEnd(width)}  ${v}`);

@@ -54,11 +54,15 @@ export class TraceCommand extends EbpfctlCommand {
   top = Option.String("--top", { description: "Aggregations: show the top N rows" });
   folded = Option.Boolean("--folded", false, { description: "profile: folded stacks for flame graphs" });
   auditSyslog = Option.Boolean("--audit-syslog", false, { description: "Mirror audit records to syslog (authpriv)" });
+  profile = Option.String("--profile", "full", { description: "full, or reduced: in-kernel sampling and optional probes dropped (highest cost first)" });
+  sampleEvery = Option.String("--sample-every", { description: "With --profile reduced: keep 1 event in N (default 10)" });
 
   async run(): Promise<number> {
     if (!this.recipe && !this.recipeFile) throw usageError("name a recipe (ebpfctl list shows them) or give --recipe-file PATH");
     if (this.recipe && this.recipeFile) throw usageError("give a recipe name or --recipe-file, not both");
     if (this.output !== "table" && this.output !== "json") throw usageError(`--output: expected table or json, got "${this.output}"`);
+    if (this.profile !== "full" && this.profile !== "reduced") throw usageError(`--profile: expected full or reduced, got "${this.profile}"`);
+    if (this.sampleEvery !== undefined && this.profile !== "reduced") throw usageError("--sample-every goes with --profile reduced");
     return runTrace(
       {
         recipe: this.recipe,
@@ -92,6 +96,8 @@ export class TraceCommand extends EbpfctlCommand {
         statusInterval: this.statusInterval,
         aggregate: { interval: this.interval, top: this.top, folded: this.folded },
         argv: process.argv.slice(1),
+        profile: this.profile,
+        sampleEvery: this.sampleEvery !== undefined ? Number(this.sampleEvery) : undefined,
       },
       { stderr: this.context.stderr, stderrIsTTY: Boolean((this.context.stderr as { isTTY?: boolean }).isTTY), color: useColor(this.context.stderr) },
     );

@@ -31,7 +31,10 @@ export function total(slots: number[]): number {
 
 /** The text block: "     usecs               : count    distribution" then one row per bucket. */
 export function renderLog2Histogram(slots: number[], unit: HistUnit): string[] {
-  const buckets = log2Buckets(slots);
+  // Leading empty buckets are left out (BCC's strip_leading_zero); the JSON keeps them.
+  const all = log2Buckets(slots);
+  const first = all.findIndex((b) => b.count > 0);
+  const buckets = first < 0 ? [] : all.slice(first);
   if (!buckets.length) return [];
   const max = Math.max(...buckets.map((b) => b.count));
   // BCC widens the columns when the values get long (idx_max > 32); keep every row aligned.

@@ -62,9 +62,11 @@ export class StackSymbolizer {
     if (cached && now - cached.at < REFRESH_MS) return;
     try {
       this.maps.set(pid, { at: now, mappings: parseMaps(pid, readFileSync(`/proc/${pid}/maps`, "utf8")) });
-    } catch {
+    } catch (e) {
       // Gone already: keep what we cached, if anything.
       if (cached) cached.at = now;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") this.warnOnce(`cannot read /proc/PID/maps of some processes (${code}: needs CAP_SYS_PTRACE for processes with capabilities or of other users); their user stacks stay unsymbolised`);
     }
   }
 
@@ -73,7 +75,7 @@ export class StackSymbolizer {
     this.remember(pid);
     const maps = this.maps.get(pid)?.mappings;
     if (!maps) {
-      this.warnOnce(`some user stacks are unsymbolised: their processes exited before their memory maps could be read`);
+      this.warnOnce(`some user stacks are unsymbolised: their processes exited (or hid their memory maps) before the maps could be read`);
       return addrs.map((a) => `0x${a.toString(16)}`);
     }
     return addrs.map((a) => {
@@ -83,6 +85,14 @@ export class StackSymbolizer {
       const sym = this.table(m)?.lookup(fileOffset, "offset");
       return sym ? sym.name : `[${basename(m.path)}+0x${fileOffset.toString(16)}]`;
     });
+  }
+
+  /**
+   * Read /proc/kallsyms now. The kernel decides whether to show addresses from the opener's
+   * credentials (CAP_SYSLOG), so this must run before the session drops its capabilities.
+   */
+  preloadKernelSymbols(): void {
+    this.kernel([]);
   }
 
   kernel(addrs: bigint[]): string[] {

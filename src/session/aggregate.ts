@@ -27,6 +27,8 @@ export interface AggregateOptions {
 export interface AggregatePlan {
   intervalMs?: number;
   snapshot(obj: BpfObject, final: boolean): string[];
+  /** Capabilities the session must keep after attach for this rendering (see privileges.ts). */
+  keepCapabilities?: string[];
 }
 
 /** How often the profiler looks for new processes to cache their memory maps. */
@@ -108,15 +110,16 @@ function readers(obj: BpfObject, ctx: RenderContext): { map: BpfMap; key?: Event
   };
 }
 
-/** Non-zero key fields, strings trimmed: {} for a key that is all zeros (not per process). */
+/** The key's fields, or {} for an all-zero key (one histogram for everything, not per process). */
 function keyFields(key: DecodedEvent): Record<string, number | string> {
   const out: Record<string, number | string> = {};
+  let any = false;
   for (const [k, v] of Object.entries(key)) {
-    if (k.startsWith("__")) continue;
-    if (typeof v === "number" && v !== 0) out[k] = v;
-    else if (typeof v === "string" && v !== "") out[k] = v;
+    if (k.startsWith("__") || (typeof v !== "number" && typeof v !== "string")) continue;
+    out[k] = v;
+    if (v !== 0 && v !== "") any = true;
   }
-  return out;
+  return any ? out : {};
 }
 
 function keyHeader(key: Record<string, number | string>): string {
@@ -241,6 +244,10 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     if (ctx.json) pending.push(JSON.stringify({ kind: "warning", recipe: ctx.manifest.name, message }));
     else process.stderr.write(`ebpfctl: warning: ${message}\n`);
   });
+  // Kernel symbols now, while the process still holds CAP_SYSLOG (kallsyms hides addresses from
+  // openers without it); user stacks need /proc/PID/maps of root-owned, capable processes, which
+  // takes CAP_SYS_PTRACE (ptrace_may_access, PTRACE_MODE_READ): the one capability kept.
+  symbolizer.preloadKernelSymbols();
   let sinceOutput = 0;
   const snapshot = (obj: BpfObject, final: boolean): string[] => {
     const r = readers(obj, ctx);
@@ -323,5 +330,5 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     out.push(`${samples} samples in ${stacks.length} distinct stacks${stacks.length > shown.length ? ` (top ${shown.length} shown; --top N, --folded for all)` : ""}`);
     return out;
   };
-  return { intervalMs: STACKS_TICK_MS, snapshot };
+  return { intervalMs: STACKS_TICK_MS, snapshot, keepCapabilities: ["CAP_SYS_PTRACE"] };
 }

@@ -20,6 +20,12 @@ import { binarySha256, versionReport } from "./version-report";
 import { aggregatePlan, type AggregateOptions } from "./aggregate";
 import { attachHelpers } from "./attach-helpers";
 import type { VerifiedRecipe } from "../recipe/verified";
+import { killSwitchEngaged } from "../errors";
+import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "./kill-switch";
+import { SessionRegistration } from "./registry";
+import { releaseHostBudget, reserveHostBudget } from "./host-budget";
+import { dropPrivileges } from "./privileges";
+import { reducedProfile, type ReducedProfile } from "./host-profile";
 
 export const recipeUnsupported = (recipe: string, reasons: string[]) =>
   new EbpfctlError("EBPFCTL-E0602", `${recipe} cannot run on this kernel: ${reasons.join("; ")}`, ExitCode.UNSUPPORTED, "run ebpfctl doctor for the evidence");
@@ -38,6 +44,10 @@ export interface TraceRequest {
   statusInterval?: string;
   aggregate?: AggregateOptions;
   argv: string[];
+  /** "reduced": sampling plus optional probes dropped (highest cost first). */
+  profile?: "full" | "reduced";
+  /** Keep 1 event in N under --profile reduced (default 10). */
+  sampleEvery?: number;
 }
 
 export interface TraceIO {
@@ -84,6 +94,9 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       throw err;
     };
     if (policyError) refuse(policyError);
+    // The kill switch refuses before anything is verified or loaded.
+    const engaged = readKillSwitch();
+    if (engaged) refuse(killSwitchEngaged(describeKillSwitch(engaged)));
 
     // Trust decisions (refusals, unsigned runs) land in the audit log as they happen.
     let trustRecorded = false;
@@ -130,15 +143,51 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     audit.append("compat", compat as unknown as Record<string, unknown>);
     life.compat(compat);
     if (selection.profile === "disabled") return refuse(recipeUnsupported(manifest.name, selection.reasons));
-    const choices: ProbeChoice[] = selection.probes
+    let choices: ProbeChoice[] = selection.probes
       .filter((p) => p.chosen)
       .map((p) => ({ probe: manifest.probes.find((x) => x.name === p.name)!, alternative: p.chosen!, index: p.chosenIndex }));
+    let reduced: ReducedProfile | undefined;
+    if (req.profile === "reduced") {
+      reduced = reducedProfile(manifest, choices, req.sampleEvery);
+      choices = reduced.choices;
+      audit.append("profile", { profile: "reduced", sample_every: reduced.sampleEvery, dropped_probes: reduced.dropped });
+      life.info("profile", `reduced profile: keeping 1 event in ${reduced.sampleEvery}${reduced.dropped.length ? `; dropped optional probes ${reduced.dropped.map((d) => `${d.probe} (cost ${d.cost ?? "?"})`).join(", ")}` : ""}`, { profile: "reduced", sample_every: reduced.sampleEvery, dropped_probes: reduced.dropped });
+    }
+
+    // Host governance: a share of the host budget, a live-session entry and a kill-switch watch,
+    // all before anything loads; all released on every path below.
+    using governance = new DisposableStack();
+    try {
+      const r = reserveHostBudget({ session, recipe: manifest.name, budgets }, policy!.host);
+      governance.defer(() => releaseHostBudget(session));
+      audit.append("host_budget", {
+        reserved: { memory: r.reservation.memory, rate: r.reservation.rate, cpu: r.reservation.cpu },
+        in_use: r.before,
+        ceilings: policy!.host,
+        ...(r.reclaimed.length ? { reclaimed: r.reclaimed.map((x) => ({ session: x.session, pid: x.pid, recipe: x.recipe })) } : {}),
+      });
+    } catch (e) {
+      return refuse(e);
+    }
+    const registration = governance.use(
+      new SessionRegistration({ id: session, recipe: manifest.name, user: user.user, uid: user.uid, started: new Date().toISOString(), profile: reduced ? "reduced" : "full", limits: budgets }),
+    );
+    const externalStop: { reason: "kill-switch" | undefined; detail?: string } = { reason: undefined };
+    governance.use(
+      new KillSwitchWatcher((s) => {
+        const lag = Date.now() - Date.parse(s.at);
+        externalStop.detail = `${describeKillSwitch(s)}${Number.isFinite(lag) ? ` (seen ${lag} ms after it was engaged)` : ""}`;
+        externalStop.reason = "kill-switch";
+      }),
+    );
+    if (externalStop.reason) return refuse(killSwitchEngaged(externalStop.detail!));
 
     const sink = new OutputSink(req.outputFile, budgets.max_output);
     const bootToWall = bootToWallOffsetMs();
     const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall) : new TableRenderer(manifest.columns, bootToWall, io.color && !req.outputFile && Boolean((process.stdout as { isTTY?: boolean }).isTTY))) : undefined;
     let result: SessionResult;
     try {
+      const aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json }) : undefined;
       const ts = new TraceSession(
         {
           recipe,
@@ -151,12 +200,41 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
           sessionId: session,
           statusIntervalMs: statusMs > 0 ? statusMs : Infinity,
           attach: attachHelpers(manifest, params),
-          aggregate: manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json }) : undefined,
+          aggregate,
+          sampleEvery: reduced?.sampleEvery,
         },
         {
-          record: (event, fields) => audit.append(event, fields),
+          record: (event, fields) => {
+            audit.append(event, fields);
+            // The live-session entry carries the kernel ids `ebpfctl stop` verifies are gone.
+            if (event === "loaded") registration.update({ prog_ids: (fields.programs as { prog_id: number }[]).map((p) => p.prog_id) });
+            if (event === "attached") registration.update({ state: "running", link_ids: (fields.links as { link_id: number }[]).map((l) => l.link_id) });
+            if (event === "detached") registration.update({ state: "stopping" });
+          },
           lifecycle: (kind, fields) => life.event(kind, fields),
           status: statusMs > 0 ? (s) => life.status(s) : undefined,
+          externalStop,
+          afterAttach: () => {
+            // Least privilege: every link exists; nothing left needs a capability.
+            // (profile keeps CAP_SYS_PTRACE: reading /proc/PID/maps to symbolise user stacks.)
+            const caps = dropPrivileges(aggregate?.keepCapabilities);
+            registration.update({ capabilities: caps.effective });
+            return { capabilities: caps };
+          },
+          heartbeat: (s) =>
+            registration.update({
+              usage: {
+                elapsed_ms: Math.round(s.elapsedMs),
+                rate: Math.round(s.rate),
+                memory: s.usage.max_memory,
+                cpu_percent: +s.usage.max_cpu.toFixed(3),
+                output_bytes: s.usage.max_output,
+                produced: s.counts.produced,
+                delivered: s.counts.delivered,
+                dropped: s.counts.droppedRate + s.counts.droppedRingbuf,
+                sampled_out: s.counts.sampledOut,
+              },
+            }),
         },
       );
       result = await ts.run();

@@ -287,7 +287,8 @@ export class TraceSession {
     // Final drain: everything submitted before detach is delivered (output budget permitting).
     if (reader && reason !== "output-closed") {
       reader.consume();
-      if (!breach) flush();
+      // After an output breach nothing more is written; after any other ending the drain is.
+      if (breach?.budget !== "max_output") flush();
       else pending = [];
     }
     if (plan.aggregate && reason !== "output-closed") {
@@ -326,6 +327,7 @@ export class TraceSession {
 /** Parameters, rate cap and filters into .rodata. */
 function configureRodata(obj: BpfObject, manifest: Manifest, params: ParameterValues, budgets: Budgets): void {
   const rodata = new Rodata(obj);
+  if (rodata.has("self_tgid")) rodata.set("self_tgid", process.pid);
   for (const [name, value] of Object.entries(params)) {
     const binding = manifest.parameters[name];
     if (!binding?.rodata) continue;

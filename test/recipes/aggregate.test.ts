@@ -1,0 +1,200 @@
+// Aggregation recipes end to end through the real CLI, against ground truth made by fixtures:
+// exact syscall counts, a known hot function in profiler stacks, a known sleep in a function's
+// latency histogram, real block I/O and real scheduler latency under CPU load.
+import { describe, expect } from "bun:test";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { FIXTURES, expectIdentity, recipeTest, run, traceDuring, useFixtures } from "./trace-helpers";
+
+useFixtures();
+
+type Hist = { kind: string; unit: string; key: Record<string, unknown>; buckets: { low: number; high: number; count: number }[]; total: number; time: string; final: boolean; interval_ms?: number };
+
+function wellFormed(h: Hist): void {
+  expect(h.kind).toBe("histogram");
+  expect(Number.isNaN(Date.parse(h.time))).toBe(false);
+  let sum = 0;
+  h.buckets.forEach((b, i) => {
+    expect(b.low).toBe(i === 0 ? 0 : 2 ** i);
+    expect(b.high).toBe(2 ** (i + 1) - 1);
+    sum += b.count;
+  });
+  expect(sum).toBe(h.total);
+}
+
+describe("syscount", () => {
+  recipeTest("counts exactly N getppid calls of one process (-p)", async () => {
+    const N = 25_000;
+    // The child waits on stdin so its pid is known before the trace starts; exec keeps the pid.
+    const child = Bun.spawn(["sh", "-c", `read go; exec ${FIXTURES}/syscall_storm ${N}`], { stdin: "pipe", stdout: "pipe" });
+    const r = await traceDuring(["syscount", "-p", String(child.pid), "--top", "100"], async () => {
+      child.stdin.write("go\n");
+      child.stdin.end();
+      await child.exited;
+    });
+    expect(r.code).toBe(0);
+    expect((await new Response(child.stdout).text()).trim().split(" ")[0]).toBe(String(N));
+    const table = r.records.find((x) => x.kind === "table") as { rows: { syscall: string; count: number; total_ns: number }[]; total_rows: number; final: boolean };
+    expect(table.final).toBe(true);
+    const getppid = table.rows.find((row) => row.syscall === "getppid");
+    expect(getppid?.count).toBe(N);
+    expect(getppid!.total_ns).toBeGreaterThan(0);
+    // Sorted by count, descending; every counted call is delivered in the accounting.
+    const counts = table.rows.map((row) => row.count);
+    expect([...counts].sort((a, b) => b - a)).toEqual(counts);
+    expectIdentity(r);
+    expect(table.total_rows).toBe(table.rows.length);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(r.end!.accounting.delivered as number);
+  });
+
+  recipeTest("-c filter and the human table (cli-table3, syscall names)", async () => {
+    const N = 3_000;
+    const r = await traceDuring(["syscount", "-c", "syscall_storm"], async () => {
+      expect((await run([`${FIXTURES}/syscall_storm`, String(N)])).code).toBe(0);
+    }, { json: false });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^SYSCALL\s+COUNT\s+TIME$/);
+    const row = lines.find((l) => l.startsWith("getppid "));
+    expect(row?.split(/\s+/)[1]).toBe(String(N));
+    expect(row).toMatch(/(ns|µs|ms|s)$/);
+  });
+});
+
+describe("runqlat", () => {
+  recipeTest("a well-formed histogram under CPU load; its total is what the kernel counted", async () => {
+    const r = await traceDuring(["runqlat"], async () => {
+      // Three spinners on two CPUs: tasks wait for a CPU.
+      await Promise.all([1, 2, 3].map(() => run([`${FIXTURES}/hot_function`, "1"])));
+    });
+    expect(r.code).toBe(0);
+    const hists = r.records.filter((x) => x.kind === "histogram") as Hist[];
+    expect(hists.length).toBe(1);
+    const h = hists[0]!;
+    wellFormed(h);
+    expect(h.unit).toBe("us");
+    expect(h.key).toEqual({});
+    expect(h.total).toBeGreaterThan(100);
+    expectIdentity(r);
+    expect(h.total).toBe(r.end!.accounting.delivered as number);
+  });
+
+  recipeTest("--interval prints per-interval snapshots and clears between them; -P keys by process", async () => {
+    const r = await traceDuring(["runqlat", "-P", "--interval", "0.4"], async () => {
+      await run([`${FIXTURES}/hot_function`, "1.3"]);
+    });
+    expect(r.code).toBe(0);
+    const hists = r.records.filter((x) => x.kind === "histogram") as Hist[];
+    const times = new Set(hists.map((h) => h.time));
+    expect(times.size).toBeGreaterThanOrEqual(3);
+    for (const h of hists) {
+      wellFormed(h);
+      expect(h.interval_ms).toBe(400);
+      if (h.total > 0) expect(typeof h.key.pid).toBe("number");
+    }
+    expect(hists.some((h) => h.key.comm === "hot_function")).toBe(true);
+    // Cleared per interval: the snapshots add up to at most what the kernel counted (an increment
+    // between a read and its delete is lost to the output, as in BCC).
+    const sum = hists.reduce((a, h) => a + h.total, 0);
+    expectIdentity(r);
+    expect(sum).toBeLessThanOrEqual(r.end!.accounting.delivered as number);
+    expect(sum).toBeGreaterThan(0.9 * (r.end!.accounting.delivered as number));
+  });
+});
+
+describe("profile", () => {
+  recipeTest("finds the hot user-space function by name (JSON stacks and folded)", async () => {
+    const load = () => run([`${FIXTURES}/hot_function`, "1.5"]);
+    const j = await traceDuring(["profile", "-F", "199", "-c", "hot_function"], load);
+    expect(j.code).toBe(0);
+    const stacks = j.records.filter((x) => x.kind === "stack") as { comm: string; pid: number; count: number; user_stack: string[]; kernel_stack: string[] }[];
+    expect(stacks.length).toBeGreaterThan(0);
+    const hot = stacks.filter((s) => s.user_stack[0] === "ebpfctl_hot_spin");
+    const hotSamples = hot.reduce((a, s) => a + s.count, 0);
+    // 1.5 s on one CPU at 199 Hz is ~300 samples; most of them inside the spin.
+    expect(hotSamples).toBeGreaterThan(100);
+    expect(hot.every((s) => s.comm === "hot_function")).toBe(true);
+    const summary = j.records.find((x) => x.kind === "profile_summary") as { samples: number };
+    expectIdentity(j);
+    expect(summary.samples).toBe(j.end!.accounting.delivered as number);
+
+    const f = await traceDuring(["profile", "-F", "199", "-c", "hot_function", "--folded"], load, { json: false });
+    expect(f.code).toBe(0);
+    const lines = f.stdout.trim().split("\n");
+    for (const l of lines) expect(l).toMatch(/^hot_function;.* \d+$/);
+    const folded = lines.filter((l) => /;ebpfctl_hot_spin \d+$/.test(l)).reduce((a, l) => a + Number(l.split(" ").pop()), 0);
+    expect(folded).toBeGreaterThan(100);
+  });
+});
+
+describe("funclatency", () => {
+  recipeTest("K calls of a 20 ms function: count K, all in the 2^24..2^25 ns bucket", async () => {
+    const K = 8;
+    const bin = join(FIXTURES, "sleepy_function");
+    const r = await traceDuring(["funclatency", "--binary", bin, "--symbol", "ebpfctl_sleepy"], async () => {
+      expect((await run([bin, "20", String(K)])).code).toBe(0);
+    });
+    expect(r.code).toBe(0);
+    const h = r.records.find((x) => x.kind === "histogram") as Hist;
+    wellFormed(h);
+    expect(h.unit).toBe("ns");
+    expect(h.total).toBe(K);
+    // 20 ms = 2e7 ns: bucket [16777216, 33554431] (a sleep is never shorter; < 33.5 ms unless starved).
+    const b = h.buckets.find((x) => x.count > 0)!;
+    expect(b.low).toBe(2 ** 24);
+    expect(b.count).toBe(K);
+    expectIdentity(r);
+  });
+
+  recipeTest("refuses untrusted or malformed --binary before loading anything", async () => {
+    const cli = [join(import.meta.dir, "../../node_modules/.bin/bun"), join(import.meta.dir, "../../src/cli/main.ts")];
+    const dir = mkdtempSync("/tmp/ebpfctl-uprobe-");
+    try {
+      const env = { ...process.env, EBPFCTL_AUDIT_LOG: join(dir, "audit.jsonl") };
+      const trace = (binary: string, symbol = "ebpfctl_sleepy") =>
+        Bun.spawnSync([...cli, "trace", "funclatency", "--binary", binary, "--symbol", symbol, "-d", "1"], { env, stderr: "pipe", stdout: "pipe" });
+      const rel = trace("build/fixtures/sleepy_function");
+      expect(rel.exitCode).toBe(2);
+      expect(rel.stderr.toString()).toContain("EBPFCTL-E0801");
+      const copy = join(dir, "sleepy");
+      copyFileSync(join(FIXTURES, "sleepy_function"), copy);
+      chmodSync(copy, 0o777);
+      chmodSync(dir, 0o755);
+      const writable = trace(copy);
+      expect(writable.exitCode).toBe(4);
+      expect(writable.stderr.toString()).toMatch(/writable by (its group|others)/);
+      chmodSync(copy, 0o755);
+      Bun.spawnSync(["chown", "65534", copy]);
+      const owned = trace(copy);
+      expect(owned.exitCode).toBe(4);
+      expect(owned.stderr.toString()).toContain("not root");
+      const missing = trace(join(FIXTURES, "sleepy_function"), "no_such_function");
+      expect(missing.exitCode).toBe(2);
+      expect(missing.stderr.toString()).toContain("EBPFCTL-E0802");
+      unlinkSync(copy);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("biolatency", () => {
+  recipeTest("O_DIRECT writes to a file on the root disk land in the histogram", async () => {
+    const file = `/var/tmp/ebpfctl-biolatency-${process.pid}`;
+    try {
+      const r = await traceDuring(["biolatency"], async () => {
+        expect((await run(["dd", "if=/dev/zero", `of=${file}`, "bs=64k", "count=64", "oflag=direct", "status=none"])).code).toBe(0);
+      });
+      expect(r.code).toBe(0);
+      const h = r.records.find((x) => x.kind === "histogram") as Hist;
+      wellFormed(h);
+      expect(h.unit).toBe("us");
+      // Each O_DIRECT write is at least one request, completed before dd's next write.
+      expect(h.total).toBeGreaterThanOrEqual(64);
+      expectIdentity(r);
+      expect(h.total).toBe(r.end!.accounting.delivered as number);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+});
