@@ -116,7 +116,14 @@ int BPF_PROG(btf_inet_sock_set_state, const struct sock *sk, const int oldstate,
 	__u16 family = c->skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	struct life_event *e = on_state((__u64)sk, newstate, c->skc_num, bpf_ntohs(c->skc_dport));
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	/*
+	 * The local port from inet_sport, as the tracepoint does: by TCP_CLOSE, inet_put_port() has
+	 * already zeroed skc_num (inet_num) of a socket that owned its port (found by a test: every
+	 * closed session reported sport 0).
+	 */
+	__u16 sport = tp ? bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport) : c->skc_num;
+	struct life_event *e = on_state((__u64)sk, newstate, sport, bpf_ntohs(c->skc_dport));
 	if (!e)
 		return 0;
 	e->family = family;
@@ -127,10 +134,18 @@ int BPF_PROG(btf_inet_sock_set_state, const struct sock *sk, const int oldstate,
 		__builtin_memcpy(e->saddr, c->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
 		__builtin_memcpy(e->daddr, c->skc_v6_daddr.in6_u.u6_addr8, 16);
 	}
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (tp) {
-		e->rx_bytes = tp->bytes_received;
-		e->tx_bytes = tp->bytes_acked;
+		/*
+		 * Payload bytes only. bytes_acked and bytes_received count sequence space, so the SYN and
+		 * a FIN count one each (a 1234-byte session read 1236 acked, 1 + 1234 + 1). Sent: data
+		 * octets out minus retransmitted ones. Received: rcv_nxt progress minus the peer's FIN,
+		 * which tcp_fin() marks with SOCK_DONE.
+		 */
+		__u64 rx = tp->bytes_received;
+		if (rx && (c->skc_flags & (1UL << SOCK_DONE)))
+			rx--;
+		e->rx_bytes = rx;
+		e->tx_bytes = tp->bytes_sent - tp->bytes_retrans;
 		e->has_bytes = 1;
 	}
 	submit_event(&events, e);

@@ -9,7 +9,8 @@
  * One event per TCP session when it closes. pid/comm/uid are those of the process seen at the
  * connect or close (falling back to the task current at close). Addresses in network byte
  * order (AF_INET: first 4 bytes), ports in host byte order. rx/tx bytes are
- * tcp_sock.bytes_received/bytes_acked; has_bytes is 0 when the chosen hook cannot read them.
+ * payload bytes (tcp_sock bytes_received less the peer's FIN; bytes_sent less bytes_retrans);
+ * has_bytes is 0 when the chosen hook cannot read them.
  */
 struct life_event {
 	__u64 ts_ns;

@@ -165,7 +165,8 @@ export function writeBundle(o: BundleOptions): BundleResult {
     // SUMMARY.txt first, then the rest in a stable order.
     const out = resolve(o.output);
     const members = entries.map((e) => `${top}/${e}`);
-    const r = spawnSync("tar", ["-czf", out, "-C", stage, "--no-recursion", `${top}`, `${top}/verifier-logs`, ...members.filter((m) => !m.endsWith("/verifier-logs"))], { encoding: "utf8" });
+    const order = [top, ...members.filter((m) => !m.includes("/verifier-logs/")), `${top}/verifier-logs`, ...members.filter((m) => m.includes("/verifier-logs/"))];
+    const r = spawnSync("tar", ["-czf", out, "-C", stage, "--no-recursion", ...order], { encoding: "utf8" });
     if (r.error) throw bundleFailed(`cannot run tar: ${r.error.message}`);
     if (r.status !== 0) throw bundleFailed(`tar exited ${r.status}: ${r.stderr.trim()}`);
     return { file: out, entries, sessions: chosen.map((s) => s.session), auditOk: auditError || !verify?.files.length ? null : verify!.result.ok };
