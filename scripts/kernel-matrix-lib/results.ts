@@ -43,7 +43,7 @@ function parse(logPath: string, nonce: string, commandsPath: string, wall: numbe
       continue;
     }
     const [tag, idx, ...value] = rest.split(":");
-    cur = { tag, idx: Number(idx), value: value.join(":"), lines: [] };
+    cur = { tag: tag ?? "", idx: Number(idx), value: value.join(":"), lines: [] };
   }
   const results: GuestResult[] = cmds.map((c) => ({ cmd: Buffer.from(c, "utf8").toString(), exit: -1, stdout: "", stderr: "" }));
   let release: string | null = null, up0: number | null = null, up1: number | null = null, done = false;
@@ -79,7 +79,9 @@ async function write(stream: NodeJS.WriteStream, s: string) {
   await new Promise<void>((resolve) => stream.write(s, () => resolve()));
 }
 
-const [mode, ...a] = process.argv.slice(2);
+const [mode, ...rest] = process.argv.slice(2);
+// Arguments are positional and checked by the calling shell script.
+const a = rest as [string, string, string, string, string];
 switch (mode) {
   case "parse":
     process.stdout.write(JSON.stringify(parse(a[0], a[1], a[2], Number(a[3]), a[4] === "1"), null, 2) + "\n");
@@ -97,6 +99,7 @@ switch (mode) {
   case "run": {
     const r = load(a[0]);
     const res = r.results[0];
+    if (!res) process.exit(125);
     await write(process.stdout, res.stdout);
     await write(process.stderr, res.stderr);
     process.exit(res.exit);
@@ -127,8 +130,9 @@ switch (mode) {
     process.exit(verify && verify.exit === 0 && (!trace || trace.exit === 0) ? 0 : 1);
   }
   case "baseline": {
-    const r = load(a[0]);
+    const r = load(a[0]!);
     const res = r.results[0];
+    if (!res) process.exit(125);
     let ok = false;
     try {
       const doc = JSON.parse(res?.stdout ?? "");
@@ -140,7 +144,8 @@ switch (mode) {
       console.error(`kernel-matrix: no baseline came back (exit ${res?.exit}): ${(res?.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`);
       process.exit(r.complete ? 1 : status(r));
     }
-    writeFileSync(a[1], res.stdout.endsWith("\n") ? res.stdout : res.stdout + "\n");
+    const text = res!.stdout;
+    writeFileSync(a[1]!, text.endsWith("\n") ? text : text + "\n");
     console.error(`kernel-matrix: wrote ${a[1]}`);
     process.exit(0);
   }

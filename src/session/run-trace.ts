@@ -25,6 +25,7 @@ import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "./kill-sw
 import { SessionRegistration } from "./registry";
 import { releaseHostBudget, reserveHostBudget } from "./host-budget";
 import { dropPrivileges } from "./privileges";
+import { Kallsyms } from "./kallsyms";
 import { reducedProfile, type ReducedProfile } from "./host-profile";
 
 export const recipeUnsupported = (recipe: string, reasons: string[]) =>
@@ -215,7 +216,15 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
           status: statusMs > 0 ? (s) => life.status(s) : undefined,
           externalStop,
           afterAttach: () => {
-            // Least privilege: every link exists; nothing left needs a capability.
+            // Least privilege: every link exists; nothing left needs a capability. Kernel stack
+            // symbols are read first: /proc/kallsyms hides addresses from a reader without CAP_SYSLOG.
+            if (manifest.aggregate?.render === "stacks") {
+              try {
+                Kallsyms.load();
+              } catch {
+                /* symbolisation reports its own problem later */
+              }
+            }
             // (profile keeps CAP_SYS_PTRACE: reading /proc/PID/maps to symbolise user stacks.)
             const caps = dropPrivileges(aggregate?.keepCapabilities);
             registration.update({ capabilities: caps.effective });

@@ -1,15 +1,68 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { release, arch } from "node:os";
+import { join } from "node:path";
 import { libbpfVersion } from "../libbpf";
 import { BUILD_INFO } from "../../build/embedded";
 
 let binaryHash: string | undefined;
-/** SHA-256 of the running executable (the compiled binary, or bun when run from source). */
-export function binarySha256(): string {
-  // /proc/self/exe still reads the running image if the file was replaced or deleted meanwhile.
-  binaryHash ??= createHash("sha256").update(readFileSync(existsSync("/proc/self/exe") ? "/proc/self/exe" : process.execPath)).digest("hex");
+/**
+ * SHA-256 of the running executable (the compiled binary, or bun when run from source).
+ * Hashing the ~100 MB binary costs 100-250 ms, paid before anything attaches (session_start
+ * carries it), so the digest is cached in $EBPFCTL_RUN_DIR/binary-sha256.json (root-only, tmpfs
+ * in production) keyed by the executable's device, inode, size, mtime and ctime. Any write to the
+ * file or its replacement changes the key; ctime cannot be set back without moving the clock.
+ */
+export function binarySha256(runDir = process.env.EBPFCTL_RUN_DIR ?? "/run/ebpfctl"): string {
+  binaryHash ??= cachedExecutableHash(runDir);
   return binaryHash;
+}
+
+function cachedExecutableHash(runDir: string): string {
+  // /proc/self/exe still reads the running image if the file was replaced or deleted meanwhile.
+  const exe = existsSync("/proc/self/exe") ? "/proc/self/exe" : process.execPath;
+  let key: string | undefined;
+  try {
+    const st = statSync(exe, { bigint: true });
+    key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    /* no key: hash every time */
+  }
+  const path = runDir ? join(runDir, "binary-sha256.json") : undefined;
+  if (key && path) {
+    try {
+      const c = JSON.parse(readFileSync(path, "utf8")) as { key?: string; sha256?: string };
+      if (c.key === key && typeof c.sha256 === "string" && /^[0-9a-f]{64}$/.test(c.sha256)) return c.sha256;
+    } catch {
+      /* missing or unreadable: hash */
+    }
+  }
+  const sha256 = hashFile(exe);
+  if (key && path) {
+    try {
+      mkdirSync(runDir, { recursive: true, mode: 0o700 });
+      const tmp = `${path}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ key, sha256 }) + "\n", { mode: 0o600 });
+      renameSync(tmp, path);
+    } catch {
+      // A cache that cannot be written only costs the next run the hash.
+    }
+  }
+  return sha256;
+}
+
+/** Streamed in 1 MiB chunks: never holds the whole executable in memory. */
+function hashFile(path: string): string {
+  const h = createHash("sha256");
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let n: number;
+    while ((n = readSync(fd, buf, 0, buf.length, null)) > 0) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest("hex");
 }
 
 export function versionReport() {

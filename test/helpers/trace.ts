@@ -29,19 +29,18 @@ export class TraceProcess {
   stderr = "";
   private waiters: { kind: string; resolve: (r: LifecycleRecord) => void }[] = [];
   readonly exited: Promise<number>;
-  private stdoutDone: Promise<void>;
-  private stderrDone: Promise<void>;
 
   constructor(args: string[], env: Record<string, string>, opts: { cwd?: string; bin?: string } = {}) {
-    this.proc = spawn([opts.bin ?? EBPFCTL, ...args], { env, cwd: opts.cwd ?? "/", stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    this.stdoutDone = this.pump(this.proc.stdout, (s) => (this.stdout += s));
-    this.stderrDone = this.pump(this.proc.stderr, (s) => {
+    const proc = spawn([opts.bin ?? EBPFCTL, ...args], { env, cwd: opts.cwd ?? "/", stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    this.proc = proc;
+    const stdoutDone = this.pump(proc.stdout, (s) => (this.stdout += s));
+    const stderrDone = this.pump(proc.stderr, (s) => {
       this.stderr += s;
       this.notify();
     });
     this.exited = (async () => {
-      const code = await this.proc.exited;
-      await Promise.all([this.stdoutDone, this.stderrDone]);
+      const code = await proc.exited;
+      await Promise.all([stdoutDone, stderrDone]);
       return code;
     })();
   }
@@ -135,4 +134,11 @@ export function assertBuilt(): void {
 export function attachedIds(rec: LifecycleRecord): { progs: number[]; links: number[] } {
   const links = rec.links as { link_id: number; prog_id: number }[];
   return { progs: links.map((l) => l.prog_id), links: links.map((l) => l.link_id) };
+}
+
+/** Ids of programs loaded since `before` whose names are among `names` (other activity on the host is ignored). */
+export function newProgramsNamed(before: Set<number>, names: string[]): number[] {
+  const r = Bun.spawnSync(["bpftool", "prog", "show", "-j"]);
+  const progs = JSON.parse(r.stdout.toString() || "[]") as { id: number; name?: string }[];
+  return progs.filter((p) => !before.has(p.id) && p.name !== undefined && names.some((n) => n.startsWith(p.name!))).map((p) => p.id);
 }

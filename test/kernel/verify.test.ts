@@ -58,8 +58,6 @@ describe("ebpfctl verify (running kernel)", () => {
     }
     // Every probe records the alternative `trace` would choose here, and it is a supported one.
     for (const rec of rep.recipes) for (const p of rec.probes) if (p.chosen) expect(p.alternatives.find((a) => a.program === p.chosen)!.status).not.toBe("unsupported");
-    // Nothing stays loaded: verify attaches nothing and closes every object.
-    expect(Bun.spawnSync(["sh", "-c", "bpftool link show 2>/dev/null | grep -c 'tp_\\|btf_\\|raw_' || true"]).stdout.toString().trim()).toBe("0");
   });
 
   kernelTest("matches the committed baseline for this kernel (the CI gate)", () => {

@@ -56,7 +56,7 @@ export interface TraceOptions {
 }
 
 /** Run `ebpfctl trace <args>`; `workload` runs once the probes are attached. */
-export async function traceDuring(args: string[], workload: () => Promise<void> | void, opts: TraceOptions = {}): Promise<TraceResult> {
+export async function traceDuring(args: string[], workload: () => Promise<unknown> | unknown, opts: TraceOptions = {}): Promise<TraceResult> {
   const dir = mkdtempSync(join(tmpdir(), "ebpfctl-recipe-test-"));
   const json = opts.json ?? true;
   const argv = [...cli(), "trace", ...args, ...(json ? ["--output", "json"] : []), "-d", String(opts.maxSeconds ?? 20)];

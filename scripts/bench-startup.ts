@@ -1,0 +1,105 @@
+// bench-startup: time from exec to "attached" for ebpfctl, side by side with libbpf-tools.
+//
+// Per round, in this order (interleaved, so machine noise hits every tool alike):
+//   ebpfctl trace execsnoop -o json   (warm: features.json cached in $EBPFCTL_RUN_DIR)
+//   /usr/sbin/execsnoop               (C, libbpf-tools, Debian)
+//   [--cold] ebpfctl again after deleting features.json (what the first run after boot pays)
+//   … then the same for opensnoop.
+// ebpfctl's marker is its `{"kind":"attached"}` record on stderr (-o json). The C tools print
+// their column header right after attaching; their stdout is a pipe, so they run under
+// `stdbuf -oL` (line-buffered stdout) — otherwise the header sits in a 4 KiB stdio buffer.
+// stdbuf adds one exec of a tiny binary and an LD_PRELOAD (about 1 ms) to the C figures.
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fmt, max, mdTable, median, min, parseArgs } from "./bench-lib/stats";
+import { timeToMarker } from "./bench-lib/spawn";
+
+const args = parseArgs(process.argv.slice(2), { runs: "string", bin: "string", tools: "string", cold: "boolean", phases: "boolean", json: "boolean", help: "boolean" });
+if (args.help) {
+  console.log(`usage: scripts/bench-startup [--runs N] [--bin dist/ebpfctl] [--tools execsnoop,opensnoop] [--cold] [--phases] [--json]
+  --runs N     rounds (default 9; each round runs every tool once)
+  --cold       also time ebpfctl with its feature cache deleted (first run after boot)
+  --phases     break ebpfctl's time down by its lifecycle records (exec→verified→compat→attached)
+  --json       print the raw samples as JSON instead of tables
+Env: EBPFCTL_RUN_DIR (default /tmp/bench/run), EBPFCTL_AUDIT_LOG (default /tmp/bench/audit.jsonl)`);
+  process.exit(0);
+}
+const runs = Number(args.runs ?? 9);
+const bin = resolve(String(args.bin ?? join(import.meta.dir, "../dist/ebpfctl")));
+const tools = String(args.tools ?? "execsnoop,opensnoop").split(",");
+const runDir = process.env.EBPFCTL_RUN_DIR ?? "/tmp/bench/run";
+const env = { ...process.env, EBPFCTL_RUN_DIR: runDir, EBPFCTL_AUDIT_LOG: process.env.EBPFCTL_AUDIT_LOG ?? "/tmp/bench/audit.jsonl" };
+mkdirSync(runDir, { recursive: true });
+if (!existsSync(bin)) throw new Error(`${bin} is missing: run scripts/build`);
+
+type Sample = { ms: number; phases?: Record<string, number> };
+const samples: Record<string, Sample[]> = {};
+const add = (k: string, s: Sample) => (samples[k] ??= []).push(s);
+
+async function ebpfctl(tool: string): Promise<Sample> {
+  const wall0 = Date.now();
+  const r = await timeToMarker([bin, "trace", tool, "-o", "json", "--status-interval", "0"], {
+    stream: "stderr",
+    env,
+    isMarker: (l) => l.includes('"kind":"attached"'),
+  });
+  const phases: Record<string, number> = {};
+  let prev = wall0;
+  for (const line of r.text.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const rec = JSON.parse(line) as { kind: string; ts: string };
+    const t = Date.parse(rec.ts);
+    phases[`→${rec.kind}`] = t - prev;
+    prev = t;
+  }
+  return { ms: r.ms, phases };
+}
+
+async function cTool(tool: string): Promise<Sample> {
+  const r = await timeToMarker(["stdbuf", "-oL", `/usr/sbin/${tool}`], { stream: "stdout", env, isMarker: () => true });
+  return { ms: r.ms };
+}
+
+// One untimed warm-up of each so the 100 MB binary and the C tools are in the page cache and
+// features.json exists (the cold column deletes it on purpose).
+for (const t of tools) {
+  await ebpfctl(t);
+  await cTool(t);
+}
+for (let i = 0; i < runs; i++) {
+  for (const t of tools) {
+    add(`ebpfctl ${t}`, await ebpfctl(t));
+    add(`C ${t}`, await cTool(t));
+    if (args.cold) {
+      rmSync(join(runDir, "features.json"), { force: true });
+      add(`ebpfctl ${t} (cold)`, await ebpfctl(t));
+    }
+  }
+  process.stderr.write(`round ${i + 1}/${runs}\r`);
+}
+process.stderr.write("\n");
+
+if (args.json) {
+  console.log(JSON.stringify({ runs, bin, samples }, null, 1));
+  process.exit(0);
+}
+const ms = (k: string) => (samples[k] ?? []).map((s) => s.ms);
+const rows: (string | number)[][] = [];
+for (const t of tools) {
+  const c = median(ms(`C ${t}`));
+  for (const k of [`ebpfctl ${t}`, ...(args.cold ? [`ebpfctl ${t} (cold)`] : []), `C ${t}`]) {
+    const xs = ms(k);
+    rows.push([k, xs.length, fmt(median(xs)), fmt(min(xs)), fmt(max(xs)), k.startsWith("C ") ? "1.00" : fmt(median(xs) / c, 2)]);
+  }
+}
+console.log(`exec → attached, ms (${runs} interleaved rounds; C tools under stdbuf -oL, timed to their header line)\n`);
+console.log(mdTable(["tool", "n", "median", "min", "max", "ratio vs C"], rows));
+if (args.phases) {
+  console.log(`\nebpfctl phases, median ms (from the lifecycle records' ms timestamps; "→verified" includes exec and bun start)\n`);
+  const prow: (string | number)[][] = [];
+  for (const k of Object.keys(samples).filter((k) => k.startsWith("ebpfctl"))) {
+    const names = Object.keys(samples[k]![0]!.phases ?? {});
+    prow.push([k, ...names.map((n) => `${n.slice(1)} ${fmt(median(samples[k]!.map((s) => s.phases?.[n] ?? NaN)), 0)}`)]);
+  }
+  console.log(mdTable(["run", "phase 1", "phase 2", "phase 3", "phase 4"].slice(0, Math.max(...prow.map((r) => r.length))), prow.map((r) => [...r, "", "", ""].slice(0, Math.max(...prow.map((x) => x.length))))));
+}
