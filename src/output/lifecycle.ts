@@ -17,6 +17,7 @@ const LABEL: Record<BudgetName, string> = { max_duration: "time", max_rate: "rat
 
 export class LifecycleReporter {
   private statusShown = false;
+  private lastStatusText = "";
 
   constructor(private readonly out: NodeJS.WritableStream, private readonly o: Options) {}
 
@@ -91,8 +92,17 @@ export class LifecycleReporter {
     }
     const bars = BUDGETS.map((b) => `${LABEL[b]} ${bar(s.usage[b] / s.budgets[b], this.o.color)}`).join(" ");
     const text = `${formatDuration(s.elapsedMs)}/${formatDuration(s.budgets.max_duration)} ${formatCount(s.rate)} ev/s drops ${drops} ${bars}`;
+    this.lastStatusText = text;
     this.write(`\r\x1b[2K${text}`);
     this.statusShown = true;
+  }
+
+  /** Put the last status line back after events were written to the same terminal. */
+  redrawStatus(): void {
+    if (this.lastStatusText && !this.statusShown) {
+      this.write(`\r\x1b[2K${this.lastStatusText}`);
+      this.statusShown = true;
+    }
   }
 
   clearStatus(): void {

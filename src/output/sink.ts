@@ -3,6 +3,8 @@ import { openSync, writeSync, closeSync, fsyncSync } from "node:fs";
 
 export class OutputSink {
   bytesWritten = 0;
+  /** Called around each write, e.g. to lift a status line off a terminal shared with stderr. */
+  around?: { before(): void; after(): void };
   private fd: number;
   private readonly ownsFd: boolean;
 
@@ -34,7 +36,11 @@ export class OutputSink {
       chunk += l + "\n";
       chunkBytes += b;
     }
-    if (chunkBytes) this.writeAll(Buffer.from(chunk));
+    if (chunkBytes) {
+      this.around?.before();
+      this.writeAll(Buffer.from(chunk));
+      this.around?.after();
+    }
     return fits;
   }
 

@@ -184,6 +184,10 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     if (externalStop.reason) return refuse(killSwitchEngaged(externalStop.detail!));
 
     const sink = new OutputSink(req.outputFile, budgets.max_output);
+    // Events and the live status line share the terminal: lift the status line around each write.
+    if (!req.outputFile && io.stderrIsTTY && !json && (process.stdout as { isTTY?: boolean }).isTTY) {
+      sink.around = { before: () => life.clearStatus(), after: () => life.redrawStatus() };
+    }
     const bootToWall = bootToWallOffsetMs();
     const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall) : new TableRenderer(manifest.columns, bootToWall, io.color && !req.outputFile && Boolean((process.stdout as { isTTY?: boolean }).isTTY))) : undefined;
     let result: SessionResult;
