@@ -5,15 +5,11 @@
 // Linux capabilities are per thread: capset(2) changes the calling thread only. Every bpf() call
 // ebpfctl makes comes from the JavaScript main thread (the thread group leader, the one
 // /proc/PID/status shows), which is the thread this module changes.
-import { dlopen, FFIType } from "bun:ffi";
 import { readFileSync } from "node:fs";
-import { errno, libc } from "./ffi";
+import { errno, libc, syscallPtrPtr } from "./ffi";
 import { errnoName } from "./flock";
 
-// syscall(2) with two pointer arguments: ffi.ts's shared prototype passes only one pointer.
-const sys = dlopen("libc.so.6", {
-  syscall: { args: [FFIType.i64, FFIType.ptr, FFIType.ptr], returns: FFIType.i64 },
-}).symbols;
+const sys = { syscall: syscallPtrPtr };
 
 const SYS_CAPGET = 125n; // x86_64
 const SYS_CAPSET = 126n;

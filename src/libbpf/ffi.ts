@@ -100,6 +100,13 @@ export class LibbpfMissingError extends Error {
 
 const libcHandle = dlopen("libc.so.6", libcSymbols);
 
+// The same syscall(2) with two pointer arguments (capget/capset take a header and a data pointer).
+// A second handle: bun:ffi binds one prototype per symbol and handle.
+const libcTwoPointerSyscall = dlopen("libc.so.6", {
+  syscall: { args: [FFIType.i64, ptr, ptr], returns: FFIType.i64 },
+});
+export const syscallPtrPtr = libcTwoPointerSyscall.symbols.syscall;
+
 let libbpfHandle: ReturnType<typeof openLibbpf> | undefined;
 
 type Symbols = ReturnType<typeof openLibbpf>["symbols"];
