@@ -71,6 +71,10 @@ const libcSymbols = {
   __errno_location: { args: [], returns: ptr },
   vsnprintf: { args: [ptr, u64, ptr, ptr], returns: i32 },
   close: { args: [i32], returns: i32 },
+  dup: { args: [i32], returns: i32 },
+  dlsym: { args: [ptr, cstring], returns: ptr },
+  pthread_create: { args: [ptr, ptr, ptr, ptr], returns: i32 },
+  pthread_join: { args: [u64, ptr], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   // syscall(2) is variadic; on x86_64 a fixed six-integer prototype is ABI-compatible, and calls

@@ -1,5 +1,5 @@
-import type { Pointer } from "bun:ffi";
-import { lib } from "./ffi";
+import { ptr, type Pointer } from "bun:ffi";
+import { lib, libc } from "./ffi";
 import { linkInfo, type LinkInfo } from "./info";
 
 /**
@@ -23,6 +23,24 @@ export class BpfLink {
     return this.handle !== null;
   }
 
+  /**
+   * Detach many links fast. Closing a link's last fd waits for an RCU grace period in the kernel
+   * (measured 12–130 ms per syscall tracepoint link on 6.18), one after another when done in a
+   * loop. So: dup each link fd; let libbpf destroy the links (for perf-event links it disables
+   * the event first, so no program fires after this step, and its close is cheap because the dup
+   * holds the last reference); then close the dups concurrently, one thread each, so the grace
+   * periods overlap. Returns when the kernel has released every link.
+   */
+  static closeAll(links: BpfLink[]): { disabledMs: number; releasedMs: number } {
+    const t0 = performance.now();
+    const open = links.filter((l) => l.isOpen);
+    const dups = open.map((l) => libc.dup(lib().bpf_link__fd(l.handle!)));
+    for (const l of open.reverse()) l.close();
+    const disabledMs = performance.now() - t0;
+    closeConcurrently(dups.filter((fd) => fd >= 0));
+    return { disabledMs, releasedMs: performance.now() - t0 };
+  }
+
   close(): void {
     if (!this.handle) return;
     const h = this.handle;
@@ -33,4 +51,21 @@ export class BpfLink {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+let closeAddress: Pointer | null | undefined;
+
+/** close(2) each fd on its own thread (libc close as the thread's start routine: close((int)arg)). */
+function closeConcurrently(fds: number[]): void {
+  closeAddress ??= libc.dlsym(null, Buffer.from("close\0")) as Pointer | null;
+  const threads: bigint[] = [];
+  for (const fd of fds) {
+    const tid = new BigUint64Array(1);
+    if (!closeAddress || libc.pthread_create(ptr(tid), null, closeAddress, fd as unknown as Pointer) !== 0) {
+      libc.close(fd); // no thread: close here, in turn
+      continue;
+    }
+    threads.push(tid[0]!);
+  }
+  for (const t of threads) libc.pthread_join(t, null);
 }

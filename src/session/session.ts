@@ -3,13 +3,13 @@
 // error, signal, breach, kill switch) through a DisposableStack, in reverse order of creation.
 import { randomBytes } from "node:crypto";
 import {
+  BpfLink,
   BpfObject,
   BpfStatsHandle,
   EventReader,
   LoadError,
   RingBufferReader,
   possibleCpus,
-  type BpfLink,
   type BpfProgram,
 } from "../libbpf";
 import { EbpfctlError, ExitCode } from "../errors";
@@ -167,9 +167,7 @@ export class TraceSession {
       hooks.lifecycle("warning", { message: "BPF run-time statistics unavailable; CPU budget counts only this process" });
     }
     const links: BpfLink[] = [];
-    stack.defer(() => {
-      for (const l of links.reverse()) l.close();
-    });
+    stack.defer(() => BpfLink.closeAll(links.splice(0)));
     for (const { choice, prog } of programs) {
       links.push(...attachAlternative(prog, choice.alternative, { params: plan.params, ...plan.attach }));
     }
@@ -272,15 +270,19 @@ export class TraceSession {
 
     // 5. Detach first, then account: no probe outlives the decision to stop.
     const reason: EndReason = breach ? "breach" : (this.reason ?? "completed");
-    const detachedAt = performance.now();
-    for (const l of links.splice(0).reverse()) l.close();
+    const stopAt = performance.now();
+    const detach = BpfLink.closeAll(links.splice(0));
+    const detachedAt = stopAt + detach.disabledMs;
     stats?.close();
-    if (breach) {
-      hooks.lifecycle("budget_breach", { budget: breach.budget, observed: breach.observed, limit: breach.limit, detach_ms: +(detachedAt - (breach.detectedAt ?? detachedAt)).toFixed(1) });
-    }
+    const detachTimes = {
+      // From the decision to stop: no probe fires after detach_ms; the kernel released every link at release_ms.
+      detach_ms: +(detachedAt - (breach?.detectedAt ?? stopAt)).toFixed(1),
+      release_ms: +(stopAt + detach.releasedMs - (breach?.detectedAt ?? stopAt)).toFixed(1),
+    };
+    if (breach) hooks.lifecycle("budget_breach", { budget: breach.budget, observed: breach.observed, limit: breach.limit, ...detachTimes });
     try {
       if (breach) hooks.record("budget_breach", { budget: breach.budget, observed: breach.observed, limit: breach.limit });
-      hooks.record("detached", { reason: reason === "breach" ? "breach" : reason, detail: breach?.budget ?? hooks.externalStop?.detail ?? error?.message });
+      hooks.record("detached", { reason: reason === "breach" ? "breach" : reason, detail: breach?.budget ?? hooks.externalStop?.detail ?? error?.message, ...detachTimes });
     } catch (e) {
       error ??= e as EbpfctlError;
     }
