@@ -1,6 +1,6 @@
 // Attaches one chosen alternative of a probe. Each kind gets its target the way libbpf needs it.
 import { attachFailed } from "../errors";
-import { LibbpfError, type BpfLink, type BpfProgram } from "../libbpf";
+import { LibbpfError, drainLibbpfLog, type BpfLink, type BpfProgram } from "../libbpf";
 import type { Alternative } from "../recipe/manifest";
 import type { ParameterValues } from "./params";
 
@@ -42,7 +42,9 @@ export function attachAlternative(prog: BpfProgram, alt: Alternative, ctx: Attac
     }
   } catch (e) {
     if (e instanceof LibbpfError) {
-      throw attachFailed(`could not attach ${prog.name} (${alt.type}${alt.target ? ` ${alt.target}` : ""}): ${e.message}`, "run ebpfctl doctor to see which attach types this kernel supports");
+      // libbpf says why in its own words (e.g. which perf event it failed to create): keep the last line.
+      const why = drainLibbpfLog().filter((l) => l.level === "warn").map((l) => l.text.replace(/^libbpf: /, "").trim()).at(-1);
+      throw attachFailed(`could not attach ${prog.name} (${alt.type}${alt.target ? ` ${alt.target}` : ""}): ${e.message}${why ? ` (libbpf: ${why})` : ""}`, "run ebpfctl doctor to see which attach types this kernel supports");
     }
     throw e;
   }

@@ -7,6 +7,8 @@ import {
   BpfObject,
   BpfStatsHandle,
   EventReader,
+  captureLibbpfLog,
+  drainLibbpfLog,
   LoadError,
   RingBufferReader,
   possibleCpus,
@@ -127,6 +129,13 @@ export class TraceSession {
     this.installSignalHandlers();
     stack.defer(() => this.removeSignalHandlers());
 
+    // libbpf's own messages are kept, not spilled onto the terminal; warnings become lifecycle records.
+    captureLibbpfLog();
+    drainLibbpfLog();
+    const libbpfWarnings = () => {
+      for (const l of drainLibbpfLog()) if (l.level === "warn") hooks.lifecycle("warning", { source: "libbpf", message: l.text.replace(/^libbpf: /, "").trim() });
+    };
+
     // 1. Open and configure. Nothing touches the kernel until load().
     const obj = stack.use(BpfObject.openMemory(plan.recipe.object, manifest.name));
     const chosen = new Set(plan.choices.map((c) => c.alternative.program));
@@ -150,6 +159,7 @@ export class TraceSession {
       if (e instanceof LoadError) throw verifierError(manifest.name, e.program, e.errno, e.verifierLog);
       throw e;
     }
+    libbpfWarnings();
     const programs = plan.choices.map((c) => ({ choice: c, prog: obj.program(c.alternative.program) }));
     hooks.record("loaded", {
       programs: programs.map(({ prog }) => {
@@ -171,6 +181,7 @@ export class TraceSession {
     for (const { choice, prog } of programs) {
       links.push(...attachAlternative(prog, choice.alternative, { params: plan.params, ...plan.attach }));
     }
+    libbpfWarnings();
     const extra = hooks.afterAttach?.() ?? {};
     const attachedFields = {
       ...extra,
