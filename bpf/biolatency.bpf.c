@@ -10,6 +10,7 @@
 #include <bpf/bpf_tracing.h>
 #include "ebpfctl.bpf.h"
 #include "biolatency.h"
+#include "histogram.bpf.h"
 
 #define MINORBITS 20
 
@@ -36,23 +37,6 @@ struct {
 	__type(key, struct hist_key);
 	__type(value, struct hist);
 } hists SEC(".maps");
-
-static __always_inline __u32 log2_32(__u32 v)
-{
-	__u32 r, shift;
-	r = (v > 0xFFFF) << 4; v >>= r;
-	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	r |= (v >> 1);
-	return r;
-}
-
-static __always_inline __u32 log2_64(__u64 v)
-{
-	__u32 hi = v >> 32;
-	return hi ? log2_32(hi) + 32 : log2_32(v);
-}
 
 static __always_inline void issue(struct rq_key *k)
 {
@@ -81,10 +65,7 @@ static __always_inline void complete(struct rq_key *k, __u32 dev)
 			return;
 		}
 	}
-	__u32 slot = log2_64(delta_us);
-	if (slot >= MAX_SLOTS)
-		slot = MAX_SLOTS - 1;
-	__sync_fetch_and_add(&h->slots[slot], 1);
+	hist_add(h, delta_us);
 	/* Aggregated: for an aggregate recipe "submitted" means "in the map". */
 	stat_add(STAT_SUBMITTED);
 }

@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 #include "ebpfctl.bpf.h"
 #include "funclatency.h"
+#include "histogram.bpf.h"
 
 const volatile bool per_process = false;
 
@@ -26,23 +27,6 @@ struct {
 	__type(key, struct hist_key);
 	__type(value, struct hist);
 } hists SEC(".maps");
-
-static __always_inline __u32 log2_32(__u32 v)
-{
-	__u32 r, shift;
-	r = (v > 0xFFFF) << 4; v >>= r;
-	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	r |= (v >> 1);
-	return r;
-}
-
-static __always_inline __u32 log2_64(__u64 v)
-{
-	__u32 hi = v >> 32;
-	return hi ? log2_32(hi) + 32 : log2_32(v);
-}
 
 SEC("uprobe")
 int BPF_KPROBE(funclat_entry)
@@ -83,10 +67,7 @@ int BPF_KRETPROBE(funclat_return)
 			return 0;
 		}
 	}
-	__u32 slot = log2_64(delta);
-	if (slot >= MAX_SLOTS)
-		slot = MAX_SLOTS - 1;
-	__sync_fetch_and_add(&h->slots[slot], 1);
+	hist_add(h, delta);
 	/* Aggregated: for an aggregate recipe "submitted" means "in the map". */
 	stat_add(STAT_SUBMITTED);
 	return 0;

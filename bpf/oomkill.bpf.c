@@ -14,6 +14,55 @@ const struct oom_event *const ebpfctl_event_type = 0;
 
 #define PAGE_KB 4 /* x86-64 base pages */
 
+/*
+ * mm_struct.rss_stat before 6.2: one struct of atomic counters (vmlinux.h, from 6.2+, has an
+ * array of percpu_counter instead). CO-RE flavors (the ___old suffix is ignored when matching
+ * kernel types; preserve_access_index makes every access through them a relocation, as
+ * vmlinux.h does for its own types); bpf_core_field_exists() picks the layout at load time and
+ * libbpf turns the other branch's unresolvable relocations into dead code.
+ */
+struct mm_rss_stat___old {
+	atomic_long_t count[NR_MM_COUNTERS];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___old {
+	struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+/* Page count of one rss_stat counter (0 if neither layout is found). */
+static __always_inline long mm_rss_pages(struct mm_struct *mm, int member)
+{
+	if (bpf_core_field_exists(mm->rss_stat[0].count)) {
+		/* 6.2+: percpu_counter.count, the shared part of the per-CPU counters (close to the sum). */
+		switch (member) {
+		case MM_ANONPAGES:
+			return mm->rss_stat[MM_ANONPAGES].count;
+		case MM_FILEPAGES:
+			return mm->rss_stat[MM_FILEPAGES].count;
+		default:
+			return mm->rss_stat[MM_SHMEMPAGES].count;
+		}
+	}
+	struct mm_struct___old *old = (void *)mm;
+	if (bpf_core_field_exists(old->rss_stat.count)) {
+		/*
+		 * Before 6.2: atomic_long_t, synced from the per-task caches (also approximate). Read
+		 * with bpf_probe_read_kernel: the 6.1 verifier cannot walk a direct load into an array
+		 * of a typedef'd struct ("Type 'atomic_long_t' is not a struct"). Never reached on 6.2+,
+		 * so the tp_btf program still needs no bpf_probe_read_kernel there (lockdown).
+		 */
+		switch (member) {
+		case MM_ANONPAGES:
+			return BPF_CORE_READ(old, rss_stat.count[MM_ANONPAGES].counter);
+		case MM_FILEPAGES:
+			return BPF_CORE_READ(old, rss_stat.count[MM_FILEPAGES].counter);
+		default:
+			return BPF_CORE_READ(old, rss_stat.count[MM_SHMEMPAGES].counter);
+		}
+	}
+	return 0;
+}
+
 /* Filters (pid/uid/comm) apply to the victim: "tell me when my service is OOM-killed". */
 static __always_inline bool victim_matches(__u32 tgid, __u32 uid, const char *comm)
 {
@@ -73,10 +122,9 @@ int BPF_PROG(btf_mark_victim, struct task_struct *task, uid_t uid)
 	__builtin_memcpy(e->tcomm, task->comm, sizeof(e->tcomm));
 	struct mm_struct *mm = task->mm;
 	e->total_vm_kb = mm->total_vm * PAGE_KB;
-	/* percpu_counter.count: the shared part of the per-CPU counters, close to the sum. */
-	long anon = mm->rss_stat[MM_ANONPAGES].count;
-	long file = mm->rss_stat[MM_FILEPAGES].count;
-	long shmem = mm->rss_stat[MM_SHMEMPAGES].count;
+	long anon = mm_rss_pages(mm, MM_ANONPAGES);
+	long file = mm_rss_pages(mm, MM_FILEPAGES);
+	long shmem = mm_rss_pages(mm, MM_SHMEMPAGES);
 	e->anon_rss_kb = anon > 0 ? anon * PAGE_KB : 0;
 	e->file_rss_kb = file > 0 ? file * PAGE_KB : 0;
 	e->shmem_rss_kb = shmem > 0 ? shmem * PAGE_KB : 0;

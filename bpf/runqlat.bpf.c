@@ -12,6 +12,7 @@
 #include <bpf/bpf_core_read.h>
 #include "ebpfctl.bpf.h"
 #include "runqlat.h"
+#include "histogram.bpf.h"
 
 #define TASK_RUNNING 0
 /* sched_switch's tracepoint prev_state carries TASK_REPORT_MAX (0x100) when prev was preempted. */
@@ -33,23 +34,6 @@ struct {
 	__type(key, struct hist_key);
 	__type(value, struct hist);
 } hists SEC(".maps");
-
-static __always_inline __u32 log2_32(__u32 v)
-{
-	__u32 r, shift;
-	r = (v > 0xFFFF) << 4; v >>= r;
-	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	r |= (v >> 1);
-	return r;
-}
-
-static __always_inline __u32 log2_64(__u64 v)
-{
-	__u32 hi = v >> 32;
-	return hi ? log2_32(hi) + 32 : log2_32(v);
-}
 
 /* Filters apply to the task being scheduled, not to current (the waker). */
 static __always_inline bool task_matches(__u32 tgid, const char *comm)
@@ -90,10 +74,7 @@ static __always_inline void record(__u32 tid, __u32 key_pid, const char *comm)
 			return;
 		}
 	}
-	__u32 slot = log2_64(delta_us);
-	if (slot >= MAX_SLOTS)
-		slot = MAX_SLOTS - 1;
-	__sync_fetch_and_add(&h->slots[slot], 1);
+	hist_add(h, delta_us);
 	/* Aggregated: for an aggregate recipe "submitted" means "in the map". */
 	stat_add(STAT_SUBMITTED);
 }

@@ -51,8 +51,17 @@ static __always_inline void record_ident(__u64 skey, __u64 flags)
 	bpf_map_update_elem(&idents, &skey, &id, flags);
 }
 
-/* Bookkeeping for every transition; returns a reserved, partly filled event at TCP_CLOSE. */
-static __always_inline struct life_event *on_state(__u64 skey, int newstate, __u16 sport, __u16 dport)
+/*
+ * Bookkeeping for every transition. At TCP_CLOSE of a socket that passes the filters and is
+ * admitted, fills the address-independent fields of *e (on the stack) and returns true.
+ *
+ * The ring buffer record is reserved by the caller, right before it is filled and submitted: a
+ * reference returned from a helper and null-checked twice (here, then in the caller) is lost by
+ * the 6.1 verifier, which does not treat a checked ring buffer pointer as non-NULL on the second
+ * check and reports "Unreleased reference" on the impossible NULL path.
+ */
+static __always_inline bool on_state(struct life_event *e, __u64 skey, int newstate, __u16 sport,
+				     __u16 dport)
 {
 	if (newstate < ST_FIN_WAIT1) {
 		__u64 ts = bpf_ktime_get_ns();
@@ -63,9 +72,9 @@ static __always_inline struct life_event *on_state(__u64 skey, int newstate, __u
 	else if (newstate == ST_FIN_WAIT1 || newstate == ST_LAST_ACK)
 		record_ident(skey, BPF_NOEXIST);
 	if (newstate != ST_CLOSE)
-		return NULL;
+		return false;
 
-	struct life_event *e = NULL;
+	bool report = false;
 	__u64 *start = bpf_map_lookup_elem(&birth, &skey);
 	if (!start)
 		goto out;
@@ -84,26 +93,21 @@ static __always_inline struct life_event *on_state(__u64 skey, int newstate, __u
 		goto out;
 	if (!comm_matches(id->comm))
 		goto out;
-	e = reserve_event(&events, struct life_event);
-	if (!e)
+	if (!admit_event())
 		goto out;
 	__u64 now = bpf_ktime_get_ns();
 	e->ts_ns = now;
 	e->span_ns = now - *start;
-	e->rx_bytes = 0;
-	e->tx_bytes = 0;
-	e->has_bytes = 0;
 	e->pid = id->pid;
 	e->uid = id->uid;
 	__builtin_memcpy(e->comm, id->comm, sizeof(e->comm));
 	e->sport = sport;
 	e->dport = dport;
-	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
-	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	report = true;
 out:
 	bpf_map_delete_elem(&birth, &skey);
 	bpf_map_delete_elem(&idents, &skey);
-	return e;
+	return report;
 }
 
 /* tp_btf: the sock is BTF-typed, so bytes come from tcp_sock without bpf_probe_read_kernel. */
@@ -123,16 +127,16 @@ int BPF_PROG(btf_inet_sock_set_state, const struct sock *sk, const int oldstate,
 	 * closed session reported sport 0).
 	 */
 	__u16 sport = tp ? bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport) : c->skc_num;
-	struct life_event *e = on_state((__u64)sk, newstate, sport, bpf_ntohs(c->skc_dport));
-	if (!e)
+	struct life_event ev = {};
+	if (!on_state(&ev, (__u64)sk, newstate, sport, bpf_ntohs(c->skc_dport)))
 		return 0;
-	e->family = family;
+	ev.family = family;
 	if (family == AF_INET) {
-		__builtin_memcpy(e->saddr, &c->skc_rcv_saddr, 4);
-		__builtin_memcpy(e->daddr, &c->skc_daddr, 4);
+		__builtin_memcpy(ev.saddr, &c->skc_rcv_saddr, 4);
+		__builtin_memcpy(ev.daddr, &c->skc_daddr, 4);
 	} else {
-		__builtin_memcpy(e->saddr, c->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
-		__builtin_memcpy(e->daddr, c->skc_v6_daddr.in6_u.u6_addr8, 16);
+		__builtin_memcpy(ev.saddr, c->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+		__builtin_memcpy(ev.daddr, c->skc_v6_daddr.in6_u.u6_addr8, 16);
 	}
 	if (tp) {
 		/*
@@ -144,10 +148,14 @@ int BPF_PROG(btf_inet_sock_set_state, const struct sock *sk, const int oldstate,
 		__u64 rx = tp->bytes_received;
 		if (rx && (c->skc_flags & (1UL << SOCK_DONE)))
 			rx--;
-		e->rx_bytes = rx;
-		e->tx_bytes = tp->bytes_sent - tp->bytes_retrans;
-		e->has_bytes = 1;
+		ev.rx_bytes = rx;
+		ev.tx_bytes = tp->bytes_sent - tp->bytes_retrans;
+		ev.has_bytes = 1;
 	}
+	struct life_event *e = reserve_admitted(&events, struct life_event);
+	if (!e)
+		return 0;
+	__builtin_memcpy(e, &ev, sizeof(ev));
 	submit_event(&events, e);
 	return 0;
 }
@@ -161,20 +169,24 @@ int tp_inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	__u16 family = ctx->family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	struct life_event *e = on_state((__u64)ctx->skaddr, ctx->newstate, ctx->sport, ctx->dport);
-	if (!e)
+	struct life_event ev = {};
+	if (!on_state(&ev, (__u64)ctx->skaddr, ctx->newstate, ctx->sport, ctx->dport))
 		return 0;
-	e->family = family;
+	ev.family = family;
 	/* Volatile loads keep ctx offsets constant (the verifier rejects ctx + variable). */
 	if (family == AF_INET) {
-		*(__u32 *)e->saddr = *(volatile __u32 *)ctx->saddr;
-		*(__u32 *)e->daddr = *(volatile __u32 *)ctx->daddr;
+		*(__u32 *)ev.saddr = *(volatile __u32 *)ctx->saddr;
+		*(__u32 *)ev.daddr = *(volatile __u32 *)ctx->daddr;
 	} else {
-		((__u64 *)e->saddr)[0] = *(volatile __u64 *)&ctx->saddr_v6[0];
-		((__u64 *)e->saddr)[1] = *(volatile __u64 *)&ctx->saddr_v6[8];
-		((__u64 *)e->daddr)[0] = *(volatile __u64 *)&ctx->daddr_v6[0];
-		((__u64 *)e->daddr)[1] = *(volatile __u64 *)&ctx->daddr_v6[8];
+		((__u64 *)ev.saddr)[0] = *(volatile __u64 *)&ctx->saddr_v6[0];
+		((__u64 *)ev.saddr)[1] = *(volatile __u64 *)&ctx->saddr_v6[8];
+		((__u64 *)ev.daddr)[0] = *(volatile __u64 *)&ctx->daddr_v6[0];
+		((__u64 *)ev.daddr)[1] = *(volatile __u64 *)&ctx->daddr_v6[8];
 	}
+	struct life_event *e = reserve_admitted(&events, struct life_event);
+	if (!e)
+		return 0;
+	__builtin_memcpy(e, &ev, sizeof(ev));
 	submit_event(&events, e);
 	return 0;
 }
