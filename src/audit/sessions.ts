@@ -31,11 +31,27 @@ export function invokingUser(): { user: string; uid: number } {
   const uid = process.getuid?.() ?? -1;
   const sudo = process.env.SUDO_USER;
   if (sudo) return { user: sudo, uid: Number(process.env.SUDO_UID ?? uid) };
+  return { user: userName(uid), uid };
+}
+
+/** The passwd name of a uid (Bun's os.userInfo() answers "unknown" here), else the number. */
+export function userName(uid: number): string {
   try {
-    return { user: userInfo().username, uid };
+    const line = readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .find((l) => l.split(":")[2] === String(uid));
+    const name = line?.split(":")[0];
+    if (name) return name;
   } catch {
-    return { user: String(uid), uid };
+    /* no passwd file: fall through */
   }
+  try {
+    const name = userInfo().username;
+    if (name && name !== "unknown") return name;
+  } catch {
+    /* no user database entry */
+  }
+  return String(uid);
 }
 
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : null);
