@@ -14,10 +14,11 @@ import { join, resolve } from "node:path";
 import { fmt, max, mdTable, median, min, parseArgs } from "./bench-lib/stats";
 import { timeToMarker } from "./bench-lib/spawn";
 
-const args = parseArgs(process.argv.slice(2), { runs: "string", bin: "string", tools: "string", cold: "boolean", phases: "boolean", json: "boolean", help: "boolean" });
+const args = parseArgs(process.argv.slice(2), { runs: "string", bin: "string", tools: "string", compare: "string", cold: "boolean", phases: "boolean", json: "boolean", help: "boolean" });
 if (args.help) {
   console.log(`usage: scripts/bench-startup [--runs N] [--bin dist/ebpfctl] [--tools execsnoop,opensnoop] [--cold] [--phases] [--json]
   --runs N     rounds (default 9; each round runs every tool once)
+  --compare LABEL=PATH  also time another ebpfctl binary (e.g. an older build) in the same rounds
   --cold       also time ebpfctl with its feature cache deleted (first run after boot)
   --phases     break ebpfctl's time down by its lifecycle records (exec→verified→compat→attached)
   --json       print the raw samples as JSON instead of tables
@@ -36,11 +37,18 @@ type Sample = { ms: number; phases?: Record<string, number> };
 const samples: Record<string, Sample[]> = {};
 const add = (k: string, s: Sample) => (samples[k] ??= []).push(s);
 
-async function ebpfctl(tool: string): Promise<Sample> {
+const compare = args.compare ? (String(args.compare).split("=", 2) as [string, string]) : undefined;
+
+// The compared binary gets its own run dir: its features.json key (probe object) may differ,
+// and two binaries sharing one cache would keep invalidating each other's.
+const compareEnv = { ...env, EBPFCTL_RUN_DIR: `${runDir}-compare` };
+mkdirSync(compareEnv.EBPFCTL_RUN_DIR, { recursive: true });
+
+async function ebpfctl(tool: string, exe = bin): Promise<Sample> {
   const wall0 = Date.now();
-  const r = await timeToMarker([bin, "trace", tool, "-o", "json", "--status-interval", "0"], {
+  const r = await timeToMarker([exe, "trace", tool, "-o", "json", "--status-interval", "0"], {
     stream: "stderr",
-    env,
+    env: exe === bin ? env : compareEnv,
     isMarker: (l) => l.includes('"kind":"attached"'),
   });
   const phases: Record<string, number> = {};
@@ -65,11 +73,13 @@ async function cTool(tool: string): Promise<Sample> {
 for (const t of tools) {
   await ebpfctl(t);
   await cTool(t);
+  if (compare) await ebpfctl(t, resolve(compare[1]));
 }
 for (let i = 0; i < runs; i++) {
   for (const t of tools) {
     add(`ebpfctl ${t}`, await ebpfctl(t));
     add(`C ${t}`, await cTool(t));
+    if (compare) add(`ebpfctl@${compare[0]} ${t}`, await ebpfctl(t, resolve(compare[1])));
     if (args.cold) {
       rmSync(join(runDir, "features.json"), { force: true });
       add(`ebpfctl ${t} (cold)`, await ebpfctl(t));
@@ -87,7 +97,7 @@ const ms = (k: string) => (samples[k] ?? []).map((s) => s.ms);
 const rows: (string | number)[][] = [];
 for (const t of tools) {
   const c = median(ms(`C ${t}`));
-  for (const k of [`ebpfctl ${t}`, ...(args.cold ? [`ebpfctl ${t} (cold)`] : []), `C ${t}`]) {
+  for (const k of [`ebpfctl ${t}`, ...(compare ? [`ebpfctl@${compare[0]} ${t}`] : []), ...(args.cold ? [`ebpfctl ${t} (cold)`] : []), `C ${t}`]) {
     const xs = ms(k);
     rows.push([k, xs.length, fmt(median(xs)), fmt(min(xs)), fmt(max(xs)), k.startsWith("C ") ? "1.00" : fmt(median(xs) / c, 2)]);
   }

@@ -10,14 +10,26 @@ export interface EventRenderer {
 }
 
 export class JsonLinesRenderer implements EventRenderer {
+  // Events come in bursts within the same millisecond: reuse the last ISO string (hot path).
+  private lastMs = NaN;
+  private lastIso = "";
   constructor(private readonly columns: Column[], private readonly bootToWallMs: number) {}
   header(): string[] {
     return [];
   }
   render(e: DecodedEvent): string {
     const o = jsonEvent(this.columns, e);
-    if (typeof e.ts_ns === "number") o.time = new Date(this.bootToWallMs + e.ts_ns / 1e6).toISOString();
+    if (typeof e.ts_ns === "number") o.time = this.iso(this.bootToWallMs + e.ts_ns / 1e6);
     return JSON.stringify(o);
+  }
+  private iso(ms: number): string {
+    // A Date holds whole milliseconds (TimeClip truncates): same key, same string.
+    const t = Math.trunc(ms);
+    if (t !== this.lastMs) {
+      this.lastIso = new Date(t).toISOString();
+      this.lastMs = t;
+    }
+    return this.lastIso;
   }
 }
 

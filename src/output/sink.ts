@@ -24,6 +24,12 @@ export class OutputSink {
    */
   writeLines(lines: string[]): boolean {
     if (!lines.length) return true;
+    // Common case first (hot path): the whole batch fits, so encode it once, no per-line sizing.
+    const all = Buffer.from(lines.join("\n") + "\n");
+    if (this.bytesWritten + all.length <= this.limit) {
+      this.writeAll(all);
+      return true;
+    }
     let chunk = "";
     let chunkBytes = 0;
     let fits = true;
