@@ -143,6 +143,7 @@ export function formatZodIssues(error: z.ZodError): string[] {
     let msg = i.message;
     if (i.code === "invalid_type" && /received undefined/.test(msg)) msg = "required";
     else if (i.code === "invalid_union" && i.path.length) msg = "required (a number or a string with a unit)";
+    else if (i.code === "invalid_key") msg = `invalid key: expected a lower-case C identifier`;
     if (i.code === "unrecognized_keys") msg = `unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`;
     return `${path}: ${msg}`.replace(/\s+/g, " ");
   });
