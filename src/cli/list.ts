@@ -4,6 +4,12 @@ import pc from "picocolors";
 import { EbpfctlCommand, outputOption, useColor } from "./base";
 import { recipeCatalog } from "../session/recipe-catalog";
 
+/** Borderless cli-table3 style: one line per row, like the BCC tools' listings. */
+const PLAIN = {
+  top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "",
+  left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: " ",
+};
+
 export class ListCommand extends EbpfctlCommand {
   static paths = [["list"]];
   static usage = Command.Usage({
@@ -21,12 +27,12 @@ export class ListCommand extends EbpfctlCommand {
     const color = useColor(this.context.stdout);
     const paint = (p: string) => (!color ? p : p === "full" ? pc.green(p) : p === "reduced" ? pc.yellow(p) : pc.red(p));
     // One line per recipe: no wrapping, long cells are cut by cli-table3 with an ellipsis.
-    const t = new Table({ head: ["RECIPE", "VERSION", "KIND", "PROFILE", "SIGNER", "SUMMARY", "FALLBACKS"], style: { head: color ? ["bold"] : [], border: color ? ["grey"] : [] }, colWidths: [13, 9, 11, 10, 18, 50, 28] });
+    const t = new Table({ head: ["RECIPE", "VERSION", "KIND", "PROFILE", "SIGNER", "SUMMARY", "FALLBACKS"], style: { head: color ? ["bold"] : [], border: [], "padding-left": 0, "padding-right": 1 }, chars: PLAIN, colWidths: [13, 9, 11, 10, 18, 50, 28] });
     for (const r of rows) {
       const signer = r.verified ? r.signer ?? "unsigned" : `REFUSED: ${r.refusal}`;
       t.push([r.name, r.version ?? "?", r.kind ?? "?", paint(r.profile), signer, r.summary ?? "", r.fallbacks.join(", ")]);
     }
-    this.context.stdout.write(t.toString() + "\n");
+    this.context.stdout.write(t.toString().split("\n").map((l) => l.trimEnd()).join("\n") + "\n");
     return 0;
   }
 }
