@@ -51,12 +51,14 @@ export class BudgetMonitor {
     this.sampleMemory();
   }
 
-  check(now: number, counts: KernelCounts, outputBytes: number): Breach | undefined {
+  /** `readCounts` is called only on the once-a-second tick (reading them costs bpf syscalls). */
+  check(now: number, readCounts: () => KernelCounts, outputBytes: number): Breach | undefined {
     this.outputNow = outputBytes;
     const elapsed = now - this.ctx.attachedAt;
     if (elapsed > this.budgets.max_duration) return { budget: "max_duration", observed: Math.round(elapsed), limit: this.budgets.max_duration, detectedAt: now };
     if (outputBytes > this.budgets.max_output) return { budget: "max_output", observed: outputBytes, limit: this.budgets.max_output, detectedAt: now };
     if (now - this.lastTick < INTERVAL_MS) return undefined;
+    const counts = readCounts();
 
     const dt = (now - this.lastTick) / 1000;
     this.lastTick = now;

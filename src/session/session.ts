@@ -124,7 +124,6 @@ export class TraceSession {
   async run(): Promise<SessionResult> {
     const { plan, hooks } = this;
     const manifest = plan.recipe.manifest;
-    const started = performance.now();
     using stack = new DisposableStack();
     this.installSignalHandlers();
     stack.defer(() => this.removeSignalHandlers());
@@ -258,15 +257,18 @@ export class TraceSession {
           nextSnapshot += plan.aggregate.intervalMs!;
           if (!flush()) break;
         }
-        const counts = statsReader.read();
-        breach = monitor.check(t, counts, plan.sink.bytesWritten);
+        // The kernel counters (a bpf syscall per counter) are read only when something uses them:
+        // the monitor's once-a-second tick, a status record or the heartbeat.
+        let counts: KernelCounts | undefined;
+        const readCounts = () => (counts ??= statsReader.read());
+        breach = monitor.check(t, readCounts, plan.sink.bytesWritten);
         if (breach) break;
         if (t >= nextStatus) {
-          hooks.status?.({ elapsedMs: t - attachedAt, rate: monitor.lastRate, counts: { ...counts, delivered }, usage: monitor.usage(), budgets: plan.budgets });
+          hooks.status?.({ elapsedMs: t - attachedAt, rate: monitor.lastRate, counts: { ...readCounts(), delivered }, usage: monitor.usage(), budgets: plan.budgets });
           nextStatus = t + (plan.statusIntervalMs ?? 1000);
         }
         if (hooks.heartbeat && t >= nextHeartbeat) {
-          hooks.heartbeat({ elapsedMs: t - attachedAt, rate: monitor.lastRate, counts: { ...counts, delivered }, usage: monitor.usage(), budgets: plan.budgets });
+          hooks.heartbeat({ elapsedMs: t - attachedAt, rate: monitor.lastRate, counts: { ...readCounts(), delivered }, usage: monitor.usage(), budgets: plan.budgets });
           nextHeartbeat = t + 1000;
         }
         const ext = hooks.externalStop?.reason;
@@ -311,7 +313,6 @@ export class TraceSession {
     const counts = statsReader.read();
     if (manifest.kind === "aggregate") delivered = counts.submitted;
     const accounting = monitor.accounting(counts, delivered, detachedAt - attachedAt, plan.sink.bytesWritten);
-    void started;
     return {
       sessionId: this.id,
       reason,

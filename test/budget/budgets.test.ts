@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { kernelTest } from "../kernel/helpers";
 import { newProgramsNamed, assertBuilt, attachedIds, ebpfctl, FIXTURES, isolatedEnv, repoRoot, tempDir, trace, waitGone, type TraceProcess } from "../helpers/trace";
 import { allProgIds } from "../../src/libbpf";
+import type { Accounting } from "../../src/session/session";
 
 /** Program names of the recipes these tests run (bpftool shows the first 15 bytes). */
 const RECIPE_PROGRAMS = ["tp_execve_enter", "tp_execve_exit", "tp_openat_enter", "tp_openat_exit", "tp_open_enter", "tp_open_exit"];
@@ -15,15 +16,6 @@ beforeAll(() => assertBuilt());
 
 const STORM = join(FIXTURES, "open_storm");
 
-interface Accounting {
-  produced: number;
-  delivered: number;
-  dropped_rate: number;
-  dropped_ringbuf: number;
-  sampled_out: number;
-  identity_holds: boolean;
-  verdict: string;
-}
 
 /** Runs the storm generator (paced when rate is given); returns how many openat() it made and for how long. */
 async function storm(ms: number, rate?: number): Promise<{ calls: number; seconds: number }> {
