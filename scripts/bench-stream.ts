@@ -14,7 +14,7 @@
 import { readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fmt, mdTable, median, min, max, parseArgs } from "./bench-lib/stats";
-import { benchRecipe, highCeilings } from "./bench-lib/recipe";
+import { benchRecipe, highCeilings, withMap, type BenchRecipe } from "./bench-lib/recipe";
 import { decodeRates, type DecodeResult } from "./bench-lib/decode";
 
 const args = parseArgs(process.argv.slice(2), {
@@ -42,7 +42,10 @@ Bun.spawnSync(["mkdir", "-p", tmp, "/tmp/bench/run"]);
 if (!existsSync(storm)) Bun.spawnSync(["bash", join(repo, "test/fixtures/build.sh")]);
 
 const variant = benchRecipe(repo, "opensnoop", highCeilings);
-process.on("exit", () => variant.cleanup());
+// The same with a 64 MiB ring buffer: a whole 200k-call storm fits, so every event is delivered
+// and the per-event figure is the cost of a delivered event, not flattered by cheap in-kernel drops.
+const bigRing = benchRecipe(repo, "opensnoop", (m) => withMap(highCeilings(m), "events", 64 << 20));
+process.on("exit", () => (variant.cleanup(), bigRing.cleanup()));
 const env = {
   ...process.env,
   EBPFCTL_RUN_DIR: process.env.EBPFCTL_RUN_DIR ?? "/tmp/bench/run",
@@ -68,12 +71,13 @@ async function runStorm(arg: string[], rate?: number): Promise<StormResult> {
 
 interface Accounting { reason?: string; breach?: string; produced: number; delivered: number; dropped_rate: number; dropped_ringbuf: number; sampled_out: number; peak_rss: number; cpu_percent: number; verdict: string }
 /** ebpfctl around one storm: start, wait for attached, storm, stop with SIGINT, read the end record. */
-async function ebpfctlAround(stormArgs: string[], opts: { rate?: number; builtin?: boolean; maxRate?: string; exe?: string } = {}): Promise<{ storm: StormResult; acc: Accounting; outBytes: number }> {
+async function ebpfctlAround(stormArgs: string[], opts: { rate?: number; builtin?: boolean; maxRate?: string; exe?: string; recipe?: BenchRecipe } = {}): Promise<{ storm: StormResult; acc: Accounting; outBytes: number }> {
   const out = join(tmp, "ebpfctl.json");
-  const recipe = opts.builtin ? ["opensnoop"] : ["--recipe-file", variant.manifestPath];
+  const v = opts.recipe ?? variant;
+  const recipe = opts.builtin ? ["opensnoop"] : ["--recipe-file", v.manifestPath];
   const budgets = opts.builtin ? ["--max-rate", opts.maxRate ?? "100k", "--max-cpu", "50"] : ["--max-rate", opts.maxRate ?? "100M", "--max-cpu", "400", "--max-memory", "1GiB"];
   const p = Bun.spawn([...tracerCpu, opts.exe ?? bin, "trace", ...recipe, "-o", "json", "--output-file", out, "-c", "open_storm", "--status-interval", "0", ...budgets], {
-    stdin: "ignore", stdout: "ignore", stderr: "pipe", env: opts.builtin ? { ...env, EBPFCTL_CONFIG_DIR: process.env.EBPFCTL_CONFIG_DIR } : env,
+    stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...env, EBPFCTL_CONFIG_DIR: opts.builtin ? process.env.EBPFCTL_CONFIG_DIR : v.configDir },
   });
   const reader = (p.stderr as ReadableStream<Uint8Array>).getReader();
   const dec = new TextDecoder();
@@ -158,9 +162,12 @@ if (only.has("overhead")) {
     const bare = await runStorm([String(count)]);
     lastSys = bare.sysNs;
     add("bare", bare.ns, bare.calls, 0, 0);
-    const e = S(await ebpfctlAround([String(count)]));
+    const e = S(await ebpfctlAround([String(count)], { recipe: bigRing }));
     accs.push(e.acc);
     add("ebpfctl", e.storm.ns, e.storm.calls, e.acc.delivered, e.acc.dropped_rate + e.acc.dropped_ringbuf);
+    const r = S(await ebpfctlAround([String(count)]));
+    accs.push(r.acc);
+    add("ebpfctl, 1 MiB ring", r.storm.ns, r.storm.calls, r.acc.delivered, r.acc.dropped_rate + r.acc.dropped_ringbuf);
     if (compare) {
       const o = S(await ebpfctlAround([String(count)], { exe: resolve(compare[1]) }));
       add(`ebpfctl@${compare[0]}`, o.storm.ns, o.storm.calls, o.acc.delivered, o.acc.dropped_rate + o.acc.dropped_ringbuf);

@@ -25,14 +25,13 @@ export async function decodeRates(repo: string, storm: string, count: number): P
   const obj = BpfObject.openMemory(new Uint8Array(readFileSync(join(repo, "build/bpf/opensnoop.bpf.o"))), "opensnoop");
   const links: BpfLink[] = [];
   try {
-    for (const p of obj.programs()) p.autoload = p.name === "tp_openat_enter" || p.name === "tp_openat_exit";
+    for (const p of obj.programs()) p.autoload = p.name === "tp_openat_exit";
     obj.map("events").maxEntries = 128 << 20;
     const rodata = new Rodata(obj);
     rodata.set("self_tgid", process.pid);
     rodata.set("targ_comm", "open_storm");
     rodata.set("filter_comm", true);
     obj.load();
-    links.push(obj.program("tp_openat_enter").attachTracepoint("syscalls", "sys_enter_openat"));
     links.push(obj.program("tp_openat_exit").attachTracepoint("syscalls", "sys_exit_openat"));
     const reader = new EventReader(obj.btf(), "open_event");
     const renderer = new JsonLinesRenderer(manifest.columns, bootToWallOffsetMs());

@@ -39,3 +39,10 @@ export function benchRecipe(repo: string, name: string, edit: (manifest: string)
 /** opensnoop with ceilings far above any rate this machine can produce. */
 export const highCeilings = (m: string) =>
   m.replace(/ceilings: \{[^}]*\}/, "ceilings: { max_duration: 24h, max_rate: 100M, max_memory: 1GiB, max_cpu: 400, max_output: 64GiB }");
+
+/** Sets maps.<name>.max_entries in a manifest (e.g. a bigger ring buffer). */
+export function withMap(manifest: string, name: string, maxEntries: number): string {
+  const entry = `  ${name}: { max_entries: ${maxEntries} }\n`;
+  if (/^maps:\s*$/m.test(manifest)) return manifest.replace(/^maps:\s*\n/m, (m) => m + entry);
+  return `${manifest.replace(/\n*$/, "\n")}maps:\n${entry}`;
+}

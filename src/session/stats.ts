@@ -9,7 +9,7 @@ export interface KernelCounts {
   sampledOut: number;
 }
 
-const STAT = { PRODUCED: 0, SUBMITTED: 1, DROPPED_RATE: 2, DROPPED_RINGBUF: 3, SAMPLED_OUT: 4 } as const;
+const STAT = { SUBMITTED: 0, DROPPED_RATE: 1, DROPPED_RINGBUF: 2, SAMPLED_OUT: 3 } as const;
 
 export class SessionStatsReader {
   private readonly cpus = possibleCpus();
@@ -31,12 +31,12 @@ export class SessionStatsReader {
   }
 
   read(): KernelCounts {
-    return {
-      produced: this.sum(STAT.PRODUCED),
-      submitted: this.sum(STAT.SUBMITTED),
-      droppedRate: this.sum(STAT.DROPPED_RATE),
-      droppedRingbuf: this.sum(STAT.DROPPED_RINGBUF),
-      sampledOut: this.sum(STAT.SAMPLED_OUT),
-    };
+    const submitted = this.sum(STAT.SUBMITTED);
+    const droppedRate = this.sum(STAT.DROPPED_RATE);
+    const droppedRingbuf = this.sum(STAT.DROPPED_RINGBUF);
+    const sampledOut = this.sum(STAT.SAMPLED_OUT);
+    // Every event past the filters ends as exactly one outcome (bpf/ebpfctl.h), so the kernel
+    // keeps no separate "produced" counter. delivered = submitted is still checked by the session.
+    return { produced: submitted + droppedRate + droppedRingbuf + sampledOut, submitted, droppedRate, droppedRingbuf, sampledOut };
   }
 }

@@ -10,7 +10,7 @@ import { allProgIds } from "../../src/libbpf";
 import type { Accounting } from "../../src/session/session";
 
 /** Program names of the recipes these tests run (bpftool shows the first 15 bytes). */
-const RECIPE_PROGRAMS = ["tp_execve_enter", "tp_execve_exit", "tp_openat_enter", "tp_openat_exit", "tp_open_enter", "tp_open_exit"];
+const RECIPE_PROGRAMS = ["tp_execve_enter", "tp_execve_exit", "tp_openat_exit", "tp_open_exit"];
 
 beforeAll(() => assertBuilt());
 

@@ -338,9 +338,9 @@ describe("CLI: keys generate → recipe sign → recipe verify/inspect, and mini
     const j = JSON.parse(insp.out);
     expect(j.signer.keyId).toBe(keyId);
     expect(j.objectSha256).toBe(sha256(OBJ));
-    expect(j.manifest.probes[0].alternatives[0].target).toBe("syscalls/sys_enter_openat");
+    expect(j.manifest.probes[0].alternatives[0].target).toBe("syscalls/sys_exit_openat");
     const text = await run(["recipe", "inspect", "opensnoop"]);
-    expect(text.out).toContain("tp_openat_enter: tracepoint syscalls/sys_enter_openat");
+    expect(text.out).toContain("tp_openat_exit: tracepoint syscalls/sys_exit_openat");
     // Tamper → exit 4.
     flipByte(m, (n) => n - 3);
     const bad = await run(["recipe", "verify", "--file", m]);

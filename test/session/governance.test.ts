@@ -20,7 +20,7 @@ describe("kill switch", () => {
       const b = await startTrace(e, ["opensnoop"]);
       const ids = registry(e).flatMap((x) => x.prog_ids);
       const links = registry(e).flatMap((x) => x.link_ids);
-      expect(ids.length).toBe(2 + 4);
+      expect(ids.length).toBe(2 + 2); // execsnoop: entry + exit; opensnoop: two exit programs
       const t0 = ms();
       const on = await cli(e, ["kill-switch", "on", "--reason", "INC-1: test", "--wait", "3"]);
       expect(on.code).toBe(0);
@@ -258,9 +258,9 @@ describe("reduced profile", () => {
       const rec = auditRecords(e);
       const prof = rec.find((r) => r.event === "profile") as { sample_every: number; dropped_probes: { probe: string }[] };
       expect(prof.sample_every).toBe(4);
-      expect(prof.dropped_probes.map((d) => d.probe).sort()).toEqual(["open_enter", "open_exit"]);
+      expect(prof.dropped_probes.map((d) => d.probe).sort()).toEqual(["open"]);
       const att = rec.find((r) => r.event === "attached") as { links: unknown[] };
-      expect(att.links.length).toBe(2);
+      expect(att.links.length).toBe(1);
       const end = rec.find((r) => r.event === "session_end") as { accounting: { sampled_out: number; delivered: number; identity_holds: boolean; verdict: string } };
       expect(end.accounting.sampled_out).toBeGreaterThan(end.accounting.delivered);
       expect(end.accounting.identity_holds).toBe(true);
