@@ -1,7 +1,7 @@
 // In-process decode rate of the consumer path, as the session uses it: the opensnoop object is
 // loaded with a 128 MiB ring buffer (filtered to comm open_storm, no rate cap), open_storm fills
 // the ring while nothing consumes, then one ring_buffer__consume() drains it through
-// RingBufferReader's JSCallback into EventReader.decode (and, for the second figure, also the
+// RingBufferReader's loop into EventReader.decode (and, for the second figure, also the
 // JSON renderer that -o json uses). The producer is not in the timed section: this is the
 // consumer's own ceiling.
 import { readFileSync } from "node:fs";
@@ -38,7 +38,7 @@ export async function decodeRates(repo: string, storm: string, count: number): P
     let n = 0;
     let sink = 0;
     const mode = { kind: "none" as "none" | "decode" | "render" };
-    const rb = new RingBufferReader(obj.map("events").fd, "events", (p, size) => {
+    const rb = new RingBufferReader(obj.map("events"), (p, size) => {
       n++;
       if (mode.kind === "decode") sink += reader.decode(p, size).pid as number;
       else if (mode.kind === "render") sink += renderer.render(reader.decode(p, size)).length;

@@ -4,7 +4,10 @@
 // `hash` = SHA-256 hex of `prev` followed by the canonical JSON (keys sorted, no whitespace) of the
 // record without `hash`, and `prev` is the previous record's hash (64 zeros for the first record of
 // a fresh log). `seq` counts per chain and continues across rotation. Records are written with one
-// write(2) on an O_APPEND descriptor and fsync'd before append() returns, under an exclusive
+// write(2) on an O_APPEND descriptor and fsync'd before append() returns (or, for records a session
+// writes on its way to its first attach, with `defer`, by the flush() it calls just before that
+// attach: one fsync instead of one per record, and still nothing attached that is not on disk),
+// under an exclusive
 // flock(2) on `audit.jsonl.lock` held across read-tail-and-append, so any number of processes can
 // share one log. `audit.jsonl.head` holds the newest record's seq and hash, so removing whole
 // records from the end is noticed (by the next open and by `ebpfctl audit verify`).
@@ -88,6 +91,8 @@ function fsyncDir(dir: string): void {
 
 export class AuditLog {
   private closed = false;
+  /** Records written with `defer` and not yet fsync'd. */
+  private unsynced = false;
   private cache: TailState | null = null;
   /** The last syslog mirror failure, if any (the mirror never fails an append). */
   lastSyslogError: string | null = null;
@@ -144,10 +149,13 @@ export class AuditLog {
     return log;
   }
 
-  /** Append one record (one write, fsync'd) and return it. Throws AuditWriteError; never half-writes. */
-  append(event: string, fields: Record<string, unknown> = {}): AuditRecord {
+  /**
+   * Append one record (one write, fsync'd) and return it. Throws AuditWriteError; never half-writes.
+   * With `defer`, the fsync waits for the next non-deferred append, flush() or close().
+   */
+  append(event: string, fields: Record<string, unknown> = {}, opts: { defer?: boolean } = {}): AuditRecord {
     const body = this.checkFields(event, fields);
-    const rec = this.locked(() => this.appendLocked(event, body, false));
+    const rec = this.locked(() => this.appendLocked(event, body, false, undefined, !opts.defer));
     this.mirror(rec);
     return rec;
   }
@@ -179,9 +187,25 @@ export class AuditLog {
     return out;
   }
 
-  /** Release the descriptors; safe to call twice. */
+  /** Make every deferred record durable (one fsync). Throws AuditWriteError. */
+  flush(): void {
+    if (this.closed || !this.unsynced) return;
+    try {
+      fsyncSync(this.fd);
+      this.unsynced = false;
+    } catch (e) {
+      throw writeError(this.path, "fsync", e);
+    }
+  }
+
+  /** Release the descriptors (deferred records are fsync'd first); safe to call twice. */
   close(): void {
     if (this.closed) return;
+    try {
+      this.flush();
+    } catch {
+      // Nothing more to do: what was written is in the file; only its durability is in doubt.
+    }
     this.closed = true;
     closeQuietly(this.fd);
     closeQuietly(this.lockFd);
@@ -229,6 +253,15 @@ export class AuditLog {
     }
     const held = fstatSync(this.fd);
     if (named && named.ino === held.ino && named.dev === held.dev) return;
+    // Deferred records went to the file now rotated away: make them durable before letting go.
+    if (this.unsynced) {
+      try {
+        fsyncSync(this.fd);
+      } catch (e) {
+        throw writeError(this.path, "fsync", e);
+      }
+      this.unsynced = false;
+    }
     closeQuietly(this.fd);
     this.fd = openLive(this.path);
     this.cache = null;
@@ -283,7 +316,7 @@ export class AuditLog {
     }
   }
 
-  private appendLocked(event: string, body: Record<string, unknown>, lenient: boolean, known?: TailState): AuditRecord {
+  private appendLocked(event: string, body: Record<string, unknown>, lenient: boolean, known?: TailState, sync = true): AuditRecord {
     if (!known) this.reopenIfRotated();
     const t = known ?? this.tail(lenient);
     const rec: Record<string, unknown> = { seq: t.seq + 1, ts: rfc3339Nano(), session: this.session, host: hostname(), pid: process.pid, event, ...body, prev: t.hash };
@@ -303,7 +336,8 @@ export class AuditLog {
       throw writeError(this.path, "write", e);
     }
     try {
-      fsyncSync(this.fd);
+      if (sync) fsyncSync(this.fd);
+      this.unsynced = !sync;
       if (t.size === 0) fsyncDir(dirname(this.path));
     } catch (e) {
       this.rollback(t.size);

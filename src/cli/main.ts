@@ -1,16 +1,22 @@
 #!/usr/bin/env bun
 import { Cli, Builtins } from "clipanion";
-import { COMMANDS } from "./commands";
+import { commandsFor } from "./commands";
+import { z } from "zod";
 import { BUILD_INFO } from "../../build/embedded";
+
+// A CLI run parses each schema about once: zod's generated fast path (compiled with new Function
+// on first use) costs more than it saves here.
+z.config({ jitless: true });
 
 const cli = new Cli({ binaryLabel: "ebpfctl", binaryName: "ebpfctl", binaryVersion: BUILD_INFO.version, enableCapture: false });
 cli.register(Builtins.HelpCommand);
-for (const c of COMMANDS) cli.register(c);
+const argv = process.argv.slice(2);
+for (const c of commandsFor(argv)) cli.register(c);
 
 // No top-level await: scripts/build compiles with --bytecode, which needs the CommonJS format
 // (precompiled bytecode roughly halves startup; see docs/benchmarks.md).
 void (async () => {
-  const code = await cli.run(process.argv.slice(2), Cli.defaultContext);
+  const code = await cli.run(argv, Cli.defaultContext);
   await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
   process.exit(code);
 })();

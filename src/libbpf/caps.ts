@@ -59,12 +59,16 @@ export function capset(s: CapSets): void {
 }
 
 /** The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap). */
+let lastCap: number | undefined;
 export function capLastCap(): number {
-  try {
-    return Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim());
-  } catch {
-    return 40;
+  if (lastCap === undefined) {
+    try {
+      lastCap = Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim());
+    } catch {
+      lastCap = 40;
+    }
   }
+  return lastCap;
 }
 
 /** Whether `cap` is still in the bounding set. */

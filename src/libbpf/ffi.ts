@@ -77,6 +77,13 @@ const libcSymbols = {
   pthread_join: { args: [u64, ptr], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
+  // The ring buffer consumer (ringbuf.ts) maps the ring itself and waits with epoll.
+  mmap: { args: [ptr, u64, i32, i32, i32, FFIType.i64], returns: FFIType.i64 },
+  munmap: { args: [ptr, u64], returns: i32 },
+  getpagesize: { args: [], returns: i32 },
+  epoll_create1: { args: [i32], returns: i32 },
+  epoll_ctl: { args: [i32, i32, i32, ptr], returns: i32 },
+  epoll_wait: { args: [i32, ptr, i32, i32], returns: i32 },
   // syscall(2) is variadic; on x86_64 a fixed six-integer prototype is ABI-compatible, and calls
   // with fewer arguments pass zeros (used for perf_event_open and capget/capset).
   syscall: { args: [FFIType.i64, ptr, i32, i32, i32, u64], returns: FFIType.i64 },

@@ -8,3 +8,4 @@ export { captureLibbpfLog, drainLibbpfLog, type LibbpfLogLine } from "./log";
 export { libbpfVersion } from "./version";
 export { EventReader, type DecodedEvent, type EventValue } from "./event-reader";
 export { PerfEvent, parseCpuList } from "./perf-event";
+export { monotonicNs } from "./clock";

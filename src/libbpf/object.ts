@@ -166,7 +166,12 @@ export class BpfProgram {
   }
 
   prepareLog(): void {
-    this.logBuf ??= new Uint8Array(PROG_LOG_SIZE);
+    // Uninitialised: libbpf asks the kernel for a log only when a load fails, and zeroing 1 MiB
+    // per program cost several ms of every start. The kernel NUL-terminates what it writes.
+    if (!this.logBuf) {
+      this.logBuf = Buffer.allocUnsafeSlow(PROG_LOG_SIZE);
+      this.logBuf[0] = 0;
+    }
     checkInt(lib().bpf_program__set_log_buf(this.h, this.logBuf, BigInt(this.logBuf.length)), "bpf_program__set_log_buf", this.name);
   }
 

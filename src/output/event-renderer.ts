@@ -1,5 +1,6 @@
 // Turns decoded events into output lines: a live table (header once, aligned rows) or JSON lines.
 import pc from "picocolors";
+import { monotonicNs } from "../libbpf/clock";
 import type { DecodedEvent } from "../libbpf/event-reader";
 import type { Column } from "../recipe/manifest";
 import { formatCell, jsonEvent } from "./format";
@@ -60,5 +61,5 @@ export class TableRenderer implements EventRenderer {
 
 /** Milliseconds to add to a bpf_ktime_get_ns() value / 1e6 to get wall-clock time. */
 export function bootToWallOffsetMs(): number {
-  return Date.now() - Number(process.hrtime.bigint()) / 1e6;
+  return Date.now() - Number(monotonicNs()) / 1e6;
 }

@@ -28,6 +28,13 @@ import { dropPrivileges } from "./privileges";
 import { Kallsyms } from "./kallsyms";
 import { reducedProfile, type ReducedProfile } from "./host-profile";
 
+/**
+ * Records on the way to the first attach are fsync'd together by the flush just before it (one
+ * fsync instead of six; docs/benchmarks.md). A refusal's records are fsync'd as they are written,
+ * which also makes everything deferred before them durable.
+ */
+const DEFER = { defer: true } as const;
+
 export const recipeUnsupported = (recipe: string, reasons: string[]) =>
   new EbpfctlError("EBPFCTL-E0602", `${recipe} cannot run on this kernel: ${reasons.join("; ")}`, ExitCode.UNSUPPORTED, "run ebpfctl doctor for the evidence");
 
@@ -87,7 +94,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       version: versionReport().version,
       binary_sha256: binarySha256(),
       parameters: Object.fromEntries(Object.entries(req.params).filter(([, v]) => v !== undefined && v !== false)),
-    });
+    }, DEFER);
     const refuse = (e: unknown, recorded = false): never => {
       const err = asEbpfctlError(e);
       if (!recorded) audit.append("refused", { recipe: recipeLabel, reason: err.message, code: err.code });
@@ -121,7 +128,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       key: recipe.signer?.keyId ?? null,
       trusted_comment: recipe.signer?.trustedComment ?? null,
       origin: recipe.source.origin,
-    });
+    }, DEFER);
 
     let params, budgets, durationMs: number | undefined, statusMs: number;
     try {
@@ -141,7 +148,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     const features = kernelFeatures({ facts });
     const selection = selectProfile(manifest, features);
     const compat = compatRecord(manifest, facts, features, selection);
-    audit.append("compat", compat as unknown as Record<string, unknown>);
+    audit.append("compat", compat as unknown as Record<string, unknown>, DEFER);
     life.compat(compat);
     if (selection.profile === "disabled") return refuse(recipeUnsupported(manifest.name, selection.reasons));
     let choices: ProbeChoice[] = selection.probes
@@ -151,7 +158,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     if (req.profile === "reduced") {
       reduced = reducedProfile(manifest, choices, req.sampleEvery);
       choices = reduced.choices;
-      audit.append("profile", { profile: "reduced", sample_every: reduced.sampleEvery, dropped_probes: reduced.dropped });
+      audit.append("profile", { profile: "reduced", sample_every: reduced.sampleEvery, dropped_probes: reduced.dropped }, DEFER);
       life.info("profile", `reduced profile: keeping 1 event in ${reduced.sampleEvery}${reduced.dropped.length ? `; dropped optional probes ${reduced.dropped.map((d) => `${d.probe} (cost ${d.cost ?? "?"})`).join(", ")}` : ""}`, { profile: "reduced", sample_every: reduced.sampleEvery, dropped_probes: reduced.dropped });
     }
 
@@ -166,7 +173,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
         in_use: r.before,
         ceilings: policy!.host,
         ...(r.reclaimed.length ? { reclaimed: r.reclaimed.map((x) => ({ session: x.session, pid: x.pid, recipe: x.recipe })) } : {}),
-      });
+      }, DEFER);
     } catch (e) {
       return refuse(e);
     }
@@ -210,13 +217,14 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
         },
         {
           record: (event, fields) => {
-            audit.append(event, fields);
+            audit.append(event, fields, event === "loaded" ? DEFER : {});
             // The live-session entry carries the kernel ids `ebpfctl stop` verifies are gone.
             if (event === "loaded") registration.update({ prog_ids: (fields.programs as { prog_id: number }[]).map((p) => p.prog_id) });
             if (event === "attached") registration.update({ state: "running", link_ids: (fields.links as { link_id: number }[]).map((l) => l.link_id) });
             if (event === "detached") registration.update({ state: "stopping" });
           },
           lifecycle: (kind, fields) => life.event(kind, fields),
+          beforeAttach: () => audit.flush(),
           status: statusMs > 0 ? (s) => life.status(s) : undefined,
           externalStop,
           afterAttach: () => {

@@ -39,7 +39,7 @@ export interface ProbeChoice {
 export type EndReason = "completed" | "SIGINT" | "SIGTERM" | "SIGHUP" | "breach" | "kill-switch" | "output-closed" | "error";
 
 export interface SessionHooks {
-  /** Audit record; must be durable when it returns, and throw if it cannot be written. */
+  /** Audit record; throws if it cannot be written. Durable when it returns, except "loaded", which beforeAttach() makes durable. */
   record(event: string, fields: Record<string, unknown>): void;
   /** Lifecycle message for the user (stderr). */
   lifecycle(kind: string, fields: Record<string, unknown>): void;
@@ -49,6 +49,8 @@ export interface SessionHooks {
   externalStop?: { reason: EndReason | undefined; detail?: string };
   /** Runs once every probe is attached, before the `attached` record (e.g. drop capabilities). Returns fields for that record. */
   afterAttach?(): Record<string, unknown>;
+  /** Called once before the first attach: the audit log makes its deferred records durable. */
+  beforeAttach?(): void;
   /** About once a second whatever statusIntervalMs is (live-session registry). */
   heartbeat?(s: SessionStatus): void;
 }
@@ -175,6 +177,7 @@ export class TraceSession {
     } catch {
       hooks.lifecycle("warning", { message: "BPF run-time statistics unavailable; CPU budget counts only this process" });
     }
+    hooks.beforeAttach?.();
     const links: BpfLink[] = [];
     stack.defer(() => BpfLink.closeAll(links.splice(0)));
     for (const { choice, prog } of programs) {
@@ -201,7 +204,7 @@ export class TraceSession {
       const renderer = plan.renderer!;
       pending.push(...renderer.header());
       reader = stack.use(
-        new RingBufferReader(obj.map(ev.ringbuf).fd, ev.ringbuf, (p, size) => {
+        new RingBufferReader(obj.map(ev.ringbuf), (p, size) => {
           delivered++;
           pending.push(renderer.render(decoder.decode(p, size)));
         }),

@@ -2,7 +2,7 @@
 // test does (with in-kernel filters), every probe is gone after every kind of ending, the binary
 // runs with the repository hidden, and bad input is refused with one line and nothing attached.
 import { beforeAll, describe, expect } from "bun:test";
-import { copyFileSync, chmodSync, writeFileSync } from "node:fs";
+import { copyFileSync, chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { kernelTest } from "../kernel/helpers";
@@ -33,6 +33,7 @@ interface ExecEvent {
   filename: string;
   args: string[];
   retval: number;
+  time: string;
 }
 
 describe("execsnoop", () => {
@@ -41,6 +42,7 @@ describe("execsnoop", () => {
     const arg = `arg-${randomBytes(6).toString("hex")}`;
     const t = trace(["execsnoop", "-o", "json", "-c", bin.comm, "-d", "3"]);
     await t.waitFor("attached");
+    const execAt = Date.now();
     const child = Bun.spawn([bin.path, arg, "second arg"]);
     await child.exited;
     Bun.spawnSync(["/bin/true", "noise"]); // another comm: must be filtered in the kernel
@@ -54,6 +56,8 @@ describe("execsnoop", () => {
     expect(e.filename).toBe(bin.path);
     expect(e.args).toEqual([bin.path, arg, "second arg"]);
     expect(e.retval).toBe(0);
+    // The kernel's timestamp placed on the wall clock: within a second of when we exec'd.
+    expect(Math.abs(Date.parse(e.time) - execAt)).toBeLessThan(1000);
   });
 
   kernelTest("-p keeps only that process", async () => {
@@ -153,6 +157,22 @@ kernelTest("the compiled binary traces from / with the repository hidden", async
   expect(r.exitCode).toBe(0);
   const events = r.stdout.toString().split("\n").filter(Boolean).map((l) => JSON.parse(l));
   expect(events.map((e: { comm: string }) => e.comm)).toEqual([marker.comm]);
+}, 20_000);
+
+kernelTest("the compiled binary ignores .env and bunfig.toml in the current directory", async () => {
+  // Bun's standalone executables load both by default: a .env could redirect a root tool's audit
+  // log or trust store. The build turns that off.
+  const dir = tempDir();
+  const hijack = join(dir, "hijacked.jsonl");
+  writeFileSync(join(dir, ".env"), `EBPFCTL_AUDIT_LOG=${hijack}\nEBPFCTL_CONFIG_DIR=${dir}\n`);
+  writeFileSync(join(dir, "bunfig.toml"), `preload = ["${join(dir, "preload.ts")}"]\n`);
+  writeFileSync(join(dir, "preload.ts"), `require("node:fs").writeFileSync(${JSON.stringify(join(dir, "preloaded"))}, "x");\n`);
+  const env = isolatedEnv();
+  const r = Bun.spawnSync([EBPFCTL, "trace", "execsnoop", "-o", "json", "-d", "0.2"], { env, cwd: dir });
+  expect(r.exitCode).toBe(0);
+  expect(existsSync(hijack)).toBe(false);
+  expect(existsSync(join(dir, "preloaded"))).toBe(false);
+  expect(readFileSync(env.EBPFCTL_AUDIT_LOG!, "utf8")).toContain('"event":"session_end"');
 }, 20_000);
 
 describe("bad input: one clear line, non-zero exit, nothing attached", () => {
