@@ -58,8 +58,7 @@ static __always_inline bool comm_matches(const char *comm)
 	return true;
 }
 
-/* Filters on the current task; recipes call this first so filtered-out work costs little. */
-static __always_inline bool target_matches(void)
+static __always_inline bool current_task_matches(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (self_tgid && tgid == self_tgid)
@@ -68,12 +67,29 @@ static __always_inline bool target_matches(void)
 		return false;
 	if (targ_uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != targ_uid)
 		return false;
+	return true;
+}
+
+/* Filters on the current task; recipes call this first so filtered-out work costs little. */
+static __always_inline bool target_matches(void)
+{
+	if (!current_task_matches())
+		return false;
 	if (filter_comm) {
 		char comm[TASK_COMM_LEN];
 		bpf_get_current_comm(comm, sizeof(comm));
 		return comm_matches(comm);
 	}
 	return true;
+}
+
+/* The same, for a recipe that puts comm in its event: comm is read once, here, either way. */
+static __always_inline bool target_matches_comm(char comm[TASK_COMM_LEN])
+{
+	if (!current_task_matches())
+		return false;
+	bpf_get_current_comm(comm, TASK_COMM_LEN);
+	return comm_matches(comm);
 }
 
 /*

@@ -21,7 +21,8 @@ static __always_inline int on_exit(long ret, bool at)
 {
 	if (errors_only && ret >= 0)
 		return 0;
-	if (!target_matches())
+	char comm[TASK_COMM_LEN];
+	if (!target_matches_comm(comm))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	struct open_event *e = reserve_event_at(&events, struct open_event, now);
@@ -37,7 +38,7 @@ static __always_inline int on_exit(long ret, bool at)
 	e->tid = (__u32)id;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->ret = ret;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	__builtin_memcpy(e->comm, comm, sizeof(e->comm));
 	bpf_probe_read_user_str(e->path, sizeof(e->path), path);
 	submit_event_at(&events, e, now);
 	return 0;

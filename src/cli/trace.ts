@@ -56,6 +56,7 @@ export class TraceCommand extends EbpfctlCommand {
   auditSyslog = Option.Boolean("--audit-syslog", false, { description: "Mirror audit records to syslog (authpriv)" });
   profile = Option.String("--profile", "full", { description: "full, or reduced: in-kernel sampling and optional probes dropped (highest cost first)" });
   sampleEvery = Option.String("--sample-every", { description: "With --profile reduced: keep 1 event in N (default 10)" });
+  nice = Option.String("--nice", "10", { description: "Once attached, run at this nice value (0-19; default 10): the workload wins CPU contention, ebpfctl drops (counted) instead" });
 
   async run(): Promise<number> {
     if (!this.recipe && !this.recipeFile) throw usageError("name a recipe (ebpfctl list shows them) or give --recipe-file PATH");
@@ -98,6 +99,7 @@ export class TraceCommand extends EbpfctlCommand {
         argv: process.argv.slice(1),
         profile: this.profile,
         sampleEvery: this.sampleEvery !== undefined ? Number(this.sampleEvery) : undefined,
+        nice: this.nice,
       },
       { stderr: this.context.stderr, stderrIsTTY: Boolean((this.context.stderr as { isTTY?: boolean }).isTTY), color: useColor(this.context.stderr) },
     );

@@ -19,7 +19,7 @@ export class JsonLinesRenderer implements EventRenderer {
     return [];
   }
   render(e: DecodedEvent): string {
-    const o = jsonEvent(this.columns, e);
+    const o = jsonEvent(this.columns, e, true); // the session's decode: one object per event, not kept
     if (typeof e.ts_ns === "number") o.time = this.iso(this.bootToWallMs + e.ts_ns / 1e6);
     return JSON.stringify(o);
   }

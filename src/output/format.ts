@@ -78,8 +78,9 @@ export function formatNs(ns: number): string {
  * The JSON form of an event: every decoded field, with addresses as strings and a symbolic
  * `errno` added where a result column is negative, so scripts need no lookup tables.
  */
-export function jsonEvent(columns: Column[], e: DecodedEvent): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...e };
+/** The JSON form of an event; `owned`: e is a fresh decode nobody else holds, so it is filled in place. */
+export function jsonEvent(columns: Column[], e: DecodedEvent, owned = false): Record<string, unknown> {
+  const out: Record<string, unknown> = owned ? e : { ...e };
   for (const c of columns) {
     const v = e[c.field];
     if (v === undefined) continue;

@@ -25,6 +25,7 @@ import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "./kill-sw
 import { SessionRegistration } from "./registry";
 import { releaseHostBudget, reserveHostBudget } from "./host-budget";
 import { dropPrivileges } from "./privileges";
+import { parseNice, yieldCpu } from "./priority";
 import { Kallsyms } from "./kallsyms";
 import { reducedProfile, type ReducedProfile } from "./host-profile";
 
@@ -56,6 +57,8 @@ export interface TraceRequest {
   profile?: "full" | "reduced";
   /** Keep 1 event in N under --profile reduced (default 10). */
   sampleEvery?: number;
+  /** --nice: the nice value every thread takes once attached (default 10). */
+  nice?: string;
 }
 
 export interface TraceIO {
@@ -130,8 +133,9 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       origin: recipe.source.origin,
     }, DEFER);
 
-    let params, budgets, durationMs: number | undefined, statusMs: number;
+    let params, budgets, durationMs: number | undefined, statusMs: number, nice: number;
     try {
+      nice = parseNice(req.nice ?? "10");
       params = resolveParameters(manifest, req.params);
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
@@ -238,9 +242,11 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
               }
             }
             // (profile keeps CAP_SYS_PTRACE: reading /proc/PID/maps to symbolise user stacks.)
+            // Before the drop: renicing the other threads is refused without CAP_SYS_NICE afterwards.
+            yieldCpu(nice);
             const caps = dropPrivileges(aggregate?.keepCapabilities);
             registration.update({ capabilities: caps.effective });
-            return { capabilities: caps };
+            return { capabilities: caps, nice };
           },
           heartbeat: (s) =>
             registration.update({

@@ -177,6 +177,25 @@ export class TraceSession {
     } catch {
       hooks.lifecycle("warning", { message: "BPF run-time statistics unavailable; CPU budget counts only this process" });
     }
+    // The consumer exists before the first probe fires: events that arrive while the attached
+    // record is written are drained by the first poll, not dropped by a ring that filled meanwhile.
+    const statsReader = new SessionStatsReader(obj.map("session_stats"));
+    let delivered = 0;
+    let pending: string[] = [];
+    let reader: RingBufferReader | undefined;
+    if (manifest.kind === "stream") {
+      const ev = manifest.event!;
+      const decoder = new EventReader(obj.btf(), ev.struct, Object.fromEntries(Object.entries(ev.strings ?? {}).map(([k, v]) => [k, { lengthField: v.length_field }])));
+      const renderer = plan.renderer!;
+      pending.push(...renderer.header());
+      reader = stack.use(
+        new RingBufferReader(obj.map(ev.ringbuf), (p, size) => {
+          delivered++;
+          pending.push(renderer.render(decoder.decode(p, size)));
+        }),
+      );
+    }
+
     hooks.beforeAttach?.();
     const links: BpfLink[] = [];
     stack.defer(() => BpfLink.closeAll(links.splice(0)));
@@ -194,22 +213,6 @@ export class TraceSession {
     const attachedAt = performance.now();
 
     // 4. Consume and enforce.
-    const statsReader = new SessionStatsReader(obj.map("session_stats"));
-    let delivered = 0;
-    let pending: string[] = [];
-    let reader: RingBufferReader | undefined;
-    if (manifest.kind === "stream") {
-      const ev = manifest.event!;
-      const decoder = new EventReader(obj.btf(), ev.struct, Object.fromEntries(Object.entries(ev.strings ?? {}).map(([k, v]) => [k, { lengthField: v.length_field }])));
-      const renderer = plan.renderer!;
-      pending.push(...renderer.header());
-      reader = stack.use(
-        new RingBufferReader(obj.map(ev.ringbuf), (p, size) => {
-          delivered++;
-          pending.push(renderer.render(decoder.decode(p, size)));
-        }),
-      );
-    }
     const monitor = new BudgetMonitor(plan.budgets, {
       maps: obj.maps(),
       programs: programs.map(({ choice, prog }) => ({ prog, entryNs: HOOK_ENTRY_NS[choice.alternative.type] })),

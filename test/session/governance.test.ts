@@ -2,7 +2,7 @@
 // least privilege after attach, reduced profile, forensic bundle. Needs root and a BTF kernel;
 // under CI=true a test that would skip fails instead (kernelTest).
 import { describe, expect } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { kernelTest } from "../kernel/helpers";
@@ -175,6 +175,31 @@ describe("host budget", () => {
       expect(await c.proc.exited).toBe(0);
       const table = JSON.parse(readFileSync(join(e.run, "reservations.json"), "utf8"));
       expect(table.reservations).toEqual([]);
+    },
+    60_000,
+  );
+});
+
+describe("priority", () => {
+  // nice is the 19th field of /proc/PID/task/TID/stat (after the parenthesised comm).
+  const niceOf = (pid: number) =>
+    readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]));
+  kernelTest(
+    "once attached every thread runs at nice 10 by default, at --nice N when given, and events still stream",
+    async () => {
+      const e = governanceEnv();
+      const a = await startTrace(e, ["execsnoop", "-d", "3"]);
+      const b = await startTrace(e, ["execsnoop", "-d", "3", "--nice", "0"]);
+      const ta = niceOf(a.pid);
+      expect(ta.length).toBeGreaterThan(1); // Bun's helper threads too, not only the main thread
+      expect(new Set(ta)).toEqual(new Set([10]));
+      expect(new Set(niceOf(b.pid))).toEqual(new Set([0]));
+      spawnSync("/bin/echo", ["priority-marker"]);
+      expect(await a.proc.exited).toBe(0);
+      expect(await b.proc.exited).toBe(0);
+      expect(await a.stdout).toContain("priority-marker");
+      const attached = auditRecords(e).filter((r) => r.event === "attached") as { nice: number }[];
+      expect(attached.map((r) => r.nice).sort()).toEqual([0, 10]);
     },
     60_000,
   );

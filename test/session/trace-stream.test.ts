@@ -183,6 +183,7 @@ describe("bad input: one clear line, non-zero exit, nothing attached", () => {
     ["a too-long comm", ["trace", "execsnoop", "-c", "x".repeat(20)], 2, /--comm: expected a command name of 1 to 15 bytes/],
     ["an unsupported parameter", ["trace", "execsnoop", "--errors-only"], 2, /execsnoop does not support -x,--errors-only/],
     ["a bad output format", ["trace", "execsnoop", "-o", "xml"], 2, /--output: expected table or json/],
+    ["a bad nice value", ["trace", "execsnoop", "--nice", "30"], 2, /--nice: expected an integer from 0 to 19, got "30"/],
   ];
   for (const [name, args, code, message] of cases) {
     kernelTest(name, async () => {
