@@ -8,7 +8,10 @@ import { BUILD_INFO } from "../../build/embedded";
 // on first use) costs more than it saves here.
 z.config({ jitless: true });
 
-const cli = new Cli({ binaryLabel: "ebpfctl", binaryName: "ebpfctl", binaryVersion: BUILD_INFO.version, enableCapture: false });
+// Help and usage errors: colour only when stdout is a terminal and NO_COLOR is unset (clipanion's
+// own guess looks at the terminal type, not at where the output goes).
+const enableColors = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+const cli = new Cli({ binaryLabel: "ebpfctl", binaryName: "ebpfctl", binaryVersion: BUILD_INFO.version, enableCapture: false, enableColors });
 cli.register(Builtins.HelpCommand);
 const argv = process.argv.slice(2);
 for (const c of commandsFor(argv)) cli.register(c);

@@ -1,7 +1,7 @@
 // The spine on the real kernel through the compiled binary: execsnoop and opensnoop see what the
 // test does (with in-kernel filters), every probe is gone after every kind of ending, the binary
 // runs with the repository hidden, and bad input is refused with one line and nothing attached.
-import { beforeAll, describe, expect } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -174,6 +174,21 @@ kernelTest("the compiled binary ignores .env and bunfig.toml in the current dire
   expect(existsSync(join(dir, "preloaded"))).toBe(false);
   expect(readFileSync(env.EBPFCTL_AUDIT_LOG!, "utf8")).toContain('"event":"session_end"');
 }, 20_000);
+
+test("--help piped: every command listed, no colour codes; each command loads on its own", async () => {
+  const env = isolatedEnv();
+  delete env.NO_COLOR; // not a terminal is reason enough
+  const help = await ebpfctl(["--help"], env);
+  expect(help.code).toBe(0);
+  expect(help.stdout).not.toContain("\x1b[");
+  for (const c of ["trace", "list", "doctor", "audit verify", "keys generate", "recipe sign", "kill-switch on", "ps", "stop", "bundle", "verify"]) expect(help.stdout).toContain(`ebpfctl ${c}`);
+  const traceHelp = await ebpfctl(["trace", "--help"], env);
+  expect(traceHelp.code).toBe(0);
+  expect(traceHelp.stdout).toContain("--nice");
+  const typo = await ebpfctl(["tracee"], env);
+  expect(typo.code).toBe(1);
+  expect(typo.stdout).toContain("Command not found");
+});
 
 describe("bad input: one clear line, non-zero exit, nothing attached", () => {
   const cases: [string, string[], number, RegExp][] = [
