@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BpfObject, BpfStatsHandle, LibbpfError, LoadError, captureLibbpfLog, drainLibbpfLog } from "../libbpf";
+import { BpfLink, BpfObject, BpfStatsHandle, LibbpfError, LoadError, captureLibbpfLog, drainLibbpfLog } from "../libbpf";
 import { BpfMapType, BpfProgType, closeFd, openQuietPerfEvent, probeHelper, probeMapType, probeProgType } from "../libbpf/probe";
 import { strerror } from "../libbpf/ffi";
 import { mayLoadTracing, readKernelFacts, type KernelFacts } from "./facts";
@@ -229,7 +229,9 @@ function attachTest(ctx: Ctx, feature: ProgramFeature, spec: ProgramSpec, obj: B
     } else {
       link = prog.attach();
     }
-    link.close();
+    // A syscall tracepoint's or a uprobe's release waits a grace period (60-100 ms each here);
+    // nothing needs to wait for it.
+    BpfLink.closeWithoutWaiting([link]);
     if (feature === "lsm" && ctx.facts.lsms && !ctx.facts.lsms.includes("bpf")) {
       return out("no", `attached to ${spec.target}, but the bpf LSM is not active (/sys/kernel/security/lsm: ${ctx.facts.lsms.join(",")}), so it would never run`);
     }

@@ -75,6 +75,7 @@ const libcSymbols = {
   dlsym: { args: [ptr, cstring], returns: ptr },
   pthread_create: { args: [ptr, ptr, ptr, ptr], returns: i32 },
   pthread_join: { args: [u64, ptr], returns: i32 },
+  pthread_detach: { args: [u64], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   // The ring buffer consumer (ringbuf.ts) maps the ring itself and waits with epoll.
