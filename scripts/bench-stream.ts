@@ -242,7 +242,7 @@ if (only.has("decode")) {
   const col = (k: "callbackOnly" | "decode" | "decodeRender") => rs.map((r) => r[k] / 1e6);
   say(`\n### In-process consumer rate (RingBufferReader + EventReader, ${count} events per drain, ${reps} reps), M events/s\n`);
   say(mdTable(["path", "median", "min", "max", "ns/event (median)"], (["callbackOnly", "decode", "decodeRender"] as const).map((k) => [
-    { callbackOnly: "JSCallback only", decode: "JSCallback + decode", decodeRender: "JSCallback + decode + JSON line" }[k], fmt(median(col(k)), 2), fmt(min(col(k)), 2), fmt(max(col(k)), 2), fmt(1e3 / median(col(k)), 0),
+    { callbackOnly: "ring walk only", decode: "ring walk + decode", decodeRender: "ring walk + decode + JSON line" }[k], fmt(median(col(k)), 2), fmt(min(col(k)), 2), fmt(max(col(k)), 2), fmt(1e3 / median(col(k)), 0),
   ])));
   report.decode = rs;
 }

@@ -12,11 +12,11 @@ import { JsonLinesRenderer, bootToWallOffsetMs } from "../../src/output/event-re
 
 export interface DecodeResult {
   events: number;
-  /** events/s through JSCallback only (handler does nothing) */
+  /** events/s through the ring walk only (handler does nothing) */
   callbackOnly: number;
-  /** events/s through JSCallback + EventReader.decode */
+  /** events/s through the ring walk + EventReader.decode */
   decode: number;
-  /** events/s through JSCallback + decode + JsonLinesRenderer.render (the -o json line) */
+  /** events/s through the ring walk + decode + JsonLinesRenderer.render (the -o json line) */
   decodeRender: number;
 }
 
