@@ -171,7 +171,7 @@ if (only.has("overhead")) {
     add("ebpfctl --nice 0", n0.storm.ns, n0.storm.calls, n0.acc.delivered, n0.acc.dropped_rate + n0.acc.dropped_ringbuf);
     const r = S(await ebpfctlAround([String(count)]));
     accs.push(r.acc);
-    add("ebpfctl, 1 MiB ring", r.storm.ns, r.storm.calls, r.acc.delivered, r.acc.dropped_rate + r.acc.dropped_ringbuf);
+    add("ebpfctl, shipped 4 MiB ring", r.storm.ns, r.storm.calls, r.acc.delivered, r.acc.dropped_rate + r.acc.dropped_ringbuf);
     if (compare) {
       const o = S(await ebpfctlAround([String(count)], { exe: resolve(compare[1]) }));
       add(`ebpfctl@${compare[0]}`, o.storm.ns, o.storm.calls, o.acc.delivered, o.acc.dropped_rate + o.acc.dropped_ringbuf);

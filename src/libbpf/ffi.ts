@@ -50,10 +50,6 @@ const libbpfSymbols = {
   bpf_link__fd: { args: [ptr], returns: i32 },
   bpf_link__destroy: { args: [ptr], returns: i32 },
 
-  ring_buffer__new: { args: [i32, fn, ptr, ptr], returns: ptr },
-  ring_buffer__poll: { args: [ptr, i32], returns: i32 },
-  ring_buffer__consume: { args: [ptr], returns: i32 },
-  ring_buffer__free: { args: [ptr], returns: voidT },
 
   bpf_obj_get_info_by_fd: { args: [i32, ptr, ptr], returns: i32 },
   bpf_enable_stats: { args: [i32], returns: i32 },

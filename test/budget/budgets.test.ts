@@ -115,7 +115,7 @@ describe("each budget breached on purpose", () => {
 
   kernelTest("max_memory (at run time: map memory plus the consumer's growth)", async () => {
     // Just above what the maps pin, so load passes; the consumer's growth under a storm breaches it.
-    const t = trace(["opensnoop", "-o", "json", "-c", "open_storm", "--max-rate", "100k", "--max-cpu", "25", "--max-memory", "1500KiB", "--output-file", join(tempDir(), "e.json")]);
+    const t = trace(["opensnoop", "-o", "json", "-c", "open_storm", "--max-rate", "100k", "--max-cpu", "25", "--max-memory", "4600KiB", "--output-file", join(tempDir(), "e.json")]);
     await t.waitFor("attached");
     const s = storm(6000, 90_000);
     await expectBreach(t, "max_memory");
