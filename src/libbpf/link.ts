@@ -33,12 +33,18 @@ export class BpfLink {
    */
   static closeAll(links: BpfLink[]): { disabledMs: number; releasedMs: number } {
     const t0 = performance.now();
+    const dups = BpfLink.destroyKeepingRefs(links);
+    const disabledMs = performance.now() - t0;
+    closeConcurrently(dups);
+    return { disabledMs, releasedMs: performance.now() - t0 };
+  }
+
+  /** Destroy the open links through libbpf while a dup of each fd keeps the kernel object; returns the dups. */
+  private static destroyKeepingRefs(links: BpfLink[]): number[] {
     const open = links.filter((l) => l.isOpen);
     const dups = open.map((l) => libc.dup(lib().bpf_link__fd(l.handle!)));
     for (const l of open.reverse()) l.close();
-    const disabledMs = performance.now() - t0;
-    closeConcurrently(dups.filter((fd) => fd >= 0));
-    return { disabledMs, releasedMs: performance.now() - t0 };
+    return dups.filter((fd) => fd >= 0);
   }
 
   /**
@@ -48,10 +54,7 @@ export class BpfLink {
    * this returns; others (raw_tp, tracing) when their thread's close runs, within a grace period.
    */
   static closeWithoutWaiting(links: BpfLink[]): void {
-    const open = links.filter((l) => l.isOpen);
-    const dups = open.map((l) => libc.dup(lib().bpf_link__fd(l.handle!)));
-    for (const l of open.reverse()) l.close();
-    closeConcurrently(dups.filter((fd) => fd >= 0), false);
+    closeConcurrently(BpfLink.destroyKeepingRefs(links), false);
   }
 
   close(): void {
