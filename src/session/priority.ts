@@ -6,18 +6,27 @@ import { readdirSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { usageError } from "../errors";
 
-/** Raise every thread's nice value to at least `nice` (lowering is never attempted: it needs privilege). Returns the threads changed. */
+/**
+ * Raise every thread's nice value to at least `nice` (lowering is never attempted: it needs
+ * privilege). Returns the threads changed. A thread started during a pass by one not yet reniced
+ * would start at the old value: passes repeat until one changes nothing (new threads inherit).
+ */
 export function yieldCpu(nice: number): number {
   let changed = 0;
-  for (const name of readdirSync("/proc/self/task")) {
-    const tid = Number(name);
-    try {
-      if (getPriority(tid) >= nice) continue;
-      setPriority(tid, nice);
-      changed++;
-    } catch {
-      // The thread exited between the listing and the call.
+  for (let pass = 0; pass < 5; pass++) {
+    let now = 0;
+    for (const name of readdirSync("/proc/self/task")) {
+      const tid = Number(name);
+      try {
+        if (getPriority(tid) >= nice) continue;
+        setPriority(tid, nice);
+        now++;
+      } catch {
+        // The thread exited between the listing and the call.
+      }
     }
+    changed += now;
+    if (now === 0) break;
   }
   return changed;
 }
