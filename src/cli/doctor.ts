@@ -41,8 +41,8 @@ export class DoctorCommand extends EbpfctlCommand {
       profile: \`full\`, \`reduced\` (a fallback or a dropped optional probe, with what is lost) or
       \`disabled\` (why). A feature is \`yes\`, \`no\` or \`unknown\` with the evidence for it.
 
-      Results are cached per boot in $EBPFCTL_RUN_DIR/features.json when that is set; \`--refresh\` probes
-      again. EBPFCTL_MASK_FEATURES=kprobe,fentry reports those features as \`no\`, to rehearse fallbacks.
+      Results are cached per boot in features.json under $EBPFCTL_RUN_DIR (default /run/ebpfctl);
+      \`trace\` probes only the features its recipe needs and adds them there. \`--refresh\` probes again. EBPFCTL_MASK_FEATURES=kprobe,fentry reports those features as \`no\`, to rehearse fallbacks.
     `,
     examples: [
       ["Check this host", "sudo ebpfctl doctor"],

@@ -301,15 +301,16 @@ function probeStats(ctx: Ctx): Feature {
   }
 }
 
-/** Run every probe now (no caches, no masking). */
-export function runProbes(facts: KernelFacts = readKernelFacts()): Record<string, Feature> {
+/** Run the probes now (no caches, no masking): every one, or those named. */
+export function runProbes(facts: KernelFacts = readKernelFacts(), names: readonly string[] = ALL_FEATURES): Record<string, Feature> {
   captureLibbpfLog();
   const ctx: Ctx = { facts, privileged: mayLoadTracing(facts), elf: probeObjectBytes(), progTypeProbe: new Map() };
+  const wanted = new Set(names);
   const features: Record<string, Feature> = {};
-  for (const f of PROGRAM_FEATURES) features[f] = guard(f, "program", () => probeProgram(ctx, f));
-  for (const m of MAP_FEATURES) features[m] = guard(m, "map", () => probeMap(ctx, m));
-  for (const h of HELPER_FEATURES) features[h] = guard(h, "helper", () => probeHelperFeature(ctx, h));
-  features.bpf_stats = guard("bpf_stats", "stats", () => probeStats(ctx));
+  for (const f of PROGRAM_FEATURES) if (wanted.has(f)) features[f] = guard(f, "program", () => probeProgram(ctx, f));
+  for (const m of MAP_FEATURES) if (wanted.has(m)) features[m] = guard(m, "map", () => probeMap(ctx, m));
+  for (const h of HELPER_FEATURES) if (wanted.has(h)) features[h] = guard(h, "helper", () => probeHelperFeature(ctx, h));
+  if (wanted.has("bpf_stats")) features.bpf_stats = guard("bpf_stats", "stats", () => probeStats(ctx));
   drainLibbpfLog();
   return features;
 }
@@ -366,11 +367,13 @@ function cacheKey(facts: KernelFacts, elf: Uint8Array): CacheKey {
   };
 }
 
+/** The cached features for this key (possibly only some of them: a trace probes what its recipe needs). */
 function readDiskCache(path: string, key: CacheKey): CacheFile | undefined {
   try {
     const c = JSON.parse(readFileSync(path, "utf8")) as CacheFile;
     if (JSON.stringify(c.key) !== JSON.stringify(key)) return undefined;
-    if (!ALL_FEATURES.every((f) => c.features[f])) return undefined;
+    const known = new Set<string>(ALL_FEATURES);
+    for (const [name, f] of Object.entries(c.features ?? {})) if (!known.has(name) || f.status === "unknown") return undefined;
     return c;
   } catch {
     return undefined;
@@ -395,12 +398,18 @@ export interface ProbeOptions {
   runDir?: string;
   facts?: KernelFacts;
   env?: Record<string, string | undefined>;
+  /**
+   * Only these features (default: all). A trace asks for what its recipe's alternatives need,
+   * so a first run after boot probes one or three program types, not all 35 features; each
+   * probed feature joins the cache, and later calls probe only what is still missing.
+   */
+  only?: readonly string[];
 }
 
 /**
- * The kernel's features, probed once per process. With $EBPFCTL_RUN_DIR set, results are also
- * kept in features.json keyed by kernel release, boot id, capabilities, lockdown and probe object;
- * only fully conclusive results (no "unknown") are written. Masking applies on every call.
+ * The kernel's features, probed at most once per process each. With $EBPFCTL_RUN_DIR set, results
+ * are also kept in features.json keyed by kernel release, boot id, capabilities, lockdown and probe
+ * object; only conclusive results (not "unknown") are written. Masking applies on every call.
  */
 export function kernelFeatures(opts: ProbeOptions = {}): FeatureReport {
   const env = opts.env ?? process.env;
@@ -408,31 +417,37 @@ export function kernelFeatures(opts: ProbeOptions = {}): FeatureReport {
   const elf = probeObjectBytes();
   const key = cacheKey(facts, elf);
   const keyText = JSON.stringify(key);
+  const wanted = opts.only ?? ALL_FEATURES;
+  // Runtime state lives in /run/ebpfctl (tmpfs: the cache dies with the boot, like the facts it holds).
+  const runDir = opts.runDir ?? env.EBPFCTL_RUN_DIR ?? "/run/ebpfctl";
+  const path = runDir ? join(runDir, "features.json") : undefined;
   if (opts.refresh || processCache?.key !== keyText) {
-    // Runtime state lives in /run/ebpfctl (tmpfs: the cache dies with the boot, like the facts it holds).
-    const runDir = opts.runDir ?? env.EBPFCTL_RUN_DIR ?? "/run/ebpfctl";
-    const path = runDir ? join(runDir, "features.json") : undefined;
     const disk = path && !opts.refresh ? readDiskCache(path, key) : undefined;
-    if (disk) {
-      processCache = { key: keyText, probeMs: disk.probeMs, source: "cache", features: disk.features };
-    } else {
-      const t0 = performance.now();
-      const features = runProbes(facts);
-      const probeMs = Math.round((performance.now() - t0) * 10) / 10;
-      processCache = { key: keyText, probeMs, source: "probed", features };
-      if (path && Object.values(features).every((f) => f.status !== "unknown")) writeDiskCache(path, { key, probeMs, features });
+    processCache = { key: keyText, probeMs: disk?.probeMs ?? 0, source: "cache", features: { ...(disk?.features ?? {}) } };
+  }
+  const cache = processCache!;
+  const missing = wanted.filter((f) => !cache.features[f]);
+  if (missing.length) {
+    const t0 = performance.now();
+    Object.assign(cache.features, runProbes(facts, missing));
+    cache.probeMs = Math.round((performance.now() - t0) * 10) / 10;
+    cache.source = "probed";
+    if (path) {
+      const conclusive = Object.fromEntries(Object.entries(cache.features).filter(([, f]) => f.status !== "unknown"));
+      if (Object.keys(conclusive).length) writeDiskCache(path, { key, probeMs: cache.probeMs, features: conclusive });
     }
   }
   const masked = maskedFeatures(env);
   const features: Record<string, Feature> = {};
-  for (const [name, f] of Object.entries(processCache.features)) {
-    features[name] = masked.includes(name) ? { ...f, status: "no", evidence: "masked by EBPFCTL_MASK_FEATURES" } : f;
+  for (const name of wanted) {
+    const f = cache.features[name];
+    if (f) features[name] = masked.includes(name) ? { ...f, status: "no", evidence: "masked by EBPFCTL_MASK_FEATURES" } : f;
   }
   return {
     kernel: facts.release,
     bootId: facts.bootId,
-    probeMs: processCache.source === "cache" ? 0 : processCache.probeMs,
-    source: processCache.source,
+    probeMs: cache.source === "cache" ? 0 : cache.probeMs,
+    source: cache.source,
     masked: masked.filter((m) => m in features),
     features,
   };

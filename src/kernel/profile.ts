@@ -24,6 +24,11 @@ export const ATTACH_FEATURE: Record<AttachType, string> = {
   perf_event: "perf_event",
 };
 
+/** The features selectProfile consults for this manifest: one per attach type its alternatives use. */
+export function featuresNeeded(manifest: Pick<Manifest, "probes">): string[] {
+  return [...new Set(manifest.probes.flatMap((p) => p.alternatives.map((a) => ATTACH_FEATURE[a.type])))];
+}
+
 export interface SkippedAlternative {
   alt: Alternative;
   /** "kprobe: no — program type loads but attach failed: …" */

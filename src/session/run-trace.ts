@@ -10,7 +10,7 @@ import { resolveBudgets, type BudgetFlags } from "../budget/budgets";
 import { parseDuration } from "../budget/units";
 import { kernelFeatures } from "../kernel/features";
 import { readKernelFacts } from "../kernel/facts";
-import { selectProfile, compatRecord } from "../kernel/profile";
+import { selectProfile, compatRecord, featuresNeeded } from "../kernel/profile";
 import { OutputSink } from "../output/sink";
 import { JsonLinesRenderer, TableRenderer, bootToWallOffsetMs } from "../output/event-renderer";
 import { LifecycleReporter } from "../output/lifecycle";
@@ -149,7 +149,8 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
 
     // Kernel reality: pick each probe's variant from what this kernel really does.
     const facts = readKernelFacts();
-    const features = kernelFeatures({ facts });
+    // Only what this recipe's alternatives need: a first run after boot probes those, not everything.
+    const features = kernelFeatures({ facts, only: featuresNeeded(manifest) });
     const selection = selectProfile(manifest, features);
     const compat = compatRecord(manifest, facts, features, selection);
     audit.append("compat", compat as unknown as Record<string, unknown>, DEFER);

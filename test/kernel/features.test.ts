@@ -73,10 +73,12 @@ describe("feature probes on this kernel", () => {
       const first = kernelFeatures({ env: noMask, runDir: dir, refresh: true });
       expect(first.source).toBe("probed");
       const file = join(dir, "features.json");
-      const conclusive = Object.values(first.features).every((f) => f.status !== "unknown");
-      expect(existsSync(file)).toBe(conclusive);
-      if (!conclusive) return;
+      // Only conclusive answers are kept: an "unknown" is asked again next time.
+      const conclusive = Object.values(first.features).filter((f) => f.status !== "unknown").map((f) => f.name).sort();
+      expect(existsSync(file)).toBe(conclusive.length > 0);
+      if (conclusive.length < ALL_FEATURES.length) return;
       const cached = JSON.parse(readFileSync(file, "utf8"));
+      expect(Object.keys(cached.features).sort()).toEqual(conclusive);
       expect(cached.key.kernel).toBe(readKernelFacts().release);
       resetFeatureCache();
       const second = kernelFeatures({ env: noMask, runDir: dir });
@@ -87,6 +89,36 @@ describe("feature probes on this kernel", () => {
       const facts = { ...readKernelFacts(), bootId: "00000000-0000-0000-0000-000000000000" };
       expect(kernelFeatures({ env: noMask, runDir: dir, facts }).source).toBe("probed");
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("probing only what is asked for", () => {
+  kernelTest("a trace's first run probes only its recipe's features; later calls probe only what is missing", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ebpfctl-features-"));
+    const file = join(dir, "features.json");
+    try {
+      resetFeatureCache();
+      const a = kernelFeatures({ env: noMask, runDir: dir, only: ["tracepoint"] });
+      expect(a.source).toBe("probed");
+      expect(Object.keys(a.features)).toEqual(["tracepoint"]);
+      expect(a.features.tracepoint!.status).toBe("yes");
+      expect(Object.keys(JSON.parse(readFileSync(file, "utf8")).features)).toEqual(["tracepoint"]);
+      // Another process: the disk cache answers.
+      resetFeatureCache();
+      const b = kernelFeatures({ env: noMask, runDir: dir, only: ["tracepoint"] });
+      expect(b.source).toBe("cache");
+      expect(b.features).toEqual(a.features);
+      // doctor or list: everything, probing what is missing and keeping the cached answer.
+      resetFeatureCache();
+      const all = kernelFeatures({ env: noMask, runDir: dir });
+      expect(all.source).toBe("probed");
+      expect(Object.keys(all.features).sort()).toEqual([...ALL_FEATURES].sort());
+      expect(all.features.tracepoint).toEqual(a.features.tracepoint);
+      expect(Object.keys(JSON.parse(readFileSync(file, "utf8")).features).length).toBe(ALL_FEATURES.length);
+    } finally {
+      resetFeatureCache();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -3,6 +3,8 @@
 // with the right message and exit code.
 import { beforeAll, describe, expect } from "bun:test";
 import { kernelTest } from "../kernel/helpers";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { assertBuilt, ebpfctl, isolatedEnv, trace } from "../helpers/trace";
 
 beforeAll(() => assertBuilt());
@@ -14,6 +16,18 @@ interface Compat {
   probes: { name: string; chosen: { type: string; program: string } | null; variant: number; lost: string }[];
   features: { no: string[]; masked: string[] };
 }
+
+describe("first run after boot", () => {
+  kernelTest("trace probes only the features its recipe's alternatives need", async () => {
+    const env = isolatedEnv(); // an empty EBPFCTL_RUN_DIR: no features.json yet
+    const t = trace(["execsnoop", "-o", "json", "-d", "0.3"], env);
+    const compat = (await t.waitFor("compat")) as unknown as Compat & { features: { yes: string[] } };
+    expect(await t.exited).toBe(0);
+    expect(compat.features.yes).toEqual(["tracepoint"]);
+    const cached = JSON.parse(readFileSync(join(env.EBPFCTL_RUN_DIR!, "features.json"), "utf8"));
+    expect(Object.keys(cached.features)).toEqual(["tracepoint"]);
+  });
+});
 
 describe("fallbacks on this kernel (no kprobes, fentry refused)", () => {
   kernelTest("tcpconnect runs on its tracepoint fallback and says so", async () => {
