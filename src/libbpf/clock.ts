@@ -1,9 +1,8 @@
 // CLOCK_MONOTONIC, the clock bpf_ktime_get_ns() reads. Bun's process.hrtime and performance.now
 // count from process start, so they cannot place a kernel timestamp on the wall clock.
-import { FFIType, dlopen } from "bun:ffi";
+import { libc } from "./ffi";
 
 const CLOCK_MONOTONIC = 1;
-const libc = dlopen("libc.so.6", { clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 } }).symbols;
 const ts = new BigInt64Array(2);
 
 /** Nanoseconds of CLOCK_MONOTONIC (time since boot, without suspend). */

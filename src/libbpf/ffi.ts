@@ -78,6 +78,7 @@ const libcSymbols = {
   mmap: { args: [ptr, u64, i32, i32, i32, FFIType.i64], returns: FFIType.i64 },
   munmap: { args: [ptr, u64], returns: i32 },
   getpagesize: { args: [], returns: i32 },
+  clock_gettime: { args: [i32, ptr], returns: i32 },
   epoll_create1: { args: [i32], returns: i32 },
   epoll_ctl: { args: [i32, i32, i32, ptr], returns: i32 },
   epoll_wait: { args: [i32, ptr, i32, i32], returns: i32 },
