@@ -3,26 +3,24 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
 
 /** `prev` of the first record of a fresh log. */
 export const GENESIS = "0".repeat(64);
 
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits");
+const hex64 = z.string().check(z.regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"));
 
 /** What every line of the log must carry; event fields ride along at the top level. */
-export const AuditRecordSchema = z
-  .object({
-    seq: z.number().int().positive(),
-    ts: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/, "expected RFC 3339 UTC with nanoseconds"),
-    session: z.string().min(1),
-    host: z.string(),
-    pid: z.number().int(),
-    event: z.string().regex(/^[a-z][a-z0-9_]*$/),
-    prev: hex64,
-    hash: hex64,
-  })
-  .loose();
+export const AuditRecordSchema = z.looseObject({
+  seq: z.int().check(z.positive()),
+  ts: z.string().check(z.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/, "expected RFC 3339 UTC with nanoseconds")),
+  session: z.string().check(z.minLength(1)),
+  host: z.string(),
+  pid: z.int(),
+  event: z.string().check(z.regex(/^[a-z][a-z0-9_]*$/)),
+  prev: hex64,
+  hash: hex64,
+});
 export type AuditRecord = z.infer<typeof AuditRecordSchema>;
 
 /** Keys the log writes itself; event fields may not use them. */

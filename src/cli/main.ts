@@ -1,12 +1,12 @@
 #!/usr/bin/env bun
 import { Cli, Builtins } from "clipanion";
 import { commandsFor } from "./commands";
-import { z } from "zod";
+import { config as zodConfig } from "zod/mini";
 import { BUILD_INFO } from "../../build/embedded";
 
 // A CLI run parses each schema about once: zod's generated fast path (compiled with new Function
 // on first use) costs more than it saves here.
-z.config({ jitless: true });
+zodConfig({ jitless: true });
 
 // Help and usage errors: colour only when stdout is a terminal and NO_COLOR is unset (clipanion's
 // own guess looks at the terminal type, not at where the output goes).

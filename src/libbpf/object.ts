@@ -8,6 +8,7 @@ import { BpfLink } from "./link";
 import { progInfo, type ProgInfo } from "./info";
 
 const OPEN_OPTS_SIZE = 80; // sizeof(struct bpf_object_open_opts) in libbpf 1.1 on 64-bit
+const OPEN_OPTS_BTF_CUSTOM_PATH = 48; // offsetof(struct bpf_object_open_opts, btf_custom_path)
 const PROG_LOG_SIZE = 1 << 20;
 
 export class ClosedHandleError extends Error {
@@ -36,16 +37,27 @@ export class BpfObject {
     }
   }
 
-  /** Open an ELF object held in memory (the binary embeds its objects; nothing is read from disk). */
-  static openMemory(elf: Uint8Array, name: string): BpfObject {
+  /**
+   * Open an ELF object held in memory (the binary embeds its objects; nothing is read from disk).
+   * `coreBtfPath`: a BTF file that replaces the kernel's for CO-RE relocations only (libbpf's
+   * btf_custom_path), e.g. a minimised copy of the types the object relocates against.
+   */
+  static openMemory(elf: Uint8Array, name: string, options: { coreBtfPath?: string } = {}): BpfObject {
     const nameBuf = nullTerminated(name);
     const opts = new ArrayBuffer(OPEN_OPTS_SIZE);
     const dv = new DataView(opts);
     dv.setBigUint64(0, BigInt(OPEN_OPTS_SIZE), true);
     dv.setBigUint64(8, BigInt(ptr(nameBuf)), true);
+    const keep: unknown[] = [nameBuf, opts];
+    if (options.coreBtfPath !== undefined) {
+      const pathBuf = nullTerminated(options.coreBtfPath);
+      dv.setBigUint64(OPEN_OPTS_BTF_CUSTOM_PATH, BigInt(ptr(pathBuf)), true);
+      keep.push(pathBuf);
+    }
     const elfCopy = new Uint8Array(elf); // libelf reads the buffer until load; keep our own copy alive
+    keep.push(elfCopy);
     const h = checkPtr(lib().bpf_object__open_mem(elfCopy, BigInt(elfCopy.length), new Uint8Array(opts)), "bpf_object__open_mem", name);
-    return new BpfObject(h as Pointer, [nameBuf, opts, elfCopy], name);
+    return new BpfObject(h as Pointer, keep, name);
   }
 
   private get h(): Pointer {
@@ -163,6 +175,17 @@ export class BpfProgram {
 
   get type(): number {
     return lib().bpf_program__type(this.h);
+  }
+
+  /**
+   * A copy of the program's instructions (8 bytes each) as libbpf holds them: as compiled before
+   * load, CO-RE-relocated (map fds embedded) after it.
+   */
+  instructions(): Uint8Array {
+    const n = Number(lib().bpf_program__insn_cnt(this.h));
+    const p = lib().bpf_program__insns(this.h);
+    if (!p || n === 0) return new Uint8Array(0);
+    return new Uint8Array(toArrayBuffer(p as Pointer, 0, n * 8)).slice();
   }
 
   prepareLog(): void {

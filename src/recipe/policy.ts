@@ -3,29 +3,27 @@
 // recipes refused). The file is path-checked like every other trust anchor.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { policyInvalid } from "../errors";
 import { bytes, count, formatZodIssues, percent } from "./manifest";
 import { checkTrustedFile, existsPath } from "./trust-path";
 
-export const HostPolicy = z
-  .object({
-    /** Whether --allow-unsigned may run an unsigned recipe on this host. */
-    allow_unsigned: z.boolean().default(false),
-    /** Also send audit records to syslog. */
-    audit_syslog: z.boolean().default(false),
-    /** Host-wide ceilings above every recipe's own. */
-    host: z
-      .object({
-        max_sessions: z.number().int().positive().optional(),
-        max_memory: bytes.optional(),
-        max_rate: count.optional(),
-        max_cpu: percent.optional(),
-      })
-      .strict()
-      .default({}),
-  })
-  .strict();
+export const HostPolicy = z.strictObject({
+  /** Whether --allow-unsigned may run an unsigned recipe on this host. */
+  allow_unsigned: z._default(z.boolean(), false),
+  /** Also send audit records to syslog. */
+  audit_syslog: z._default(z.boolean(), false),
+  /** Host-wide ceilings above every recipe's own. */
+  host: z._default(
+    z.strictObject({
+      max_sessions: z.optional(z.int().check(z.positive())),
+      max_memory: z.optional(bytes),
+      max_rate: z.optional(count),
+      max_cpu: z.optional(percent),
+    }),
+    {},
+  ),
+});
 export type HostPolicy = z.infer<typeof HostPolicy>;
 
 export const configDir = (): string => process.env.EBPFCTL_CONFIG_DIR ?? "/etc/ebpfctl";

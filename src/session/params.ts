@@ -1,7 +1,7 @@
 // The parameter catalog: one meaning per flag across every recipe (PRIOR-ART: libbpf-tools
 // reuse letters with different meanings; we never do). A recipe declares which it supports and
 // binds each to a .rodata variable; values are validated before anything loads.
-import { z } from "zod";
+import * as z from "zod/mini";
 import { parameterInvalid } from "../errors";
 import { parseDuration, parseCount } from "../budget/units";
 import type { Manifest } from "../recipe/manifest";
@@ -14,7 +14,7 @@ export interface ParameterSpec {
 }
 
 const positiveInt = (what: string, max = 2 ** 32 - 2) => (raw: string | boolean) => {
-  const r = z.coerce.number().int().min(0).max(max).safeParse(raw);
+  const r = z.coerce.number().check(z.int(), z.gte(0), z.lte(max)).safeParse(raw);
   if (!r.success || typeof raw === "boolean" || String(raw).trim() === "") throw new Error(`expected ${what}, got "${raw}"`);
   return r.data;
 };

@@ -11,6 +11,8 @@ import { parseDuration } from "../budget/units";
 import { kernelFeatures } from "../kernel/features";
 import { readKernelFacts } from "../kernel/facts";
 import { selectProfile, compatRecord, featuresNeeded } from "../kernel/profile";
+import { CoreBtfCache } from "../kernel/core-btf";
+import { runDir } from "./host-paths";
 import { OutputSink } from "../output/sink";
 import { JsonLinesRenderer, TableRenderer, bootToWallOffsetMs } from "../output/event-renderer";
 import { LifecycleReporter } from "../output/lifecycle";
@@ -219,6 +221,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
           attach: attachHelpers(manifest, params),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
+          coreBtf: new CoreBtfCache(runDir(), { kernel: facts.release, bootId: facts.bootId, objectSha256: recipe.objectSha256, programs: choices.map((c) => c.alternative.program) }),
         },
         {
           record: (event, fields) => {

@@ -28,6 +28,7 @@ import { verifierError } from "./verifier-report";
 import type { ParameterValues } from "./params";
 import { OutputClosedError, type OutputSink } from "../output/sink";
 import type { EventRenderer } from "../output/event-renderer";
+import { relocationMismatch, type CoreBtfCache } from "../kernel/core-btf";
 
 export interface ProbeChoice {
   probe: Probe;
@@ -72,6 +73,8 @@ export interface SessionPlan {
   statusIntervalMs?: number;
   /** Keep 1 event in N from the start (--profile reduced); rate-breach sampling never goes below it. */
   sampleEvery?: number;
+  /** This boot's minimised kernel BTF for the object and programs: used if cached, made after detach if not. */
+  coreBtf?: CoreBtfCache;
 }
 
 export interface SessionStatus {
@@ -138,12 +141,16 @@ export class TraceSession {
     };
 
     // 1. Open and configure. Nothing touches the kernel until load().
-    const obj = stack.use(BpfObject.openMemory(plan.recipe.object, manifest.name));
-    const chosen = new Set(plan.choices.map((c) => c.alternative.program));
-    for (const p of obj.programs()) p.autoload = chosen.has(p.name);
-    for (const [name, m] of Object.entries(manifest.maps ?? {})) obj.map(name).maxEntries = m.max_entries;
-    configureRodata(obj, manifest, plan.params, plan.budgets);
-    if ((plan.sampleEvery ?? 1) > 1) setBssVar(obj, "sample_every", plan.sampleEvery!);
+    // CO-RE relocates against this boot's minimised kernel BTF when one is cached for this object.
+    const cachedBtf = plan.coreBtf?.lookup();
+    let coreBtfPath = cachedBtf?.path;
+    let coreBtfFallback: string | undefined;
+    const open = () => {
+      const o = stack.use(BpfObject.openMemory(plan.recipe.object, manifest.name, coreBtfPath ? { coreBtfPath } : {}));
+      configureObject(o, plan);
+      return o;
+    };
+    let obj = open();
 
     const cpus = possibleCpus();
     const estimate = estimateMaps(obj.maps(), cpus);
@@ -153,14 +160,35 @@ export class TraceSession {
       );
     }
 
-    // 2. Load.
+    // 2. Load. Against a cached minimised BTF, the relocated programs must match the digests a
+    // load against the kernel's BTF left, before anything attaches; else the usual load.
+    const relocated = () => new Map(plan.choices.map((c) => [c.alternative.program, obj.program(c.alternative.program).instructions()]));
     try {
-      obj.load();
+      let failure: string | undefined;
+      try {
+        obj.load();
+        const differs = cachedBtf ? relocationMismatch(cachedBtf, relocated()) : undefined;
+        if (differs) failure = `program ${differs} relocated differently than against the kernel's BTF`;
+      } catch (e) {
+        if (!coreBtfPath) throw e;
+        failure = (e as Error).message;
+      }
+      if (failure) {
+        coreBtfFallback = `cached minimised BTF refused (${failure}); loaded against the kernel's BTF`;
+        obj.close();
+        plan.coreBtf!.invalidate();
+        coreBtfPath = undefined;
+        drainLibbpfLog();
+        obj = open();
+        obj.load();
+      }
     } catch (e) {
       if (e instanceof LoadError) throw verifierError(manifest.name, e.program, e.errno, e.verifierLog);
       throw e;
     }
     libbpfWarnings();
+    // Relocated against the kernel's BTF: the reference a minimised BTF is held to (made after detach).
+    const coreBtfReference = plan.coreBtf && !coreBtfPath ? relocated() : undefined;
     const programs = plan.choices.map((c) => ({ choice: c, prog: obj.program(c.alternative.program) }));
     hooks.record("loaded", {
       programs: programs.map(({ prog }) => {
@@ -168,6 +196,8 @@ export class TraceSession {
         return { name: prog.name, prog_id: i.id, type: i.type, verified_insns: i.verifiedInsns };
       }),
       map_memory_estimate: estimate.total,
+      core_btf: coreBtfPath ? "cached" : "kernel",
+      ...(coreBtfFallback ? { core_btf_fallback: coreBtfFallback } : {}),
     });
 
     // 3. Statistics on for the session (closing the fd turns them off), then attach.
@@ -319,6 +349,15 @@ export class TraceSession {
     const counts = statsReader.read();
     if (manifest.kind === "aggregate") delivered = counts.submitted;
     const accounting = monitor.accounting(counts, delivered, detachedAt - attachedAt, plan.sink.bytesWritten);
+    // Every probe is gone: now (not before the first attach) make the next run's load cheaper.
+    if (coreBtfReference && !error) {
+      const build = plan.coreBtf!.build(plan.recipe.object, coreBtfReference);
+      try {
+        hooks.record("core_btf", { ...build });
+      } catch (e) {
+        error ??= e as EbpfctlError;
+      }
+    }
     return {
       sessionId: this.id,
       reason,
@@ -342,6 +381,16 @@ export class TraceSession {
   private removeSignalHandlers(): void {
     for (const [sig, h] of this.signalHandlers.splice(0)) process.off(sig, h);
   }
+}
+
+/** Which programs load, map sizes, parameters and sampling: everything set between open and load. */
+function configureObject(obj: BpfObject, plan: SessionPlan): void {
+  const manifest = plan.recipe.manifest;
+  const chosen = new Set(plan.choices.map((c) => c.alternative.program));
+  for (const p of obj.programs()) p.autoload = chosen.has(p.name);
+  for (const [name, m] of Object.entries(manifest.maps ?? {})) obj.map(name).maxEntries = m.max_entries;
+  configureRodata(obj, manifest, plan.params, plan.budgets);
+  if ((plan.sampleEvery ?? 1) > 1) setBssVar(obj, "sample_every", plan.sampleEvery!);
 }
 
 /** Parameters, rate cap and filters into .rodata. */

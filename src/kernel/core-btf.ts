@@ -1,0 +1,163 @@
+// CO-RE relocation against a minimised copy of the kernel's BTF.
+//
+// To resolve a recipe's few dozen CO-RE relocations, libbpf parses the whole kernel BTF on every
+// load (/sys/kernel/btf/vmlinux: 5.5 MB, ~8 ms of a ~10 ms load on 6.18). bpftool's BTFgen
+// (`bpftool gen min_core_btf`) keeps only the types and members one object relocates against (a
+// few hundred bytes), and libbpf takes such a file in place of the kernel's (btf_custom_path).
+//
+// ebpfctl keeps one per boot, object and program set under the run directory, with the digest of
+// every program's instructions as a load against the full kernel BTF relocated them. A session
+// that loaded the usual way makes the entry after it has detached (no run waits for bpftool, and
+// nothing of it needs privileges). A later session loads against the minimised file and compares
+// what libbpf produced with those digests before it attaches anything: any difference, a failed
+// load, a file not owned by us or open to others, and it loads against the kernel's BTF instead.
+import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** What a minimised BTF is valid for: this boot's kernel, one object, one set of loaded programs. */
+export interface CoreBtfKey {
+  kernel: string;
+  bootId: string | null;
+  objectSha256: string;
+  programs: string[];
+}
+
+/** A cached minimised BTF and, per program, the digest of its instructions relocated against the kernel's BTF. */
+export interface CoreBtfEntry {
+  path: string;
+  digests: Record<string, string>;
+}
+
+export interface CoreBtfBuild {
+  result: "cached" | "unavailable" | "failed";
+  ms: number;
+  bytes?: number;
+  detail?: string;
+}
+
+const BPFTOOL_CANDIDATES = ["/usr/sbin/bpftool", "/usr/bin/bpftool", "/sbin/bpftool", "/usr/local/sbin/bpftool"];
+const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
+
+export class CoreBtfCache {
+  readonly dir: string;
+  readonly path: string;
+  private readonly indexPath: string;
+
+  constructor(runDir: string, readonly key: CoreBtfKey) {
+    this.dir = join(runDir, "core-btf");
+    const id = createHash("sha256").update(JSON.stringify({ ...key, programs: [...key.programs].sort() })).digest("hex").slice(0, 32);
+    this.path = join(this.dir, `${id}.btf`);
+    this.indexPath = join(this.dir, `${id}.json`);
+  }
+
+  /** The cached entry when it exists, is whole and only we could have written it; otherwise undefined. */
+  lookup(): CoreBtfEntry | undefined {
+    if (!ownedAndPrivate(this.dir, true) || !ownedAndPrivate(this.path, false) || !ownedAndPrivate(this.indexPath, false)) return undefined;
+    try {
+      const index = JSON.parse(readFileSync(this.indexPath, "utf8")) as { key?: unknown; digests?: Record<string, string> };
+      if (JSON.stringify(index.key) !== JSON.stringify(this.key) || !index.digests) return undefined;
+      if (!this.key.programs.every((p) => typeof index.digests![p] === "string")) return undefined;
+      return { path: this.path, digests: index.digests };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Forget the entry (a load against it failed or relocated differently). */
+  invalidate(): void {
+    rmSync(this.indexPath, { force: true });
+    rmSync(this.path, { force: true });
+  }
+
+  /**
+   * Make the entry for `elf` from a load against the kernel's BTF: bpftool's minimised BTF plus
+   * the digests of `relocated` (program name → instructions as that load left them).
+   */
+  build(elf: Uint8Array, relocated: Map<string, Uint8Array>): CoreBtfBuild {
+    const t0 = performance.now();
+    const done = (result: CoreBtfBuild["result"], detail?: string, bytes?: number): CoreBtfBuild => ({
+      result,
+      ms: Math.round((performance.now() - t0) * 10) / 10,
+      ...(bytes !== undefined ? { bytes } : {}),
+      ...(detail ? { detail } : {}),
+    });
+    const bpftool = findBpftool();
+    if (!bpftool) return done("unavailable", "no root-owned bpftool in /usr/sbin, /usr/bin, /sbin or /usr/local/sbin (Debian: apt install bpftool)");
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      if (!ownedAndPrivate(this.dir, true)) return done("failed", `${this.dir} is not a directory owned by uid ${process.geteuid?.()} and closed to others`);
+    } catch (e) {
+      return done("failed", `${this.dir}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+    const tmpObject = `${this.path}.${process.pid}.o`;
+    const tmpBtf = `${this.path}.${process.pid}.tmp`;
+    const tmpIndex = `${this.indexPath}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmpObject, elf, { mode: 0o600 });
+      const r = spawnSync(bpftool, ["gen", "min_core_btf", KERNEL_BTF, tmpBtf, tmpObject], { encoding: "utf8", timeout: 10_000 });
+      if (r.status !== 0) return done("failed", `bpftool gen min_core_btf: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n").pop()}`);
+      const digests = Object.fromEntries([...relocated].map(([name, insns]) => [name, relocationDigest(insns)]));
+      writeFileSync(tmpIndex, JSON.stringify({ key: this.key, digests }) + "\n", { mode: 0o600 });
+      // The BTF first: an index is only ever seen beside its file.
+      renameSync(tmpBtf, this.path);
+      renameSync(tmpIndex, this.indexPath);
+      return done("cached", undefined, statSync(this.path).size);
+    } catch (e) {
+      return done("failed", (e as Error).message);
+    } finally {
+      for (const f of [tmpObject, tmpBtf, tmpIndex]) rmSync(f, { force: true });
+    }
+  }
+}
+
+/** The first program whose relocated instructions differ from the entry's digests, or undefined. */
+export function relocationMismatch(entry: CoreBtfEntry, relocated: Map<string, Uint8Array>): string | undefined {
+  for (const [name, insns] of relocated) if (entry.digests[name] !== relocationDigest(insns)) return name;
+  return undefined;
+}
+
+// BPF_LD | BPF_IMM | BPF_DW: a 16-byte ldimm64. Its src_reg says what the immediate holds.
+const LDIMM64 = 0x18;
+// Map references (BPF_PSEUDO_MAP_FD, _MAP_VALUE, _MAP_IDX, _MAP_IDX_VALUE): the first half's
+// immediate is a file descriptor, different in every load and nothing CO-RE decides.
+const MAP_REFERENCES = new Set([1, 2, 5, 6]);
+
+/**
+ * SHA-256 of a program's relocated instructions with the map file descriptors in ldimm64
+ * instructions zeroed: two loads that relocated a program identically have the same digest.
+ */
+export function relocationDigest(insns: Uint8Array): string {
+  const masked = new Uint8Array(insns);
+  for (let i = 0; i + 8 <= masked.length; i += 8) {
+    if (masked[i] !== LDIMM64) continue;
+    if (MAP_REFERENCES.has(masked[i + 1]! >> 4)) masked.fill(0, i + 4, i + 8);
+    i += 8; // the second half (value offset or upper immediate) stays as it is
+  }
+  return createHash("sha256").update(masked).digest("hex");
+}
+
+/** A bpftool ebpfctl may run as root: a regular file owned by root, writable by nobody else. */
+function findBpftool(): string | undefined {
+  for (const p of BPFTOOL_CANDIDATES) {
+    try {
+      const s = statSync(p);
+      if (s.isFile() && s.uid === 0 && (s.mode & 0o022) === 0 && (s.mode & 0o111) !== 0) return p;
+    } catch {
+      /* next candidate */
+    }
+  }
+  return undefined;
+}
+
+/** Exists, is not a symlink, is owned by our effective uid and is not writable by group or others. */
+function ownedAndPrivate(path: string, directory: boolean): boolean {
+  try {
+    const s = lstatSync(path);
+    if (directory ? !s.isDirectory() : !s.isFile()) return false;
+    return s.uid === (process.geteuid?.() ?? 0) && (s.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
