@@ -1,7 +1,7 @@
 // bpf_object and the programs and maps it owns. The object owns them: closing the object frees
 // programs and maps (their fds), so BpfProgram/BpfMap are views that refuse use after close.
 import { ptr, toArrayBuffer, read, type Pointer } from "bun:ffi";
-import { lib, cstr, nullTerminated } from "./ffi";
+import { lib, nullTerminated } from "./ffi";
 import { checkInt, checkPtr, LibbpfError } from "./error";
 import { Btf } from "./btf";
 import { BpfLink } from "./link";

@@ -7,7 +7,7 @@
 // reclaimed by the next reservation.
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { lockExclusive, unlock } from "../libbpf/flock";
+import { lockExclusive } from "../libbpf/flock";
 import { formatBudget, type Budgets } from "../budget/budgets";
 import { hostBudgetExceeded } from "../errors";
 import type { HostPolicy } from "../recipe/policy";

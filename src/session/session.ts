@@ -9,26 +9,20 @@ import {
   EventReader,
   captureLibbpfLog,
   drainLibbpfLog,
-  LoadError,
   RingBufferReader,
-  possibleCpus,
-  type BpfProgram,
 } from "../libbpf";
 import { EbpfctlError, ExitCode } from "../errors";
-import type { Alternative, Manifest, Probe } from "../recipe/manifest";
+import type { Alternative, Probe } from "../recipe/manifest";
 import type { VerifiedRecipe } from "../recipe/verified";
 import type { Budgets, BudgetName } from "../budget/budgets";
-import { formatBudget } from "../budget/budgets";
-import { estimateMaps } from "../budget/memory";
 import { BudgetMonitor, type Breach } from "../budget/monitor";
-import { Rodata } from "./rodata";
 import { SessionStatsReader, type KernelCounts } from "./stats";
 import { attachAlternative, HOOK_ENTRY_NS, type AttachContext } from "./attach";
-import { verifierError } from "./verifier-report";
 import type { ParameterValues } from "./params";
 import { OutputClosedError, type OutputSink } from "../output/sink";
 import type { EventRenderer } from "../output/event-renderer";
-import { relocationMismatch, type CoreBtfCache } from "../kernel/core-btf";
+import type { CoreBtfCache } from "../kernel/core-btf";
+import { loadObject, setBssVar } from "./object-loader";
 
 export interface ProbeChoice {
   probe: Probe;
@@ -115,8 +109,6 @@ export interface SessionResult {
 
 const POLL_MS = 50;
 
-export const memoryRefused = (msg: string) => new EbpfctlError("EBPFCTL-E0031", msg, ExitCode.BUDGET_BREACH, "raise --max-memory (within the recipe's ceiling) or use a smaller recipe");
-
 export class TraceSession {
   readonly id: string;
   private reason: EndReason | undefined;
@@ -140,55 +132,10 @@ export class TraceSession {
       for (const l of drainLibbpfLog()) if (l.level === "warn") hooks.lifecycle("warning", { source: "libbpf", message: l.text.replace(/^libbpf: /, "").trim() });
     };
 
-    // 1. Open and configure. Nothing touches the kernel until load().
-    // CO-RE relocates against this boot's minimised kernel BTF when one is cached for this object.
-    const cachedBtf = plan.coreBtf?.lookup();
-    let coreBtfPath = cachedBtf?.path;
-    let coreBtfFallback: string | undefined;
-    const open = () => {
-      const o = stack.use(BpfObject.openMemory(plan.recipe.object, manifest.name, coreBtfPath ? { coreBtfPath } : {}));
-      configureObject(o, plan);
-      return o;
-    };
-    let obj = open();
-
-    const cpus = possibleCpus();
-    const estimate = estimateMaps(obj.maps(), cpus);
-    if (estimate.total > plan.budgets.max_memory) {
-      throw memoryRefused(
-        `${manifest.name} would pin ${formatBudget("max_memory", estimate.total)} of kernel memory in its maps, over --max-memory ${formatBudget("max_memory", plan.budgets.max_memory)}`,
-      );
-    }
-
-    // 2. Load. Against a cached minimised BTF, the relocated programs must match the digests a
-    // load against the kernel's BTF left, before anything attaches; else the usual load.
-    const relocated = () => new Map(plan.choices.map((c) => [c.alternative.program, obj.program(c.alternative.program).instructions()]));
-    try {
-      let failure: string | undefined;
-      try {
-        obj.load();
-        const differs = cachedBtf ? relocationMismatch(cachedBtf, relocated()) : undefined;
-        if (differs) failure = `program ${differs} relocated differently than against the kernel's BTF`;
-      } catch (e) {
-        if (!coreBtfPath) throw e;
-        failure = (e as Error).message;
-      }
-      if (failure) {
-        coreBtfFallback = `cached minimised BTF refused (${failure}); loaded against the kernel's BTF`;
-        obj.close();
-        plan.coreBtf!.invalidate();
-        coreBtfPath = undefined;
-        drainLibbpfLog();
-        obj = open();
-        obj.load();
-      }
-    } catch (e) {
-      if (e instanceof LoadError) throw verifierError(manifest.name, e.program, e.errno, e.verifierLog);
-      throw e;
-    }
+    // 1-2. Open, configure and load (refused before load if the maps alone exceed --max-memory).
+    const loaded = loadObject({ ...plan, programs: plan.choices.map((c) => c.alternative.program) }, stack);
+    const { obj, estimate } = loaded;
     libbpfWarnings();
-    // Relocated against the kernel's BTF: the reference a minimised BTF is held to (made after detach).
-    const coreBtfReference = plan.coreBtf && !coreBtfPath ? relocated() : undefined;
     const programs = plan.choices.map((c) => ({ choice: c, prog: obj.program(c.alternative.program) }));
     hooks.record("loaded", {
       programs: programs.map(({ prog }) => {
@@ -196,8 +143,8 @@ export class TraceSession {
         return { name: prog.name, prog_id: i.id, type: i.type, verified_insns: i.verifiedInsns };
       }),
       map_memory_estimate: estimate.total,
-      core_btf: coreBtfPath ? "cached" : "kernel",
-      ...(coreBtfFallback ? { core_btf_fallback: coreBtfFallback } : {}),
+      core_btf: loaded.coreBtf,
+      ...(loaded.coreBtfFallback ? { core_btf_fallback: loaded.coreBtfFallback } : {}),
     });
 
     // 3. Statistics on for the session (closing the fd turns them off), then attach.
@@ -350,8 +297,8 @@ export class TraceSession {
     if (manifest.kind === "aggregate") delivered = counts.submitted;
     const accounting = monitor.accounting(counts, delivered, detachedAt - attachedAt, plan.sink.bytesWritten);
     // Every probe is gone: now (not before the first attach) make the next run's load cheaper.
-    if (coreBtfReference && !error) {
-      const build = plan.coreBtf!.build(plan.recipe.object, coreBtfReference);
+    if (loaded.coreBtfReference && !error) {
+      const build = plan.coreBtf!.build(plan.recipe.object, loaded.coreBtfReference);
       try {
         hooks.record("core_btf", { ...build });
       } catch (e) {
@@ -381,41 +328,6 @@ export class TraceSession {
   private removeSignalHandlers(): void {
     for (const [sig, h] of this.signalHandlers.splice(0)) process.off(sig, h);
   }
-}
-
-/** Which programs load, map sizes, parameters and sampling: everything set between open and load. */
-function configureObject(obj: BpfObject, plan: SessionPlan): void {
-  const manifest = plan.recipe.manifest;
-  const chosen = new Set(plan.choices.map((c) => c.alternative.program));
-  for (const p of obj.programs()) p.autoload = chosen.has(p.name);
-  for (const [name, m] of Object.entries(manifest.maps ?? {})) obj.map(name).maxEntries = m.max_entries;
-  configureRodata(obj, manifest, plan.params, plan.budgets);
-  if ((plan.sampleEvery ?? 1) > 1) setBssVar(obj, "sample_every", plan.sampleEvery!);
-}
-
-/** Parameters, rate cap and filters into .rodata. */
-function configureRodata(obj: BpfObject, manifest: Manifest, params: ParameterValues, budgets: Budgets): void {
-  const rodata = new Rodata(obj);
-  if (rodata.has("self_tgid")) rodata.set("self_tgid", process.pid);
-  for (const [name, value] of Object.entries(params)) {
-    const binding = manifest.parameters[name];
-    if (!binding?.rodata) continue;
-    rodata.set(binding.rodata, value);
-    if (name === "comm" && rodata.has("filter_comm")) rodata.set("filter_comm", true);
-  }
-  // The cap is enforced in the kernel per window: 100 ms windows above 10 events/s, else 1 s.
-  const windowNs = budgets.max_rate >= 10 ? 100_000_000 : 1_000_000_000;
-  if (rodata.has("rate_window_ns")) {
-    rodata.set("rate_window_ns", windowNs);
-    rodata.set("rate_window_limit", Math.max(1, Math.round((budgets.max_rate * windowNs) / 1e9)));
-  }
-}
-
-function setBssVar(obj: BpfObject, name: string, value: number): void {
-  const v = obj.btf().sectionVariables(".bss").get(name);
-  const data = obj.sectionData(".bss");
-  if (!v || !data) return;
-  new DataView(data.buffer, data.byteOffset + v.offset, v.size).setUint32(0, value, true);
 }
 
 export type { Breach };

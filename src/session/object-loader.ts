@@ -1,0 +1,127 @@
+// Open → configure → load of a session's BPF object. Configuration is everything set between
+// open and load: which programs load, map sizes, parameters and the rate cap in .rodata, the
+// initial sampling. CO-RE relocates against this boot's cached minimised kernel BTF when there is
+// one (src/kernel/core-btf.ts), held to the digests a load against the kernel's BTF left.
+import { BpfObject, LoadError, drainLibbpfLog, possibleCpus } from "../libbpf";
+import { EbpfctlError, ExitCode } from "../errors";
+import type { Manifest } from "../recipe/manifest";
+import type { VerifiedRecipe } from "../recipe/verified";
+import { formatBudget, type Budgets } from "../budget/budgets";
+import { estimateMaps } from "../budget/memory";
+import { relocationMismatch, type CoreBtfCache } from "../kernel/core-btf";
+import { Rodata } from "./rodata";
+import { verifierError } from "./verifier-report";
+import type { ParameterValues } from "./params";
+
+export const memoryRefused = (msg: string) => new EbpfctlError("EBPFCTL-E0031", msg, ExitCode.BUDGET_BREACH, "raise --max-memory (within the recipe's ceiling) or use a smaller recipe");
+
+export interface LoadPlan {
+  recipe: VerifiedRecipe;
+  params: ParameterValues;
+  budgets: Budgets;
+  /** The programs to load (every other program of the object stays out of the kernel). */
+  programs: string[];
+  sampleEvery?: number;
+  coreBtf?: CoreBtfCache;
+}
+
+export interface LoadedObject {
+  obj: BpfObject;
+  estimate: ReturnType<typeof estimateMaps>;
+  /** What CO-RE relocated against. */
+  coreBtf: "cached" | "kernel";
+  /** Why a cached minimised BTF was refused, when it was. */
+  coreBtfFallback?: string;
+  /** Relocated against the kernel's BTF with no cached entry: what a minimised BTF will be held to. */
+  coreBtfReference?: Map<string, Uint8Array>;
+}
+
+/** Open, configure and load; every object opened is owned by `stack`. Throws before load if the maps exceed --max-memory. */
+export function loadObject(plan: LoadPlan, stack: DisposableStack): LoadedObject {
+  const manifest = plan.recipe.manifest;
+  const cached = plan.coreBtf?.lookup();
+  let coreBtfPath = cached?.path;
+  let coreBtfFallback: string | undefined;
+  const open = () => {
+    const o = stack.use(BpfObject.openMemory(plan.recipe.object, manifest.name, coreBtfPath ? { coreBtfPath } : {}));
+    configureObject(o, plan);
+    return o;
+  };
+  let obj = open();
+
+  const estimate = estimateMaps(obj.maps(), possibleCpus());
+  if (estimate.total > plan.budgets.max_memory) {
+    throw memoryRefused(
+      `${manifest.name} would pin ${formatBudget("max_memory", estimate.total)} of kernel memory in its maps, over --max-memory ${formatBudget("max_memory", plan.budgets.max_memory)}`,
+    );
+  }
+
+  const relocated = () => new Map(plan.programs.map((name) => [name, obj.program(name).instructions()]));
+  try {
+    let failure: string | undefined;
+    try {
+      obj.load();
+      const differs = cached ? relocationMismatch(cached, relocated()) : undefined;
+      if (differs) failure = `program ${differs} relocated differently than against the kernel's BTF`;
+    } catch (e) {
+      if (!coreBtfPath) throw e;
+      failure = (e as Error).message;
+    }
+    if (failure) {
+      // Nothing is attached yet: forget the entry and load the usual way.
+      coreBtfFallback = `cached minimised BTF refused (${failure}); loaded against the kernel's BTF`;
+      obj.close();
+      plan.coreBtf!.invalidate();
+      coreBtfPath = undefined;
+      drainLibbpfLog();
+      obj = open();
+      obj.load();
+    }
+  } catch (e) {
+    if (e instanceof LoadError) throw verifierError(manifest.name, e.program, e.errno, e.verifierLog);
+    throw e;
+  }
+  return {
+    obj,
+    estimate,
+    coreBtf: coreBtfPath ? "cached" : "kernel",
+    ...(coreBtfFallback ? { coreBtfFallback } : {}),
+    ...(plan.coreBtf && !coreBtfPath ? { coreBtfReference: relocated() } : {}),
+  };
+}
+
+/** Which programs load, map sizes, parameters and sampling. */
+function configureObject(obj: BpfObject, plan: LoadPlan): void {
+  const manifest = plan.recipe.manifest;
+  const chosen = new Set(plan.programs);
+  for (const p of obj.programs()) p.autoload = chosen.has(p.name);
+  for (const [name, m] of Object.entries(manifest.maps ?? {})) obj.map(name).maxEntries = m.max_entries;
+  configureRodata(obj, manifest, plan.params, plan.budgets);
+  if ((plan.sampleEvery ?? 1) > 1) setBssVar(obj, "sample_every", plan.sampleEvery!);
+}
+
+/** Parameters, rate cap and filters into .rodata. */
+function configureRodata(obj: BpfObject, manifest: Manifest, params: ParameterValues, budgets: Budgets): void {
+  const rodata = new Rodata(obj);
+  if (rodata.has("self_tgid")) rodata.set("self_tgid", process.pid);
+  for (const [name, value] of Object.entries(params)) {
+    const binding = manifest.parameters[name];
+    if (!binding?.rodata) continue;
+    rodata.set(binding.rodata, value);
+    if (name === "comm" && rodata.has("filter_comm")) rodata.set("filter_comm", true);
+  }
+  // The cap is enforced in the kernel per window: 100 ms windows above 10 events/s, else 1 s.
+  const windowNs = budgets.max_rate >= 10 ? 100_000_000 : 1_000_000_000;
+  if (rodata.has("rate_window_ns")) {
+    rodata.set("rate_window_ns", windowNs);
+    rodata.set("rate_window_limit", Math.max(1, Math.round((budgets.max_rate * windowNs) / 1e9)));
+  }
+}
+
+/** A 32-bit .bss variable: before load its initial value, after load the live map (libbpf mmaps it). */
+export function setBssVar(obj: BpfObject, name: string, value: number): void {
+  const v = obj.btf().sectionVariables(".bss").get(name);
+  const data = obj.sectionData(".bss");
+  if (!v || !data) return;
+  new DataView(data.buffer, data.byteOffset + v.offset, v.size).setUint32(0, value, true);
+}
