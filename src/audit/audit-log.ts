@@ -18,10 +18,13 @@
 //   recipe_verified  recipe, manifest_sha256, object_sha256, key  (signature and pins checked)
 //   refused          recipe, reason, code                        (policy/trust/usage refusal; ends the session)
 //   compat           kernel, features, fallbacks                 (what the kernel can do, what was chosen)
-//   loaded           programs, maps, verified_insns
-//   attached         program, target, link_id
+//   profile          sample_every, dropped_probes                (--profile reduced)
+//   host_budget      reserved, in_use, ceilings                  (the session's share of the host budget)
+//   loaded           programs (prog_id, verified_insns), core_btf: cached | kernel
+//   attached         links (link_id, prog_id, target), capabilities
 //   budget_breach    budget, limit, observed
-//   detached         reason: completed | SIGINT | SIGTERM | … | breach | kill-switch | error; events, drops
+//   detached         reason: completed | SIGINT | SIGTERM | … | breach | kill-switch | error; detach_ms
+//   core_btf         result: cached | unavailable | failed       (minimised kernel BTF made after detach)
 //   session_end      exit_code, events, drops, duration_ms      (last record of a session)
 // Written by other commands:
 //   kill_switch_on / kill_switch_off   by, reason
@@ -30,15 +33,14 @@
 // Failures are AuditWriteError (exit AUDIT) with the errno: a session must not attach anything
 // it cannot record, so it opens the log (which proves the location writable) before loading.
 import { randomBytes } from "node:crypto";
-import { closeSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, resolve } from "node:path";
-import { getSystemErrorMessage } from "node:util";
 import { AuditWriteError, auditTailDamaged, usageError } from "../errors";
-import { FlockError, errnoName, lockExclusive, unlock } from "../libbpf/flock";
-import { AuditRecordSchema, GENESIS, RESERVED_KEYS, headPath, lockPath, recordHash, rfc3339Nano, rotatedFiles, type AuditRecord } from "./record";
+import { lockExclusive, unlock } from "../libbpf/flock";
+import { GENESIS, RESERVED_KEYS, headPath, lockPath, recordHash, rfc3339Nano, rotatedFiles, type AuditRecord } from "./record";
 import { sendToSyslog, severityOf, syslogSocketPath } from "./syslog";
-import { readTail } from "./tail";
+import { HEAD_SIZE, closeQuietly, fsyncDir, lastRecord, openFile, openLive, readHead, writeError } from "./log-files";
 
 export type { AuditRecord } from "./record";
 
@@ -55,7 +57,6 @@ export interface AuditLogOptions {
 /** 16 hex digits from the CSPRNG. */
 export const newSessionId = (): string => randomBytes(8).toString("hex");
 
-const HEAD_SIZE = 96;
 const EVENT_NAME = /^[a-z][a-z0-9_]*$/;
 
 interface TailState {
@@ -66,27 +67,6 @@ interface TailState {
   ino: number;
   /** Set when a lenient read skipped a damaged end. */
   damaged?: string;
-}
-
-/** Turn a thrown fs/flock error into an AuditWriteError naming the operation and the errno. */
-function writeError(path: string, op: string, e: unknown): AuditWriteError {
-  if (e instanceof AuditWriteError) return e;
-  if (e instanceof FlockError) return new AuditWriteError(path, op, errnoName(e.errno), getSystemErrorMessage(-e.errno));
-  const err = e as NodeJS.ErrnoException;
-  if (typeof err?.code === "string") {
-    const text = typeof err.errno === "number" ? getSystemErrorMessage(err.errno < 0 ? err.errno : -err.errno) : err.message;
-    return new AuditWriteError(path, op, err.code, text);
-  }
-  return new AuditWriteError(path, op, "EIO", String((e as Error)?.message ?? e));
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export class AuditLog {
@@ -372,73 +352,5 @@ export function rotate(path: string, opts: { session?: string; syslog?: boolean 
     return log.rotate();
   } finally {
     log.close();
-  }
-}
-
-function openFile(path: string, op: string, flags: string, create = false): number {
-  try {
-    if (create) {
-      try {
-        return openSync(path, flags, 0o600);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-        return openSync(path, "w+", 0o600);
-      }
-    }
-    return openSync(path, flags, 0o600);
-  } catch (e) {
-    throw writeError(path, op, e);
-  }
-}
-
-/** O_APPEND|O_CREAT, mode 0600; a looser mode on an existing file is tightened. */
-function openLive(path: string): number {
-  const fd = openFile(path, "open", "a+");
-  try {
-    if (fstatSync(fd).mode & 0o077) fchmodSync(fd, 0o600);
-  } catch {
-    // Not ours to change (e.g. a log owned by another user on a shared box); open still succeeded.
-  }
-  return fd;
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
-
-function readHead(fd: number): { seq: number; hash: string } | null {
-  const buf = Buffer.alloc(HEAD_SIZE);
-  const n = readSync(fd, buf, 0, HEAD_SIZE, 0);
-  const m = /^(\d+) ([0-9a-f]{64})/.exec(buf.subarray(0, n).toString("latin1"));
-  return m ? { seq: Number(m[1]), hash: m[2]! } : null;
-}
-
-/** The last record of a file: strict (a partial or foreign last line throws), or lenient (skip back to the last good record). */
-function lastRecord(fd: number, size: number, file: string, lenient: boolean): { seq: number; hash: string; damaged?: string } {
-  const t = readTail(fd, 1, size);
-  const problem = t.partial !== "" ? `the last line is incomplete (${Buffer.byteLength(t.partial)} bytes without a newline)` : null;
-  const parsed = t.lines.length ? parseRecord(t.lines[0]!) : null;
-  if (!problem && parsed) return { seq: parsed.seq, hash: parsed.hash };
-  const why = problem ?? (t.lines.length ? "the last line is not an ebpfctl audit record" : "the file has no complete record");
-  if (!lenient) throw auditTailDamaged(file, why);
-  const lines = readFileSync(file, "utf8").split("\n");
-  // The last element is the partial line (or "" after a final newline): never trusted.
-  for (let i = lines.length - 2; i >= 0; i--) {
-    const r = parseRecord(lines[i]!);
-    if (r) return { seq: r.seq, hash: r.hash, damaged: why };
-  }
-  return { seq: 0, hash: GENESIS, damaged: why };
-}
-
-function parseRecord(line: string): AuditRecord | null {
-  try {
-    const r = AuditRecordSchema.safeParse(JSON.parse(line));
-    return r.success ? r.data : null;
-  } catch {
-    return null;
   }
 }
