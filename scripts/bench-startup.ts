@@ -1,25 +1,31 @@
 // bench-startup: time from exec to "attached" for ebpfctl, side by side with libbpf-tools.
 //
 // Per round, in this order (interleaved, so machine noise hits every tool alike):
-//   ebpfctl trace execsnoop -o json   (warm: features.json cached in $EBPFCTL_RUN_DIR)
+//   [--cold] ebpfctl after deleting features.json and the cached minimised kernel BTF
+//            (core-btf/): what the first run after boot pays
+//   ebpfctl trace execsnoop -o json   (warm: features.json and core-btf/ cached in $EBPFCTL_RUN_DIR)
 //   /usr/sbin/execsnoop               (C, libbpf-tools, Debian)
-//   [--cold] ebpfctl again after deleting features.json (what the first run after boot pays)
 //   … then the same for opensnoop.
+//   [--floor] two programs compiled like dist/ebpfctl, timed to their first stderr line: an empty
+//            one (Bun alone) and one that loads clipanion and zod/mini and parses a command line of
+//            the `trace` command's shape (the fixed stack's share, before any ebpfctl code).
 // ebpfctl's marker is its `{"kind":"attached"}` record on stderr (-o json). The C tools print
 // their column header right after attaching; their stdout is a pipe, so they run under
 // `stdbuf -oL` (line-buffered stdout) — otherwise the header sits in a 4 KiB stdio buffer.
 // stdbuf adds one exec of a tiny binary and an LD_PRELOAD (about 1 ms) to the C figures.
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fmt, max, mdTable, median, min, parseArgs } from "./bench-lib/stats";
 import { timeToMarker } from "./bench-lib/spawn";
 
-const args = parseArgs(process.argv.slice(2), { runs: "string", bin: "string", tools: "string", compare: "string", cold: "boolean", phases: "boolean", json: "boolean", help: "boolean" });
+const args = parseArgs(process.argv.slice(2), { runs: "string", bin: "string", tools: "string", compare: "string", cold: "boolean", floor: "boolean", phases: "boolean", json: "boolean", help: "boolean" });
 if (args.help) {
   console.log(`usage: scripts/bench-startup [--runs N] [--bin dist/ebpfctl] [--tools execsnoop,opensnoop] [--cold] [--phases] [--json]
   --runs N     rounds (default 9; each round runs every tool once)
   --compare LABEL=PATH  also time another ebpfctl binary (e.g. an older build) in the same rounds
-  --cold       also time ebpfctl with its feature cache deleted (first run after boot)
+  --cold       also time ebpfctl with its feature and CO-RE BTF caches deleted (first run after boot)
+  --floor      also time the stack's floor: an empty compiled Bun program, and one that only loads
+               clipanion + zod/mini and parses a trace-shaped command line
   --phases     break ebpfctl's time down by its lifecycle records (exec→verified→compat→attached)
   --json       print the raw samples as JSON instead of tables
 Env: EBPFCTL_RUN_DIR (default /tmp/bench/run), EBPFCTL_AUDIT_LOG (default /tmp/bench/audit.jsonl)`);
@@ -68,6 +74,24 @@ async function cTool(tool: string): Promise<Sample> {
   return { ms: r.ms };
 }
 
+// --floor: compiled with scripts/build's flags, rebuilt when their sources change.
+const floorDir = "/tmp/bench/floor";
+const floorBins = { empty: join(floorDir, "empty"), stack: join(floorDir, "stack") };
+if (args.floor) {
+  mkdirSync(floorDir, { recursive: true });
+  for (const [name, out] of Object.entries(floorBins)) {
+    const src = join(import.meta.dir, `bench-lib/floor-${name}.ts`);
+    if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) continue;
+    const r = Bun.spawnSync([join(import.meta.dir, "../node_modules/.bin/bun"), "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=cjs", "--minify-syntax", "--sourcemap=none", src, "--outfile", out]);
+    if (r.exitCode !== 0) throw new Error(`compiling ${src} failed: ${r.stderr}`);
+  }
+}
+const floorArgs = ["trace", "opensnoop", "-o", "json", "--string-option-12", "0"];
+async function floor(which: keyof typeof floorBins): Promise<Sample> {
+  const r = await timeToMarker([floorBins[which], ...floorArgs], { stream: "stderr", env, isMarker: (l) => l === "ready" });
+  return { ms: r.ms };
+}
+
 // One untimed warm-up of each so the 100 MB binary and the C tools are in the page cache and
 // features.json exists (the cold column deletes it on purpose).
 for (const t of tools) {
@@ -75,15 +99,23 @@ for (const t of tools) {
   await cTool(t);
   if (compare) await ebpfctl(t, resolve(compare[1]));
 }
+if (args.floor) for (const f of ["empty", "stack"] as const) await floor(f);
 for (let i = 0; i < runs; i++) {
   for (const t of tools) {
+    // Cold first: the caches it deletes are remade by that run (features.json before it attaches,
+    // this recipe's minimised BTF after it detaches), so the warm run that follows is warm again.
+    if (args.cold) {
+      rmSync(join(runDir, "features.json"), { force: true });
+      rmSync(join(runDir, "core-btf"), { recursive: true, force: true });
+      add(`ebpfctl ${t} (cold)`, await ebpfctl(t));
+    }
     add(`ebpfctl ${t}`, await ebpfctl(t));
     add(`C ${t}`, await cTool(t));
     if (compare) add(`ebpfctl@${compare[0]} ${t}`, await ebpfctl(t, resolve(compare[1])));
-    if (args.cold) {
-      rmSync(join(runDir, "features.json"), { force: true });
-      add(`ebpfctl ${t} (cold)`, await ebpfctl(t));
-    }
+  }
+  if (args.floor) {
+    add("floor: Bun, empty program", await floor("empty"));
+    add("floor: Bun + clipanion + zod/mini, trace-shaped parse", await floor("stack"));
   }
   process.stderr.write(`round ${i + 1}/${runs}\r`);
 }
@@ -104,6 +136,15 @@ for (const t of tools) {
 }
 console.log(`exec → attached, ms (${runs} interleaved rounds; C tools under stdbuf -oL, timed to their header line)\n`);
 console.log(mdTable(["tool", "n", "median", "min", "max", "ratio vs C"], rows));
+if (args.floor) {
+  const c = Object.fromEntries(tools.map((t) => [t, median(ms(`C ${t}`))]));
+  const frows = ["floor: Bun, empty program", "floor: Bun + clipanion + zod/mini, trace-shaped parse"].map((k) => {
+    const xs = ms(k);
+    return [k, xs.length, fmt(median(xs)), fmt(min(xs)), fmt(max(xs)), ...tools.map((t) => fmt(median(xs) / c[t]!, 2))];
+  });
+  console.log(`\nThe stack's floor (exec → first stderr line of programs compiled like dist/ebpfctl, same rounds)\n`);
+  console.log(mdTable(["program", "n", "median", "min", "max", ...tools.map((t) => `vs C ${t}`)], frows));
+}
 if (args.phases) {
   console.log(`\nebpfctl phases, median ms (from the lifecycle records' ms timestamps; "→verified" includes exec and bun start)\n`);
   const prow: (string | number)[][] = [];
