@@ -1,5 +1,6 @@
 // Lifecycle messages on stderr (events go to stdout). JSON mode: one record per line with a
-// `kind`. Human mode: short lines; on a TTY a live status line with a bar per budget.
+// `kind`. Human mode: short lines; on a TTY a live status line with a bar per budget, elsewhere a
+// plain status line per interval.
 import pc from "picocolors";
 import type { SessionResult, SessionStatus } from "../session/session";
 import { formatBudget, type BudgetName } from "../budget/budgets";
@@ -76,7 +77,7 @@ export class LifecycleReporter {
 
   status(s: SessionStatus): void {
     const drops = s.counts.droppedRate + s.counts.droppedRingbuf;
-    if (this.o.json || !this.o.tty) {
+    if (this.o.json) {
       this.record("status", {
         elapsed_ms: Math.round(s.elapsedMs),
         rate: Math.round(s.rate),
@@ -88,6 +89,12 @@ export class LifecycleReporter {
         usage: s.usage,
         budgets: s.budgets,
       });
+      return;
+    }
+    if (!this.o.tty) {
+      // Not a terminal (a file, a pipe, tee): a plain line per interval, nothing redrawn.
+      const usage = BUDGETS.map((b) => `${LABEL[b]} ${formatBudget(b, s.usage[b])} of ${formatBudget(b, s.budgets[b])}`).join(", ");
+      this.line(`${this.c(pc.dim, "status:")} ${s.counts.delivered} delivered, ${drops} dropped${s.counts.sampledOut ? `, ${s.counts.sampledOut} sampled out` : ""}; ${usage}`);
       return;
     }
     const bars = BUDGETS.map((b) => `${LABEL[b]} ${bar(s.usage[b] / s.budgets[b], this.o.color)}`).join(" ");
