@@ -37,7 +37,8 @@ export function formatBudget(name: BudgetName, v: number): string {
     case "max_output":
       return formatBytes(v);
     case "max_cpu":
-      return `${v}%`;
+      // Measured shares are floats (1.5122114…): three significant digits; limits print as given.
+      return `${Number.isInteger(v) ? v : Number(v.toPrecision(3))}%`;
   }
 }
 
