@@ -6,6 +6,8 @@ import { usageError } from "../errors";
 import { readKernelFacts, mayLoadTracing, type KernelFacts } from "../kernel/facts";
 import { kernelFeatures, type Feature, type FeatureReport } from "../kernel/features";
 import { selectProfile, compatRecord, type CompatRecord } from "../kernel/profile";
+import { coreBtfCacheStatus } from "../kernel/core-btf";
+import { runDir } from "../session/host-paths";
 import { embeddedSources } from "../recipe/catalog";
 import { parseManifest } from "../recipe/manifest";
 
@@ -13,6 +15,8 @@ export interface DoctorReport {
   facts: KernelFacts;
   features: FeatureReport;
   recipes: (CompatRecord | { recipe: string; error: string })[];
+  /** CO-RE against minimised kernel BTF (src/kernel/core-btf.ts): the bpftool used, entries cached this boot. */
+  coreBtf: ReturnType<typeof coreBtfCacheStatus>;
 }
 
 /** Facts, probed features and every embedded recipe's profile. Reads manifests only; loads no recipe. */
@@ -28,7 +32,7 @@ export function doctorReport(opts: { refresh?: boolean } = {}): DoctorReport {
       recipes.push({ recipe: source.name, error: (e as Error).message });
     }
   }
-  return { facts, features, recipes };
+  return { facts, features, recipes, coreBtf: coreBtfCacheStatus(runDir()) };
 }
 
 export class DoctorCommand extends EbpfctlCommand {
@@ -97,6 +101,12 @@ function renderDoctor(r: DoctorReport, color: boolean, columns: number): string 
     ["securityfs", mount(f.mounts.securityfs)],
     ["bpffs", mount(f.mounts.bpffs)],
     ["capabilities", `${caps.join(", ")}; may load tracing programs: ${onOff(mayLoadTracing(f))}`],
+    [
+      "CO-RE BTF cache",
+      r.coreBtf.bpftool
+        ? `${r.coreBtf.entries} recipe load(s) cached in ${r.coreBtf.dir} (minimised by ${r.coreBtf.bpftool})`
+        : "off: no root-owned bpftool (Debian: apt install bpftool); every load parses the whole kernel BTF",
+    ],
     ["capability set held", f.capabilities.effective.length ? `${f.capabilities.effective.length}: ${f.capabilities.effective.map((n) => n.replace(/^CAP_/, "")).join(",")}` : "none"],
   ];
   const width = Math.max(...kv.map(([k]) => k.length));

@@ -13,7 +13,7 @@
 // load, a file not owned by us or open to others, and it loads against the kernel's BTF instead.
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** What a minimised BTF is valid for: this boot's kernel, one object, one set of loaded programs. */
@@ -110,6 +110,18 @@ export class CoreBtfCache {
       for (const f of [tmpObject, tmpBtf, tmpIndex]) rmSync(f, { force: true });
     }
   }
+}
+
+/** For doctor: the bpftool the cache would use (none: nothing is cached) and the entries made so far. */
+export function coreBtfCacheStatus(runDir: string): { bpftool: string | null; dir: string; entries: number } {
+  const dir = join(runDir, "core-btf");
+  let entries = 0;
+  try {
+    entries = readdirSync(dir).filter((f) => f.endsWith(".json")).length;
+  } catch {
+    /* none yet */
+  }
+  return { bpftool: findBpftool() ?? null, dir, entries };
 }
 
 /** The first program whose relocated instructions differ from the entry's digests, or undefined. */

@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, readFileSync, readdirSync, statSync, writeFile
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { kernelTest } from "./helpers";
-import { assertBuilt, isolatedEnv, tempDir, trace } from "../helpers/trace";
+import { assertBuilt, ebpfctl, isolatedEnv, tempDir, trace } from "../helpers/trace";
 import { relocationDigest } from "../../src/kernel/core-btf";
 
 beforeAll(() => assertBuilt());
@@ -134,6 +134,9 @@ describe("CO-RE against a cached minimised kernel BTF", () => {
     expect(files.filter((f) => f.endsWith(".json")).length).toBe(1);
     for (const f of files) expect(statSync(join(cacheDir(env), f)).mode & 0o022).toBe(0);
     expect(statSync(cacheDir(env)).mode & 0o777).toBe(0o700);
+    // doctor says what the cache holds and which bpftool makes it.
+    const doctor = await ebpfctl(["doctor", "--output", "json"], env);
+    expect(JSON.parse(doctor.stdout).coreBtf).toEqual({ bpftool: "/usr/sbin/bpftool", dir: cacheDir(env), entries: 1 });
 
     const second = await openRun(env);
     expect(second.loaded.core_btf).toBe("cached");
