@@ -28,14 +28,15 @@ if (args.help) {
                clipanion + zod/mini and parses a trace-shaped command line
   --phases     break ebpfctl's time down by its lifecycle records (exec→verified→compat→attached)
   --json       print the raw samples as JSON instead of tables
-Env: EBPFCTL_RUN_DIR (default /tmp/bench/run), EBPFCTL_AUDIT_LOG (default /tmp/bench/audit.jsonl)`);
+Env: EBPFCTL_RUN_DIR (default /tmp/bench/run), EBPFCTL_AUDIT_LOG (default /tmp/bench/audit.jsonl),
+     EBPFCTL_CACHE_DIR (default /tmp/bench/cache)`);
   process.exit(0);
 }
 const runs = Number(args.runs ?? 9);
 const bin = resolve(String(args.bin ?? join(import.meta.dir, "../dist/ebpfctl")));
 const tools = String(args.tools ?? "execsnoop,opensnoop").split(",");
 const runDir = process.env.EBPFCTL_RUN_DIR ?? "/tmp/bench/run";
-const env = { ...process.env, EBPFCTL_RUN_DIR: runDir, EBPFCTL_AUDIT_LOG: process.env.EBPFCTL_AUDIT_LOG ?? "/tmp/bench/audit.jsonl" };
+const env = { ...process.env, EBPFCTL_RUN_DIR: runDir, EBPFCTL_AUDIT_LOG: process.env.EBPFCTL_AUDIT_LOG ?? "/tmp/bench/audit.jsonl", EBPFCTL_CACHE_DIR: process.env.EBPFCTL_CACHE_DIR ?? "/tmp/bench/cache" };
 mkdirSync(runDir, { recursive: true });
 if (!existsSync(bin)) throw new Error(`${bin} is missing: run scripts/build`);
 

@@ -50,6 +50,7 @@ const env = {
   ...process.env,
   EBPFCTL_RUN_DIR: process.env.EBPFCTL_RUN_DIR ?? "/tmp/bench/run",
   EBPFCTL_AUDIT_LOG: process.env.EBPFCTL_AUDIT_LOG ?? "/tmp/bench/audit.jsonl",
+  EBPFCTL_CACHE_DIR: process.env.EBPFCTL_CACHE_DIR ?? "/tmp/bench/cache",
   EBPFCTL_CONFIG_DIR: variant.configDir,
 };
 const tracerCpu = pin ? ["taskset", "-c", "0"] : [];

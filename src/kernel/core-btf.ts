@@ -13,8 +13,9 @@
 // load, a file not owned by us or open to others, and it loads against the kernel's BTF instead.
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ownedAndPrivate } from "./cache-file";
 
 /** What a minimised BTF is valid for: this boot's kernel, one object, one set of loaded programs. */
 export interface CoreBtfKey {
@@ -54,7 +55,7 @@ export class CoreBtfCache {
 
   /** The cached entry when it exists, is whole and only we could have written it; otherwise undefined. */
   lookup(): CoreBtfEntry | undefined {
-    if (!ownedAndPrivate(this.dir, true) || !ownedAndPrivate(this.path, false) || !ownedAndPrivate(this.indexPath, false)) return undefined;
+    if (!ownedAndPrivate(this.dir, true) || !ownedAndPrivate(this.path) || !ownedAndPrivate(this.indexPath)) return undefined;
     try {
       const index = JSON.parse(readFileSync(this.indexPath, "utf8")) as { key?: unknown; digests?: Record<string, string> };
       if (JSON.stringify(index.key) !== JSON.stringify(this.key) || !index.digests) return undefined;
@@ -161,15 +162,4 @@ function findBpftool(): string | undefined {
     }
   }
   return undefined;
-}
-
-/** Exists, is not a symlink, is owned by our effective uid and is not writable by group or others. */
-function ownedAndPrivate(path: string, directory: boolean): boolean {
-  try {
-    const s = lstatSync(path);
-    if (directory ? !s.isDirectory() : !s.isFile()) return false;
-    return s.uid === (process.geteuid?.() ?? 0) && (s.mode & 0o022) === 0;
-  } catch {
-    return false;
-  }
 }

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readKernelFacts, type KernelFacts } from "./facts";
+import { privateCacheFile } from "./cache-file";
 import { ALL_FEATURES, probeObjectBytes, runProbes, type Feature, type FeatureReport } from "./feature-probes";
 
 export * from "./feature-probes";
@@ -54,6 +55,7 @@ function cacheKey(facts: KernelFacts, elf: Uint8Array): CacheKey {
 
 /** The cached features for this key (possibly only some of them: a trace probes what its recipe needs). */
 function readDiskCache(path: string, key: CacheKey): CacheFile | undefined {
+  if (!privateCacheFile(path)) return undefined;
   try {
     const c = JSON.parse(readFileSync(path, "utf8")) as CacheFile;
     if (JSON.stringify(c.key) !== JSON.stringify(key)) return undefined;

@@ -1,11 +1,14 @@
-// Where host-wide runtime state lives: /run/ebpfctl (EBPFCTL_RUN_DIR) is tmpfs, gone at reboot;
-// /etc/ebpfctl (EBPFCTL_CONFIG_DIR) is configuration that survives it.
+// Where host-wide state lives: /run/ebpfctl (EBPFCTL_RUN_DIR) is tmpfs, gone at reboot (sessions,
+// the kill switch, caches of what this boot's kernel does); /var/cache/ebpfctl (EBPFCTL_CACHE_DIR)
+// holds what may be recomputed but should survive a reboot (the executable's digest);
+// /etc/ebpfctl (EBPFCTL_CONFIG_DIR) is configuration.
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runDirUnwritable } from "../errors";
 export { configDir } from "../recipe/policy";
 
 export const runDir = (): string => process.env.EBPFCTL_RUN_DIR ?? "/run/ebpfctl";
+export const cacheDir = (): string => process.env.EBPFCTL_CACHE_DIR ?? "/var/cache/ebpfctl";
 export const sessionsDir = (): string => join(runDir(), "sessions");
 
 /** mkdir -p, with an error that names the directory (exit 10) instead of a raw EACCES. */

@@ -3,22 +3,26 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, ren
 import { release, arch } from "node:os";
 import { join } from "node:path";
 import { libbpfVersion } from "../libbpf";
+import { privateCacheFile } from "../kernel/cache-file";
+import { cacheDir } from "./host-paths";
 import { BUILD_INFO } from "../../build/embedded";
 
 let binaryHash: string | undefined;
 /**
  * SHA-256 of the running executable (the compiled binary, or bun when run from source).
- * Hashing the ~100 MB binary costs 100-250 ms, paid before anything attaches (session_start
- * carries it), so the digest is cached in $EBPFCTL_RUN_DIR/binary-sha256.json (root-only, tmpfs
- * in production) keyed by the executable's device, inode, size, mtime and ctime. Any write to the
- * file or its replacement changes the key; ctime cannot be set back without moving the clock.
+ * Hashing the ~110 MB binary costs ~200 ms, paid before anything attaches (session_start carries
+ * it), so the digest is cached in $EBPFCTL_CACHE_DIR/binary-sha256.json (default
+ * /var/cache/ebpfctl: it survives reboots, so only the first run after an install or upgrade
+ * pays), keyed by the executable's device, inode, size, mtime and ctime. Any write to the file or
+ * its replacement changes the key; ctime cannot be set back without moving the clock. The cache is
+ * believed only if nobody but us could have written it (cache-file.ts).
  */
-export function binarySha256(runDir = process.env.EBPFCTL_RUN_DIR ?? "/run/ebpfctl"): string {
-  binaryHash ??= cachedExecutableHash(runDir);
+export function binarySha256(dir = cacheDir()): string {
+  binaryHash ??= cachedExecutableHash(dir);
   return binaryHash;
 }
 
-function cachedExecutableHash(runDir: string): string {
+function cachedExecutableHash(dir: string): string {
   // /proc/self/exe still reads the running image if the file was replaced or deleted meanwhile.
   const exe = existsSync("/proc/self/exe") ? "/proc/self/exe" : process.execPath;
   let key: string | undefined;
@@ -28,19 +32,19 @@ function cachedExecutableHash(runDir: string): string {
   } catch {
     /* no key: hash every time */
   }
-  const path = runDir ? join(runDir, "binary-sha256.json") : undefined;
-  if (key && path) {
+  const path = dir ? join(dir, "binary-sha256.json") : undefined;
+  if (key && path && privateCacheFile(path)) {
     try {
       const c = JSON.parse(readFileSync(path, "utf8")) as { key?: string; sha256?: string };
       if (c.key === key && typeof c.sha256 === "string" && /^[0-9a-f]{64}$/.test(c.sha256)) return c.sha256;
     } catch {
-      /* missing or unreadable: hash */
+      /* unreadable: hash */
     }
   }
   const sha256 = hashFile(exe);
   if (key && path) {
     try {
-      mkdirSync(runDir, { recursive: true, mode: 0o700 });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       const tmp = `${path}.${process.pid}.tmp`;
       writeFileSync(tmp, JSON.stringify({ key, sha256 }) + "\n", { mode: 0o600 });
       renameSync(tmp, path);

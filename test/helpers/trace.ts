@@ -12,10 +12,17 @@ export function tempDir(prefix = "ebpfctl-t-"): string {
   return mkdtempSync(join("/tmp", prefix));
 }
 
-/** Environment isolating a test: its own audit log and run dir. */
+/** Environment isolating a test: its own audit log, run dir and cache dir. */
 export function isolatedEnv(extra: Record<string, string> = {}): Record<string, string> {
   const dir = tempDir();
-  return { ...(process.env as Record<string, string>), EBPFCTL_AUDIT_LOG: join(dir, "audit.jsonl"), EBPFCTL_RUN_DIR: join(dir, "run"), NO_COLOR: "1", ...extra };
+  return {
+    ...(process.env as Record<string, string>),
+    EBPFCTL_AUDIT_LOG: join(dir, "audit.jsonl"),
+    EBPFCTL_RUN_DIR: join(dir, "run"),
+    EBPFCTL_CACHE_DIR: join(dir, "cache"),
+    NO_COLOR: "1",
+    ...extra,
+  };
 }
 
 export interface LifecycleRecord {

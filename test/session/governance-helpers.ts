@@ -22,7 +22,7 @@ export function governanceEnv(): Env {
   const audit = join(dir, "audit.jsonl");
   const run = join(dir, "run");
   const config = join(dir, "etc");
-  return { dir, audit, run, config, env: { ...process.env, NO_COLOR: "1", EBPFCTL_AUDIT_LOG: audit, EBPFCTL_RUN_DIR: run, EBPFCTL_CONFIG_DIR: config } as Record<string, string> };
+  return { dir, audit, run, config, env: { ...process.env, NO_COLOR: "1", EBPFCTL_AUDIT_LOG: audit, EBPFCTL_RUN_DIR: run, EBPFCTL_CACHE_DIR: join(dir, "cache"), EBPFCTL_CONFIG_DIR: config } as Record<string, string> };
 }
 
 export async function cli(e: Env, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
