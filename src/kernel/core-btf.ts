@@ -17,13 +17,21 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, wri
 import { join } from "node:path";
 import { ownedAndPrivate } from "./cache-file";
 
-/** What a minimised BTF is valid for: this boot's kernel, one object, one set of loaded programs. */
+/**
+ * What a minimised BTF is valid for: this boot's kernel with the same modules carrying BTF (CO-RE
+ * looks in module BTF for types vmlinux lacks, the minimised file never does: a module loaded
+ * since could change the answer), one object, one set of loaded programs.
+ */
 export interface CoreBtfKey {
   kernel: string;
   bootId: string | null;
+  /** SHA-256 prefix of the sorted names in /sys/kernel/btf besides vmlinux (moduleBtfDigest). */
+  moduleBtf: string;
   objectSha256: string;
   programs: string[];
 }
+
+export const moduleBtfDigest = (moduleNames: string[]): string => createHash("sha256").update(moduleNames.join("\n")).digest("hex").slice(0, 16);
 
 /** A cached minimised BTF and, per program, the digest of its instructions relocated against the kernel's BTF. */
 export interface CoreBtfEntry {
@@ -46,9 +54,12 @@ export class CoreBtfCache {
   readonly path: string;
   private readonly indexPath: string;
 
-  constructor(runDir: string, readonly key: CoreBtfKey) {
+  readonly key: CoreBtfKey;
+
+  constructor(runDir: string, key: CoreBtfKey) {
     this.dir = join(runDir, "core-btf");
-    const id = createHash("sha256").update(JSON.stringify({ ...key, programs: [...key.programs].sort() })).digest("hex").slice(0, 32);
+    this.key = { ...key, programs: [...key.programs].sort() }; // a set: its order means nothing
+    const id = createHash("sha256").update(JSON.stringify(this.key)).digest("hex").slice(0, 32);
     this.path = join(this.dir, `${id}.btf`);
     this.indexPath = join(this.dir, `${id}.json`);
   }

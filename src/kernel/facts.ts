@@ -22,7 +22,8 @@ export interface KernelFacts {
   release: string;
   arch: string;
   bootId: string | null;
-  btf: { vmlinux: boolean; modules: number; evidence: string };
+  /** `moduleNames`: the modules with BTF now loaded, sorted (a module load can change CO-RE's answers). */
+  btf: { vmlinux: boolean; modules: number; moduleNames: string[]; evidence: string };
   lockdown: { mode: LockdownMode; evidence: string };
   /** Active LSMs from /sys/kernel/security/lsm (null when securityfs is not mounted). */
   lsms: string[] | null;
@@ -106,10 +107,13 @@ export function readKernelFacts(): KernelFacts {
 
   // BTF: vmlinux plus one file per module that carries BTF.
   const vmlinux = existsSync("/sys/kernel/btf/vmlinux");
-  let modules = 0;
+  let moduleNames: string[] = [];
   let btfEvidence: string;
   try {
-    modules = readdirSync("/sys/kernel/btf").filter((f) => f !== "vmlinux").length;
+    moduleNames = readdirSync("/sys/kernel/btf")
+      .filter((f) => f !== "vmlinux")
+      .sort();
+    const modules = moduleNames.length;
     btfEvidence = vmlinux ? `/sys/kernel/btf/vmlinux present, ${modules} module BTF file(s)` : "/sys/kernel/btf exists but has no vmlinux (CONFIG_DEBUG_INFO_BTF off?)";
   } catch {
     btfEvidence = "/sys/kernel/btf is absent: the kernel was built without CONFIG_DEBUG_INFO_BTF";
@@ -137,7 +141,7 @@ export function readKernelFacts(): KernelFacts {
     release: readText("/proc/sys/kernel/osrelease")?.trim() ?? release(),
     arch: machine(),
     bootId: readText("/proc/sys/kernel/random/boot_id")?.trim() ?? null,
-    btf: { vmlinux, modules, evidence: btfEvidence },
+    btf: { vmlinux, modules: moduleNames.length, moduleNames, evidence: btfEvidence },
     lockdown,
     lsms,
     unprivilegedBpfDisabled: sysctl("/proc/sys/kernel/unprivileged_bpf_disabled", (v) =>

@@ -11,7 +11,7 @@ import { parseDuration } from "../budget/units";
 import { kernelFeatures } from "../kernel/features";
 import { readKernelFacts } from "../kernel/facts";
 import { selectProfile, compatRecord, featuresNeeded } from "../kernel/profile";
-import { CoreBtfCache } from "../kernel/core-btf";
+import { CoreBtfCache, moduleBtfDigest } from "../kernel/core-btf";
 import { runDir } from "./host-paths";
 import { OutputSink } from "../output/sink";
 import { JsonLinesRenderer, TableRenderer, bootToWallOffsetMs } from "../output/event-renderer";
@@ -221,7 +221,13 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
           attach: attachHelpers(manifest, params),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
-          coreBtf: new CoreBtfCache(runDir(), { kernel: facts.release, bootId: facts.bootId, objectSha256: recipe.objectSha256, programs: choices.map((c) => c.alternative.program) }),
+          coreBtf: new CoreBtfCache(runDir(), {
+            kernel: facts.release,
+            bootId: facts.bootId,
+            moduleBtf: moduleBtfDigest(facts.btf.moduleNames),
+            objectSha256: recipe.objectSha256,
+            programs: choices.map((c) => c.alternative.program),
+          }),
         },
         {
           record: (event, fields) => {

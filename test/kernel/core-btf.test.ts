@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { kernelTest } from "./helpers";
 import { assertBuilt, ebpfctl, isolatedEnv, tempDir, trace } from "../helpers/trace";
-import { relocationDigest } from "../../src/kernel/core-btf";
+import { CoreBtfCache, moduleBtfDigest, relocationDigest } from "../../src/kernel/core-btf";
 
 beforeAll(() => assertBuilt());
 
@@ -38,6 +38,17 @@ describe("relocationDigest", () => {
     // A 64-bit constant (src_reg 0) is not a file descriptor: its immediate counts.
     const constant = (imm: number) => program(insn(LDIMM64, 1, 0, 0, imm), insn(0, 0, 0, 0, 0));
     expect(relocationDigest(constant(1))).not.toBe(relocationDigest(constant(2)));
+  });
+});
+
+describe("CoreBtfCache key", () => {
+  test("another boot, object, program set or set of modules with BTF is another entry; program order is not", () => {
+    const key = { kernel: "6.18", bootId: "b1", moduleBtf: moduleBtfDigest([]), objectSha256: "a".repeat(64), programs: ["p1", "p2"] };
+    const path = (k: typeof key) => new CoreBtfCache("/run/x", k).path;
+    expect(path({ ...key, programs: ["p2", "p1"] })).toBe(path(key));
+    for (const other of [{ bootId: "b2" }, { objectSha256: "b".repeat(64) }, { programs: ["p1"] }, { moduleBtf: moduleBtfDigest(["nf_conntrack"]) }]) {
+      expect(path({ ...key, ...other })).not.toBe(path(key));
+    }
   });
 });
 
