@@ -103,6 +103,7 @@ export class CoreBtfCache {
     } catch (e) {
       return done("failed", `${this.dir}: ${(e as NodeJS.ErrnoException).code ?? e}`);
     }
+    sweepOrphans(this.dir);
     const tmpObject = `${this.path}.${process.pid}.o`;
     const tmpBtf = `${this.path}.${process.pid}.tmp`;
     const tmpIndex = `${this.indexPath}.${process.pid}.tmp`;
@@ -160,6 +161,24 @@ export function relocationDigest(insns: Uint8Array): string {
     i += 8; // the second half (value offset or upper immediate) stays as it is
   }
   return createHash("sha256").update(masked).digest("hex");
+}
+
+/** Temporaries (`<id>.btf.<pid>.o|.tmp`, `<id>.json.<pid>.tmp`) of builds whose process died mid-way (SIGKILL). */
+function sweepOrphans(dir: string): void {
+  for (const f of readdirSync(dir)) {
+    const m = /\.(\d+)\.(o|tmp)$/.exec(f);
+    if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
+    rmSync(join(dir, f), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // alive, someone else's
+  }
 }
 
 /** A bpftool ebpfctl may run as root: a regular file owned by root, writable by nobody else. */

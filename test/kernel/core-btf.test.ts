@@ -3,7 +3,7 @@
 // relocated programs; later runs load against that file and still see correct events. A cached
 // file that relocates differently, or that someone else could have written, is never used.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { kernelTest } from "./helpers";
@@ -90,6 +90,15 @@ async function openRun(env: Record<string, string>) {
     bad: events.find((e) => e.path === missing),
     events,
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 function expectCorrectEvents(r: Awaited<ReturnType<typeof openRun>>): void {
@@ -197,6 +206,23 @@ describe("CO-RE against a cached minimised kernel BTF", () => {
     expect(readFileSync(btfFile).equals(good)).toBe(true);
     expect((await openRun(env)).loaded.core_btf).toBe("cached");
   }, 40_000);
+
+  kernelTest("a build killed mid-way leaves temporaries the next build removes (only those of dead processes)", async () => {
+    const env = isolatedEnv();
+    await openRun(env);
+    const dir = cacheDir(env);
+    const [id] = cacheFiles(env).filter((f) => f.endsWith(".json"));
+    let deadPid = 4_194_303; // the largest pid Linux allows; walk down to one no process has
+    while (isAlive(deadPid)) deadPid--;
+    const dead = join(dir, id!.replace(/\.json$/, `.btf.${deadPid}.o`));
+    const live = join(dir, id!.replace(/\.json$/, `.btf.${process.pid}.tmp`)); // this test runner is alive
+    writeFileSync(dead, "x");
+    writeFileSync(live, "x");
+    for (const f of cacheFiles(env).filter((f) => f.endsWith(".json") || f.endsWith(".btf"))) rmSync(join(dir, f));
+    expect((await openRun(env)).coreBtf?.result).toBe("cached");
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+  }, 30_000);
 
   kernelTest("a cached BTF that others could have written is not used", async () => {
     const env = isolatedEnv();
