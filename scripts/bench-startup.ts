@@ -1,9 +1,12 @@
 // bench-startup: time from exec to "attached" for ebpfctl, side by side with libbpf-tools.
 //
 // Per round, in this order (interleaved, so machine noise hits every tool alike):
-//   [--cold] ebpfctl after deleting features.json and the cached minimised kernel BTF
-//            (core-btf/): what the first run after boot pays
-//   ebpfctl trace execsnoop -o json   (warm: features.json and core-btf/ cached in $EBPFCTL_RUN_DIR)
+//   [--fresh] ebpfctl with every cache deleted (run dir and cache dir): the first run after an
+//            install, an upgrade or a new kernel (it hashes the executable, ~200 ms)
+//   [--cold] ebpfctl after deleting the run dir's caches (features.json): the first run after a
+//            reboot into the same kernel (the cache dir, /var/cache/ebpfctl, survives a reboot)
+//   ebpfctl trace execsnoop -o json   (warm: features.json in $EBPFCTL_RUN_DIR, the digest and
+//                                      core-btf/ in $EBPFCTL_CACHE_DIR)
 //   /usr/sbin/execsnoop               (C, libbpf-tools, Debian)
 //   … then the same for opensnoop.
 //   [--floor] two programs compiled like dist/ebpfctl, timed to their first stderr line: an empty
@@ -18,12 +21,13 @@ import { join, resolve } from "node:path";
 import { fmt, max, mdTable, median, min, parseArgs } from "./bench-lib/stats";
 import { timeToMarker } from "./bench-lib/spawn";
 
-const args = parseArgs(process.argv.slice(2), { runs: "string", bin: "string", tools: "string", compare: "string", cold: "boolean", floor: "boolean", phases: "boolean", json: "boolean", help: "boolean" });
+const args = parseArgs(process.argv.slice(2), { runs: "string", bin: "string", tools: "string", compare: "string", cold: "boolean", fresh: "boolean", floor: "boolean", phases: "boolean", json: "boolean", help: "boolean" });
 if (args.help) {
-  console.log(`usage: scripts/bench-startup [--runs N] [--bin dist/ebpfctl] [--tools execsnoop,opensnoop] [--cold] [--phases] [--json]
+  console.log(`usage: scripts/bench-startup [--runs N] [--bin dist/ebpfctl] [--tools execsnoop,opensnoop] [--fresh] [--cold] [--floor] [--phases] [--json]
   --runs N     rounds (default 9; each round runs every tool once)
   --compare LABEL=PATH  also time another ebpfctl binary (e.g. an older build) in the same rounds
-  --cold       also time ebpfctl with its feature and CO-RE BTF caches deleted (first run after boot)
+  --fresh      also time ebpfctl with every cache deleted (first run after an install or a new kernel)
+  --cold       also time ebpfctl with the run dir's caches deleted (first run after a reboot)
   --floor      also time the stack's floor: an empty compiled Bun program, and one that only loads
                clipanion + zod/mini and parses a trace-shaped command line
   --phases     break ebpfctl's time down by its lifecycle records (exec→verified→compat→attached)
@@ -105,9 +109,13 @@ for (let i = 0; i < runs; i++) {
   for (const t of tools) {
     // Cold first: the caches it deletes are remade by that run (features.json before it attaches,
     // this recipe's minimised BTF after it detaches), so the warm run that follows is warm again.
+    if (args.fresh) {
+      rmSync(join(runDir, "features.json"), { force: true });
+      rmSync(env.EBPFCTL_CACHE_DIR, { recursive: true, force: true });
+      add(`ebpfctl ${t} (fresh)`, await ebpfctl(t));
+    }
     if (args.cold) {
       rmSync(join(runDir, "features.json"), { force: true });
-      rmSync(join(runDir, "core-btf"), { recursive: true, force: true });
       add(`ebpfctl ${t} (cold)`, await ebpfctl(t));
     }
     add(`ebpfctl ${t}`, await ebpfctl(t));
@@ -130,7 +138,7 @@ const ms = (k: string) => (samples[k] ?? []).map((s) => s.ms);
 const rows: (string | number)[][] = [];
 for (const t of tools) {
   const c = median(ms(`C ${t}`));
-  for (const k of [`ebpfctl ${t}`, ...(compare ? [`ebpfctl@${compare[0]} ${t}`] : []), ...(args.cold ? [`ebpfctl ${t} (cold)`] : []), `C ${t}`]) {
+  for (const k of [`ebpfctl ${t}`, ...(compare ? [`ebpfctl@${compare[0]} ${t}`] : []), ...(args.fresh ? [`ebpfctl ${t} (fresh)`] : []), ...(args.cold ? [`ebpfctl ${t} (cold)`] : []), `C ${t}`]) {
     const xs = ms(k);
     rows.push([k, xs.length, fmt(median(xs)), fmt(min(xs)), fmt(max(xs)), k.startsWith("C ") ? "1.00" : fmt(median(xs) / c, 2)]);
   }

@@ -7,7 +7,7 @@ import { readKernelFacts, mayLoadTracing, type KernelFacts } from "../kernel/fac
 import { kernelFeatures, type Feature, type FeatureReport } from "../kernel/features";
 import { selectProfile, compatRecord, type CompatRecord } from "../kernel/profile";
 import { coreBtfCacheStatus } from "../kernel/core-btf";
-import { runDir } from "../session/host-paths";
+import { cacheDir } from "../session/host-paths";
 import { embeddedSources } from "../recipe/catalog";
 import { parseManifest } from "../recipe/manifest";
 
@@ -15,7 +15,7 @@ export interface DoctorReport {
   facts: KernelFacts;
   features: FeatureReport;
   recipes: (CompatRecord | { recipe: string; error: string })[];
-  /** CO-RE against minimised kernel BTF (src/kernel/core-btf.ts): the bpftool used, entries cached this boot. */
+  /** CO-RE against minimised kernel BTF (src/kernel/core-btf.ts): the bpftool used, entries cached. */
   coreBtf: ReturnType<typeof coreBtfCacheStatus>;
 }
 
@@ -32,7 +32,7 @@ export function doctorReport(opts: { refresh?: boolean } = {}): DoctorReport {
       recipes.push({ recipe: source.name, error: (e as Error).message });
     }
   }
-  return { facts, features, recipes, coreBtf: coreBtfCacheStatus(runDir()) };
+  return { facts, features, recipes, coreBtf: coreBtfCacheStatus(cacheDir()) };
 }
 
 export class DoctorCommand extends EbpfctlCommand {

@@ -5,8 +5,9 @@
 // (`bpftool gen min_core_btf`) keeps only the types and members one object relocates against (a
 // few hundred bytes), and libbpf takes such a file in place of the kernel's (btf_custom_path).
 //
-// ebpfctl keeps one per boot, object and program set under the run directory, with the digest of
-// every program's instructions as a load against the full kernel BTF relocated them. A session
+// ebpfctl keeps one per kernel image, object and program set under the cache directory
+// (/var/cache/ebpfctl/core-btf: a reboot into the same kernel keeps it), with the digest of every
+// program's instructions as a load against the full kernel BTF relocated them. A session
 // that loaded the usual way makes the entry after it has detached (~20 ms on its way out, never in
 // the way of an attach; nothing of it needs privileges, which are gone by then). A later session loads against the minimised file and compares
 // what libbpf produced with those digests before it attaches anything: any difference, a failed
@@ -18,18 +19,24 @@ import { join } from "node:path";
 import { ownedAndPrivate } from "./cache-file";
 
 /**
- * What a minimised BTF is valid for: this boot's kernel with the same modules carrying BTF (CO-RE
- * looks in module BTF for types vmlinux lacks, the minimised file never does: a module loaded
- * since could change the answer), one object, one set of loaded programs.
+ * What a minimised BTF is valid for: one kernel image (its build-id and BTF size; where the image
+ * has no build-id, this boot), with the same modules carrying BTF (CO-RE looks in module BTF for
+ * types vmlinux lacks, the minimised file never does: a module loaded since could change the
+ * answer), one object, one set of loaded programs.
  */
 export interface CoreBtfKey {
   kernel: string;
-  bootId: string | null;
+  /** kernelImageId(): "build-id <hex> btf <bytes>", or "boot <boot id>". */
+  image: string;
   /** SHA-256 prefix of the sorted names in /sys/kernel/btf besides vmlinux (moduleBtfDigest). */
   moduleBtf: string;
   objectSha256: string;
   programs: string[];
 }
+
+/** Which kernel image's BTF this is: stable across reboots when the image has a build-id. */
+export const kernelImageId = (facts: { buildId: string | null; bootId: string | null; btf: { vmlinuxBytes: number | null } }): string =>
+  facts.buildId ? `build-id ${facts.buildId} btf ${facts.btf.vmlinuxBytes}` : `boot ${facts.bootId}`;
 
 export const moduleBtfDigest = (moduleNames: string[]): string => createHash("sha256").update(moduleNames.join("\n")).digest("hex").slice(0, 16);
 
@@ -56,8 +63,8 @@ export class CoreBtfCache {
 
   readonly key: CoreBtfKey;
 
-  constructor(runDir: string, key: CoreBtfKey) {
-    this.dir = join(runDir, "core-btf");
+  constructor(cacheDir: string, key: CoreBtfKey) {
+    this.dir = join(cacheDir, "core-btf");
     this.key = { ...key, programs: [...key.programs].sort() }; // a set: its order means nothing
     const id = createHash("sha256").update(JSON.stringify(this.key)).digest("hex").slice(0, 32);
     this.path = join(this.dir, `${id}.btf`);
@@ -83,6 +90,23 @@ export class CoreBtfCache {
     rmSync(this.path, { force: true });
   }
 
+  /** Entries for another kernel image or module set can never match again here: remove them. */
+  private pruneOtherKernels(): void {
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith(".json")) continue;
+      const index = join(this.dir, f);
+      let key: Partial<CoreBtfKey> | undefined;
+      try {
+        key = (JSON.parse(readFileSync(index, "utf8")) as { key?: Partial<CoreBtfKey> }).key;
+      } catch {
+        key = undefined; // unreadable: not an entry anyone can use
+      }
+      if (key && key.kernel === this.key.kernel && key.image === this.key.image && key.moduleBtf === this.key.moduleBtf) continue;
+      rmSync(index, { force: true });
+      rmSync(index.replace(/\.json$/, ".btf"), { force: true });
+    }
+  }
+
   /**
    * Make the entry for `elf` from a load against the kernel's BTF: bpftool's minimised BTF plus
    * the digests of `relocated` (program name → instructions as that load left them).
@@ -104,6 +128,7 @@ export class CoreBtfCache {
       return done("failed", `${this.dir}: ${(e as NodeJS.ErrnoException).code ?? e}`);
     }
     sweepOrphans(this.dir);
+    this.pruneOtherKernels();
     const tmpObject = `${this.path}.${process.pid}.o`;
     const tmpBtf = `${this.path}.${process.pid}.tmp`;
     const tmpIndex = `${this.indexPath}.${process.pid}.tmp`;
@@ -126,8 +151,8 @@ export class CoreBtfCache {
 }
 
 /** For doctor: the bpftool the cache would use (none: nothing is cached) and the entries made so far. */
-export function coreBtfCacheStatus(runDir: string): { bpftool: string | null; dir: string; entries: number } {
-  const dir = join(runDir, "core-btf");
+export function coreBtfCacheStatus(cacheDir: string): { bpftool: string | null; dir: string; entries: number } {
+  const dir = join(cacheDir, "core-btf");
   let entries = 0;
   try {
     entries = readdirSync(dir).filter((f) => f.endsWith(".json")).length;

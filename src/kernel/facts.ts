@@ -1,6 +1,6 @@
 // What the running kernel and this process look like, read from /proc and /sys only (no bpf(2)
 // calls, so this works unprivileged and never fails). Each fact that cannot be read says why.
-import { readFileSync, readdirSync, existsSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { machine, release } from "node:os";
 
 export interface SysctlFact {
@@ -22,8 +22,13 @@ export interface KernelFacts {
   release: string;
   arch: string;
   bootId: string | null;
+  /**
+   * The running kernel image's GNU build-id (hex, from the ELF notes in /sys/kernel/notes): the
+   * same id, the same image and so the same vmlinux BTF, across reboots. Null if it has none.
+   */
+  buildId: string | null;
   /** `moduleNames`: the modules with BTF now loaded, sorted (a module load can change CO-RE's answers). */
-  btf: { vmlinux: boolean; modules: number; moduleNames: string[]; evidence: string };
+  btf: { vmlinux: boolean; vmlinuxBytes: number | null; modules: number; moduleNames: string[]; evidence: string };
   lockdown: { mode: LockdownMode; evidence: string };
   /** Active LSMs from /sys/kernel/security/lsm (null when securityfs is not mounted). */
   lsms: string[] | null;
@@ -66,6 +71,33 @@ function readText(path: string): string | null {
 }
 
 /** Decode a CapEff hex mask into capability names (unknown bits as CAP_<n>). */
+/** NT_GNU_BUILD_ID from the kernel's ELF notes (namesz, descsz, type, name, desc; 4-byte aligned). */
+export function parseBuildId(notes: Uint8Array): string | null {
+  const dv = new DataView(notes.buffer, notes.byteOffset, notes.byteLength);
+  const align = (n: number) => (n + 3) & ~3;
+  for (let p = 0; p + 12 <= notes.length; ) {
+    const namesz = dv.getUint32(p, true);
+    const descsz = dv.getUint32(p + 4, true);
+    const type = dv.getUint32(p + 8, true);
+    const name = p + 12;
+    const desc = name + align(namesz);
+    if (desc + descsz > notes.length) return null;
+    if (type === 3 && namesz === 4 && new TextDecoder().decode(notes.subarray(name, name + 3)) === "GNU" && descsz > 0) {
+      return Buffer.from(notes.subarray(desc, desc + descsz)).toString("hex");
+    }
+    p = desc + align(descsz);
+  }
+  return null;
+}
+
+function kernelBuildId(): string | null {
+  try {
+    return parseBuildId(readFileSync("/sys/kernel/notes"));
+  } catch {
+    return null;
+  }
+}
+
 export function decodeCapabilities(hex: string): string[] {
   const mask = BigInt(`0x${hex.trim()}`);
   const names: string[] = [];
@@ -106,7 +138,13 @@ export function readKernelFacts(): KernelFacts {
   const securityfs = mount("securityfs");
 
   // BTF: vmlinux plus one file per module that carries BTF.
-  const vmlinux = existsSync("/sys/kernel/btf/vmlinux");
+  let vmlinuxBytes: number | null = null;
+  try {
+    vmlinuxBytes = statSync("/sys/kernel/btf/vmlinux").size;
+  } catch {
+    /* no vmlinux BTF */
+  }
+  const vmlinux = vmlinuxBytes !== null;
   let moduleNames: string[] = [];
   let btfEvidence: string;
   try {
@@ -141,7 +179,8 @@ export function readKernelFacts(): KernelFacts {
     release: readText("/proc/sys/kernel/osrelease")?.trim() ?? release(),
     arch: machine(),
     bootId: readText("/proc/sys/kernel/random/boot_id")?.trim() ?? null,
-    btf: { vmlinux, modules: moduleNames.length, moduleNames, evidence: btfEvidence },
+    buildId: kernelBuildId(),
+    btf: { vmlinux, vmlinuxBytes, modules: moduleNames.length, moduleNames, evidence: btfEvidence },
     lockdown,
     lsms,
     unprivilegedBpfDisabled: sysctl("/proc/sys/kernel/unprivileged_bpf_disabled", (v) =>

@@ -1,6 +1,7 @@
 // Where host-wide state lives: /run/ebpfctl (EBPFCTL_RUN_DIR) is tmpfs, gone at reboot (sessions,
 // the kill switch, caches of what this boot's kernel does); /var/cache/ebpfctl (EBPFCTL_CACHE_DIR)
-// holds what may be recomputed but should survive a reboot (the executable's digest);
+// holds what may be recomputed but should survive a reboot (the executable's digest, minimised
+// kernel BTF per kernel image);
 // /etc/ebpfctl (EBPFCTL_CONFIG_DIR) is configuration.
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

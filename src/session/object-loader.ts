@@ -1,6 +1,6 @@
 // Open → configure → load of a session's BPF object. Configuration is everything set between
 // open and load: which programs load, map sizes, parameters and the rate cap in .rodata, the
-// initial sampling. CO-RE relocates against this boot's cached minimised kernel BTF when there is
+// initial sampling. CO-RE relocates against this kernel's cached minimised BTF when there is
 // one (src/kernel/core-btf.ts), held to the digests a load against the kernel's BTF left.
 import { BpfObject, LoadError, drainLibbpfLog, possibleCpus } from "../libbpf";
 import { EbpfctlError, ExitCode } from "../errors";

@@ -11,8 +11,8 @@ import { parseDuration } from "../budget/units";
 import { kernelFeatures } from "../kernel/features";
 import { readKernelFacts } from "../kernel/facts";
 import { selectProfile, compatRecord, featuresNeeded } from "../kernel/profile";
-import { CoreBtfCache, moduleBtfDigest } from "../kernel/core-btf";
-import { runDir } from "./host-paths";
+import { CoreBtfCache, kernelImageId, moduleBtfDigest } from "../kernel/core-btf";
+import { cacheDir } from "./host-paths";
 import { OutputSink } from "../output/sink";
 import { JsonLinesRenderer, TableRenderer, bootToWallOffsetMs } from "../output/event-renderer";
 import { LifecycleReporter } from "../output/lifecycle";
@@ -221,9 +221,9 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
           attach: attachHelpers(manifest, params),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
-          coreBtf: new CoreBtfCache(runDir(), {
+          coreBtf: new CoreBtfCache(cacheDir(), {
             kernel: facts.release,
-            bootId: facts.bootId,
+            image: kernelImageId(facts),
             moduleBtf: moduleBtfDigest(facts.btf.moduleNames),
             objectSha256: recipe.objectSha256,
             programs: choices.map((c) => c.alternative.program),

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { kernelTest } from "./helpers";
 import { assertBuilt, ebpfctl, isolatedEnv, tempDir, trace } from "../helpers/trace";
-import { CoreBtfCache, moduleBtfDigest, relocationDigest } from "../../src/kernel/core-btf";
+import { CoreBtfCache, kernelImageId, moduleBtfDigest, relocationDigest } from "../../src/kernel/core-btf";
 
 beforeAll(() => assertBuilt());
 
@@ -42,11 +42,16 @@ describe("relocationDigest", () => {
 });
 
 describe("CoreBtfCache key", () => {
-  test("another boot, object, program set or set of modules with BTF is another entry; program order is not", () => {
-    const key = { kernel: "6.18", bootId: "b1", moduleBtf: moduleBtfDigest([]), objectSha256: "a".repeat(64), programs: ["p1", "p2"] };
+  test("the image id is the kernel's build-id and BTF size when there is one, else the boot", () => {
+    expect(kernelImageId({ buildId: "4a5a", bootId: "b1", btf: { vmlinuxBytes: 5516713 } })).toBe("build-id 4a5a btf 5516713");
+    expect(kernelImageId({ buildId: null, bootId: "b1", btf: { vmlinuxBytes: 5516713 } })).toBe("boot b1");
+  });
+
+  test("another kernel image, object, program set or set of modules with BTF is another entry; program order is not", () => {
+    const key = { kernel: "6.18", image: "build-id 4a5a btf 5516713", moduleBtf: moduleBtfDigest([]), objectSha256: "a".repeat(64), programs: ["p1", "p2"] };
     const path = (k: typeof key) => new CoreBtfCache("/run/x", k).path;
     expect(path({ ...key, programs: ["p2", "p1"] })).toBe(path(key));
-    for (const other of [{ bootId: "b2" }, { objectSha256: "b".repeat(64) }, { programs: ["p1"] }, { moduleBtf: moduleBtfDigest(["nf_conntrack"]) }]) {
+    for (const other of [{ image: "build-id 4a5b btf 5516713" }, { objectSha256: "b".repeat(64) }, { programs: ["p1"] }, { moduleBtf: moduleBtfDigest(["nf_conntrack"]) }]) {
       expect(path({ ...key, ...other })).not.toBe(path(key));
     }
   });
@@ -64,7 +69,7 @@ const auditOf = (env: Record<string, string>): AuditLine[] =>
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as AuditLine);
-const cacheDir = (env: Record<string, string>) => join(env.EBPFCTL_RUN_DIR!, "core-btf");
+const cacheDir = (env: Record<string, string>) => join(env.EBPFCTL_CACHE_DIR!, "core-btf");
 const cacheFiles = (env: Record<string, string>) => readdirSync(cacheDir(env)).sort();
 
 /** Runs opensnoop for one `cat` of an existing and a missing file; returns the session's audit records and the two events. */
@@ -222,6 +227,23 @@ describe("CO-RE against a cached minimised kernel BTF", () => {
     expect((await openRun(env)).coreBtf?.result).toBe("cached");
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(live)).toBe(true);
+  }, 30_000);
+
+  kernelTest("a build removes entries of other kernel images, which can never match again", async () => {
+    const env = isolatedEnv();
+    await openRun(env);
+    const dir = cacheDir(env);
+    const [index] = cacheFiles(env).filter((f) => f.endsWith(".json"));
+    const entry = JSON.parse(readFileSync(join(dir, index!), "utf8")) as { key: Record<string, unknown> };
+    // The same entry as if made under another kernel image (an upgrade since).
+    const stale = join(dir, "0".repeat(32));
+    writeFileSync(`${stale}.json`, JSON.stringify({ ...entry, key: { ...entry.key, image: "build-id 00 btf 1" } }), { mode: 0o600 });
+    copyFileSync(join(dir, index!.replace(/\.json$/, ".btf")), `${stale}.btf`);
+    const execRun = trace(["execsnoop", "-o", "json", "-d", "0.3"], env); // another recipe: a build happens
+    expect(await execRun.exited).toBe(0);
+    expect(existsSync(`${stale}.json`)).toBe(false);
+    expect(existsSync(`${stale}.btf`)).toBe(false);
+    expect(existsSync(join(dir, index!))).toBe(true); // this kernel's entries stay
   }, 30_000);
 
   kernelTest("a cached BTF that others could have written is not used", async () => {

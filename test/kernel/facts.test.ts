@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { decodeCapabilities, parseLockdown, parseMounts, readKernelFacts } from "../../src/kernel/facts";
+import { decodeCapabilities, parseBuildId, parseLockdown, parseMounts, readKernelFacts } from "../../src/kernel/facts";
 
 describe("kernel facts parsers", () => {
   test("lockdown: the bracketed mode wins", () => {
@@ -20,6 +20,22 @@ describe("kernel facts parsers", () => {
     expect(decodeCapabilities(((1n << 39n) | (1n << 38n)).toString(16))).toEqual(["CAP_PERFMON", "CAP_BPF"]);
   });
 
+  test("build-id: the GNU NT_GNU_BUILD_ID note among others (Xen, Linux), 4-byte aligned", () => {
+    const note = (name: string, type: number, desc: number[]) => {
+      const n = Buffer.from(name + "\0");
+      const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+      const h = Buffer.alloc(12);
+      h.writeUInt32LE(n.length, 0);
+      h.writeUInt32LE(desc.length, 4);
+      h.writeUInt32LE(type, 8);
+      return Buffer.concat([h, pad(n), pad(Buffer.from(desc))]);
+    };
+    const notes = Buffer.concat([note("Xen", 6, [0x4c, 0x69, 0x6e, 0x75, 0x78]), note("GNU", 3, [0xde, 0xad, 0xbe, 0xef, 0x01]), note("Linux", 0x100, [1, 2, 3])]);
+    expect(parseBuildId(notes)).toBe("deadbeef01");
+    expect(parseBuildId(note("Linux", 0x100, [1, 2, 3]))).toBeNull();
+    expect(parseBuildId(Buffer.from([1, 2, 3]))).toBeNull();
+  });
+
   test("/proc/mounts: first mount point per filesystem type", () => {
     const m = parseMounts("none /sys/kernel/tracing tracefs rw 0 0\nsysfs /sys sysfs rw 0 0\nnone /mnt/my\\040dir tracefs rw 0 0\n");
     expect(m.get("tracefs")).toBe("/sys/kernel/tracing");
@@ -34,6 +50,18 @@ describe("kernel facts on this machine", () => {
     expect(facts.release).toBe(readFileSync("/proc/sys/kernel/osrelease", "utf8").trim());
     expect(facts.arch.length).toBeGreaterThan(0);
     expect(facts.bootId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test("the kernel's build-id and BTF size: what readelf would show, what stat says", () => {
+    const notes = readFileSync("/sys/kernel/notes");
+    if (notes.includes(Buffer.from("GNU\0"))) {
+      // This machine's does (20 bytes, checked by hand with xxd /sys/kernel/notes).
+      expect(facts.buildId).toMatch(/^[0-9a-f]{32,128}$/);
+      expect(notes.includes(Buffer.from(facts.buildId!, "hex"))).toBe(true);
+    } else {
+      expect(facts.buildId).toBeNull();
+    }
+    expect(facts.btf.vmlinuxBytes).toBe(require("node:fs").statSync("/sys/kernel/btf/vmlinux").size);
   });
 
   test("capabilities agree with /proc/self/status", () => {
