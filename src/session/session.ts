@@ -67,7 +67,7 @@ export interface SessionPlan {
   statusIntervalMs?: number;
   /** Keep 1 event in N from the start (--profile reduced); rate-breach sampling never goes below it. */
   sampleEvery?: number;
-  /** This boot's minimised kernel BTF for the object and programs: used if cached, made after detach if not. */
+  /** This kernel's minimised BTF for the object and programs: used if cached, made after detach if not. */
   coreBtf?: CoreBtfCache;
 }
 
