@@ -46,7 +46,7 @@ export class DoctorCommand extends EbpfctlCommand {
       \`disabled\` (why). A feature is \`yes\`, \`no\` or \`unknown\` with the evidence for it.
 
       Results are cached per boot in features.json under $EBPFCTL_RUN_DIR (default /run/ebpfctl);
-      \`trace\` probes only the features its recipe needs and adds them there. \`--refresh\` probes again. EBPFCTL_MASK_FEATURES=kprobe,fentry reports those features as \`no\`, to rehearse fallbacks.
+      \`trace\` probes only the features its recipe needs and adds them there. \`--refresh\` probes again. The minimised kernel BTF each recipe loads against after its first run (the CO-RE BTF cache line) is under $EBPFCTL_CACHE_DIR/core-btf (default /var/cache/ebpfctl), made with bpftool. EBPFCTL_MASK_FEATURES=kprobe,fentry reports those features as \`no\`, to rehearse fallbacks.
     `,
     examples: [
       ["Check this host", "sudo ebpfctl doctor"],
