@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { release, arch } from "node:os";
 import { join } from "node:path";
 import { libbpfVersion } from "../libbpf";
 import { privateCacheFile } from "../kernel/cache-file";
-import { cacheDir } from "./host-paths";
+import { cacheDir, writeAtomic } from "./host-paths";
 import { BUILD_INFO } from "../../build/embedded";
 
 let binaryHash: string | undefined;
@@ -45,9 +45,7 @@ function cachedExecutableHash(dir: string): string {
   if (key && path) {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const tmp = `${path}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ key, sha256 }) + "\n", { mode: 0o600 });
-      renameSync(tmp, path);
+      writeAtomic(path, JSON.stringify({ key, sha256 }) + "\n", 0o600);
     } catch {
       // A cache that cannot be written only costs the next run the hash.
     }
