@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseManifest, type Manifest } from "../src/recipe/manifest";
 import { ATTACH_FEATURE } from "../src/kernel/profile";
-import type { AltResult, VerifyReport } from "../src/session/verify";
+import type { AltResult, VerifyReport } from "../src/verifier/verify";
 
 const ROOT = join(import.meta.dir, "..");
 const OUT = join(ROOT, "docs/kernel-matrix.md");

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BpfObject, EventReader, RingBufferReader, type BpfLink } from "../../src/libbpf";
-import { Rodata } from "../../src/session/rodata";
+import { Rodata } from "../../src/libbpf/rodata";
 import { JsonLinesRenderer, bootToWallOffsetMs } from "../../src/output/event-renderer";
 
 export interface DecodeResult {

@@ -2,9 +2,9 @@
 import { Command, Option } from "clipanion";
 import { EbpfctlCommand } from "./base";
 import { usageError } from "../errors";
-import { writeBundle } from "../session/bundle";
+import { writeBundle } from "../forensics/bundle";
 import { doctorReport } from "./doctor";
-import { versionReport } from "../session/version-report";
+import { versionReport } from "../forensics/version-report";
 
 export class BundleCommand extends EbpfctlCommand {
   static paths = [["bundle"]];

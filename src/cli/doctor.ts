@@ -7,7 +7,7 @@ import { readKernelFacts, mayLoadTracing, type KernelFacts } from "../kernel/fac
 import { kernelFeatures, type Feature, type FeatureReport } from "../kernel/features";
 import { selectProfile, compatRecord, type CompatRecord } from "../kernel/profile";
 import { coreBtfCacheStatus } from "../kernel/core-btf";
-import { cacheDir } from "../session/host-paths";
+import { cacheDir } from "../host/host-paths";
 import { embeddedSources } from "../recipe/catalog";
 import { parseManifest } from "../recipe/manifest";
 

@@ -4,9 +4,9 @@ import { EbpfctlCommand, outputOption } from "./base";
 import { AuditLog, newSessionId } from "../audit/audit-log";
 import { invokingUser } from "../audit/sessions";
 import { usageError } from "../errors";
-import { describeKillSwitch, engageKillSwitch, readKillSwitch, releaseKillSwitch } from "../session/kill-switch";
-import { listSessions } from "../session/registry";
-import { remainingKernelIds, waitForExit } from "../session/host-stop";
+import { describeKillSwitch, engageKillSwitch, readKillSwitch, releaseKillSwitch } from "../host/kill-switch";
+import { listSessions } from "../host/registry";
+import { remainingKernelIds, waitForExit } from "../host/host-stop";
 
 function record(path: string, event: "kill_switch_on" | "kill_switch_off", fields: Record<string, unknown>): void {
   const log = AuditLog.open({ path, session: newSessionId() });

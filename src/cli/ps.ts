@@ -3,7 +3,7 @@ import { Command } from "clipanion";
 import Table from "cli-table3";
 import { EbpfctlCommand, outputOption, useColor } from "./base";
 import { usageError } from "../errors";
-import { listSessions } from "../session/registry";
+import { listSessions } from "../host/registry";
 import { formatBytes, formatCount } from "../budget/units";
 import { formatDuration } from "../audit/sessions";
 

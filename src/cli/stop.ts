@@ -2,8 +2,8 @@
 import { Command, Option } from "clipanion";
 import { EbpfctlCommand, outputOption } from "./base";
 import { sessionNotFound, stopIncomplete, usageError } from "../errors";
-import { listSessions } from "../session/registry";
-import { stopSessions } from "../session/host-stop";
+import { listSessions } from "../host/registry";
+import { stopSessions } from "../host/host-stop";
 
 export class StopCommand extends EbpfctlCommand {
   static paths = [["stop"]];

@@ -1,6 +1,6 @@
 import { Command, Option } from "clipanion";
 import { EbpfctlCommand, useColor } from "./base";
-import { runTrace } from "../session/run-trace";
+import { runTrace } from "../trace/run-trace";
 import { usageError } from "../errors";
 
 export class TraceCommand extends EbpfctlCommand {

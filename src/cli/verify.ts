@@ -3,7 +3,7 @@ import Table from "cli-table3";
 import pc from "picocolors";
 import { EbpfctlCommand, outputOption, useColor } from "./base";
 import { usageError } from "../errors";
-import { compareWithBaseline, gateError, readBaseline, verifyRecipes, writeBaseline, type Comparison, type VerifyReport } from "../session/verify";
+import { compareWithBaseline, gateError, readBaseline, verifyRecipes, writeBaseline, type Comparison, type VerifyReport } from "../verifier/verify";
 
 export class VerifyCommand extends EbpfctlCommand {
   static paths = [["verify"]];

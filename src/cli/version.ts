@@ -1,6 +1,6 @@
 import { Command } from "clipanion";
 import { EbpfctlCommand, outputOption } from "./base";
-import { versionReport } from "../session/version-report";
+import { versionReport } from "../forensics/version-report";
 
 export class VersionCommand extends EbpfctlCommand {
   static paths = [["version"], ["--version"]];

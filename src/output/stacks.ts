@@ -4,8 +4,8 @@
 // it lives (`remember`, called on every tick) and symbol tables are cached per file (dev:inode).
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { Kallsyms } from "../session/kallsyms";
-import { SymbolTable } from "../session/elf-symbols";
+import { Kallsyms } from "../symbols/kallsyms";
+import { SymbolTable } from "../symbols/elf-symbols";
 
 interface Mapping {
   start: bigint;

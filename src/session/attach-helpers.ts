@@ -6,8 +6,8 @@ import { PerfEvent, parseCpuList, LibbpfError, type BpfLink, type BpfProgram } f
 import { ExitCode, perfEventFailed, uprobeBinaryRefused, uprobeSymbolMissing } from "../errors";
 import type { Manifest } from "../recipe/manifest";
 import type { AttachContext } from "./attach";
-import type { ParameterValues } from "./params";
-import { ElfError, symbolOffset } from "./elf-symbols";
+import type { ParameterValues } from "../recipe/params";
+import { ElfError, symbolOffset } from "../symbols/elf-symbols";
 
 const DEFAULT_FREQ_HZ = 49;
 

@@ -2,7 +2,7 @@
 import { attachFailed } from "../errors";
 import { LibbpfError, drainLibbpfLog, type BpfLink, type BpfProgram } from "../libbpf";
 import type { Alternative } from "../recipe/manifest";
-import type { ParameterValues } from "./params";
+import type { ParameterValues } from "../recipe/params";
 
 /** Per-hit cost of entering a program, not counted in run_time_ns (cloudflare/ebpf_exporter benchmark). */
 export const HOOK_ENTRY_NS: Record<Alternative["type"], number> = {

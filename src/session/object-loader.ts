@@ -9,9 +9,9 @@ import type { VerifiedRecipe } from "../recipe/verified";
 import { formatBudget, type Budgets } from "../budget/budgets";
 import { estimateMaps } from "../budget/memory";
 import { relocationMismatch, type CoreBtfCache } from "../kernel/core-btf";
-import { Rodata } from "./rodata";
-import { verifierError } from "./verifier-report";
-import type { ParameterValues } from "./params";
+import { Rodata } from "../libbpf/rodata";
+import { verifierError } from "../verifier/verifier-report";
+import type { ParameterValues } from "../recipe/params";
 
 export const memoryRefused = (msg: string) => new EbpfctlError("EBPFCTL-E0031", msg, ExitCode.BUDGET_BREACH, "raise --max-memory (within the recipe's ceiling) or use a smaller recipe");
 

@@ -18,7 +18,7 @@ import type { Budgets, BudgetName } from "../budget/budgets";
 import { BudgetMonitor, type Breach } from "../budget/monitor";
 import { SessionStatsReader, type KernelCounts } from "./stats";
 import { attachAlternative, HOOK_ENTRY_NS, type AttachContext } from "./attach";
-import type { ParameterValues } from "./params";
+import type { ParameterValues } from "../recipe/params";
 import { OutputClosedError, type OutputSink } from "../output/sink";
 import type { EventRenderer } from "../output/event-renderer";
 import type { CoreBtfCache } from "../kernel/core-btf";

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { kernelTest } from "../kernel/helpers";
 import { BpfObject, EventReader, RingBufferReader, type BpfLink } from "../../src/libbpf";
-import { Rodata } from "../../src/session/rodata";
+import { Rodata } from "../../src/libbpf/rodata";
 import { SessionStatsReader } from "../../src/session/stats";
 
 const repo = join(import.meta.dir, "../..");

@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BpfObject, LoadError, captureLibbpfLog, drainLibbpfLog } from "../../src/libbpf";
-import { verifierError, explainVerifierLog } from "../../src/session/verifier-report";
+import { verifierError, explainVerifierLog } from "../../src/verifier/verifier-report";
 import { EbpfctlError, ExitCode } from "../../src/errors";
-import { kernelTest } from "./helpers";
+import { kernelTest } from "../kernel/helpers";
 
 const ROOT = join(import.meta.dir, "../..");
 const SRC = join(ROOT, "test/fixtures/unverifiable.bpf.c");

@@ -4,7 +4,7 @@
 import * as z from "zod/mini";
 import { parameterInvalid } from "../errors";
 import { parseDuration, parseCount } from "../budget/units";
-import type { Manifest } from "../recipe/manifest";
+import type { Manifest } from "./manifest";
 
 export interface ParameterSpec {
   flag: string;

@@ -5,7 +5,7 @@ import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const ROOT = join(import.meta.dir, "../..");
+const ROOT = join(import.meta.dir, "../../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 
 test("docs/kernel-matrix.md is up to date with the manifests and the verifier baselines", () => {

@@ -12,24 +12,24 @@ import { kernelFeatures } from "../kernel/features";
 import { readKernelFacts } from "../kernel/facts";
 import { selectProfile, compatRecord, featuresNeeded } from "../kernel/profile";
 import { CoreBtfCache, kernelImageId, moduleBtfDigest } from "../kernel/core-btf";
-import { cacheDir } from "./host-paths";
+import { cacheDir } from "../host/host-paths";
 import { OutputSink } from "../output/sink";
 import { JsonLinesRenderer, TableRenderer, bootToWallOffsetMs } from "../output/event-renderer";
 import { LifecycleReporter } from "../output/lifecycle";
-import { resolveParameters } from "./params";
-import { TraceSession, type ProbeChoice, type SessionResult } from "./session";
-import { binarySha256, versionReport } from "./version-report";
-import { aggregatePlan, type AggregateOptions } from "./aggregate";
-import { attachHelpers } from "./attach-helpers";
+import { resolveParameters } from "../recipe/params";
+import { TraceSession, type ProbeChoice, type SessionResult } from "../session/session";
+import { binarySha256, versionReport } from "../forensics/version-report";
+import { aggregatePlan, type AggregateOptions } from "../output/aggregate";
+import { attachHelpers } from "../session/attach-helpers";
 import type { VerifiedRecipe } from "../recipe/verified";
 import { killSwitchEngaged } from "../errors";
-import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "./kill-switch";
-import { SessionRegistration } from "./registry";
-import { releaseHostBudget, reserveHostBudget } from "./host-budget";
-import { dropPrivileges } from "./privileges";
-import { parseNice, yieldCpu } from "./priority";
-import { Kallsyms } from "./kallsyms";
-import { reducedProfile, type ReducedProfile } from "./host-profile";
+import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "../host/kill-switch";
+import { SessionRegistration } from "../host/registry";
+import { releaseHostBudget, reserveHostBudget } from "../host/host-budget";
+import { dropPrivileges } from "../host/privileges";
+import { parseNice, yieldCpu } from "../host/priority";
+import { Kallsyms } from "../symbols/kallsyms";
+import { reducedProfile, type ReducedProfile } from "../session/reduced-profile";
 
 /**
  * Records on the way to the first attach are fsync'd together by the flush just before it (one

@@ -19,10 +19,10 @@ import { EbpfctlError, ExitCode, bundleFailed } from "../errors";
 import { verifyLog, describeProblem, readRecords } from "../audit/chain";
 import { summarizeSessions, type SessionSummary } from "../audit/sessions";
 import type { AuditRecord } from "../audit/record";
-import { readKillSwitch, describeKillSwitch } from "./kill-switch";
-import { listSessions } from "./registry";
-import { readReservations } from "./host-budget";
-import { runDir } from "./host-paths";
+import { readKillSwitch, describeKillSwitch } from "../host/kill-switch";
+import { listSessions } from "../host/registry";
+import { readReservations } from "../host/host-budget";
+import { runDir } from "../host/host-paths";
 
 export interface BundleOptions {
   auditLogPath: string;

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KERNEL_MATRIX, ROOT, guestInfo, prepareGuest } from "./guest";
-import type { VerifyReport } from "../../src/session/verify";
+import type { VerifyReport } from "../../../src/verifier/verify";
 
 const skipReason = prepareGuest();
 const ci = process.env.CI === "true";

@@ -8,14 +8,14 @@
 import { readFileSync } from "node:fs";
 import { EventReader, type BpfMap, type BpfObject, type DecodedEvent } from "../libbpf";
 import type { Manifest } from "../recipe/manifest";
-import type { ParameterValues } from "./params";
+import type { ParameterValues } from "../recipe/params";
 import { parameterInvalid, EbpfctlError, ExitCode } from "../errors";
 import { parseDuration } from "../budget/units";
-import { formatNs } from "../output/format";
-import { log2Buckets, renderLog2Histogram, total, type HistUnit } from "../output/histogram";
-import { renderTable, type TableColumn } from "../output/aggregate-table";
-import { StackSymbolizer, foldedLines, type SymbolisedStack } from "../output/stacks";
-import { X86_64_SYSCALLS } from "../output/syscalls-x86_64";
+import { formatNs } from "./format";
+import { log2Buckets, renderLog2Histogram, total, type HistUnit } from "./histogram";
+import { renderTable, type TableColumn } from "./aggregate-table";
+import { StackSymbolizer, foldedLines, type SymbolisedStack } from "./stacks";
+import { X86_64_SYSCALLS } from "./syscalls-x86_64";
 
 export interface AggregateOptions {
   interval?: string;

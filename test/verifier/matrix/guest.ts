@@ -33,7 +33,7 @@ export interface GuestRun {
   wallSeconds: number | null;
 }
 
-export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+export const ROOT = new URL("../../..", import.meta.url).pathname.replace(/\/$/, "");
 export const KERNEL_MATRIX = join(ROOT, "scripts/kernel-matrix");
 
 function optionArgs(opts: RunInGuestOptions): string[] {

@@ -2,8 +2,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ElfFile, SymbolTable, symbolOffset, ElfError } from "../../src/session/elf-symbols";
-import { Kallsyms } from "../../src/session/kallsyms";
+import { ElfFile, SymbolTable, symbolOffset, ElfError } from "../../src/symbols/elf-symbols";
+import { Kallsyms } from "../../src/symbols/kallsyms";
 
 const ROOT = join(import.meta.dir, "../..");
 const HOT = join(ROOT, "build/fixtures/hot_function");

@@ -4,7 +4,7 @@ import { release, arch } from "node:os";
 import { join } from "node:path";
 import { libbpfVersion } from "../libbpf";
 import { privateCacheFile } from "../kernel/cache-file";
-import { cacheDir, writeAtomic } from "./host-paths";
+import { cacheDir, writeAtomic } from "../host/host-paths";
 import { BUILD_INFO } from "../../build/embedded";
 
 let binaryHash: string | undefined;

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
-import { compareWithBaseline, toBaseline, type VerifyReport } from "../../src/session/verify";
-import { kernelTest } from "./helpers";
+import { compareWithBaseline, toBaseline, type VerifyReport } from "../../src/verifier/verify";
+import { kernelTest } from "../kernel/helpers";
 
 const ROOT = join(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");

@@ -18,10 +18,10 @@ import { loadVerifiedRecipe } from "../recipe/trust";
 import type { Alternative, AttachType, Manifest } from "../recipe/manifest";
 import type { VerifiedRecipe } from "../recipe/verified";
 import { resolveBudgets } from "../budget/budgets";
-import { resolveParameters } from "./params";
-import { Rodata } from "./rodata";
+import { resolveParameters } from "../recipe/params";
+import { Rodata } from "../libbpf/rodata";
 import { explainVerifierLog, saveVerifierLog } from "./verifier-report";
-import { versionReport } from "./version-report";
+import { versionReport } from "../forensics/version-report";
 
 export type AltStatus = "accepted" | "rejected" | "unsupported";
 

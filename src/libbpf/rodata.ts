@@ -1,6 +1,6 @@
 // Writes tunables into the object's .rodata before load, at the offsets the object's BTF gives
 // for each variable (never hand-kept offsets).
-import type { BpfObject, FieldLayout } from "../libbpf";
+import type { BpfObject, FieldLayout } from ".";
 
 export class RodataError extends Error {
   readonly code = "EBPFCTL-E0013";
