@@ -1,7 +1,7 @@
 // Effective budgets for one session: the manifest's defaults, tightened by flags, never loosened
 // past the manifest's ceilings (nor past a host policy ceiling when one is given).
 import { EbpfctlError, ExitCode } from "../errors";
-import { parseBytes, parseCount, parseDuration, parsePercent, formatBytes, formatCount, formatDuration } from "./units";
+import { parseBytes, parseCount, parseDuration, parsePercent, formatBytes, formatCount, formatDuration } from "../units";
 import type { BudgetSet, Manifest } from "../recipe/manifest";
 
 export type BudgetName = keyof BudgetSet;

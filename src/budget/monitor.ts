@@ -4,8 +4,7 @@
 import type { BpfMap, BpfProgram } from "../libbpf";
 import type { Budgets, BudgetName } from "./budgets";
 import { mapMemlock, processRss } from "./memory";
-import type { KernelCounts } from "../session/stats";
-import type { Accounting } from "../session/session";
+import type { Accounting, KernelCounts } from "./accounting";
 
 export interface Breach {
   budget: BudgetName;

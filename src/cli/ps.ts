@@ -4,7 +4,7 @@ import Table from "cli-table3";
 import { EbpfctlCommand, outputOption, useColor } from "./base";
 import { usageError } from "../errors";
 import { listSessions } from "../host/registry";
-import { formatBytes, formatCount } from "../budget/units";
+import { formatBytes, formatCount } from "../units";
 import { formatDuration } from "../audit/sessions";
 
 export class PsCommand extends EbpfctlCommand {

@@ -2,7 +2,7 @@ import { Command, Option } from "clipanion";
 import { EbpfctlCommand, outputOption } from "./base";
 import { usageError } from "../errors";
 import { loadVerifiedRecipe } from "../recipe/trust";
-import { formatBytes, formatCount, formatDuration } from "../budget/units";
+import { formatBytes, formatCount, formatDuration } from "../units";
 
 const FORMAT: Record<string, (n: number) => string> = {
   max_duration: formatDuration,

@@ -10,7 +10,7 @@ import { EventReader, type BpfMap, type BpfObject, type DecodedEvent } from "../
 import type { Manifest } from "../recipe/manifest";
 import type { ParameterValues } from "../recipe/params";
 import { parameterInvalid, EbpfctlError, ExitCode } from "../errors";
-import { parseDuration } from "../budget/units";
+import { parseDuration } from "../units";
 import { formatNs } from "./format";
 import { log2Buckets, renderLog2Histogram, total, type HistUnit } from "./histogram";
 import { renderTable, type TableColumn } from "./aggregate-table";

@@ -4,11 +4,9 @@ import { monotonicNs } from "../libbpf/clock";
 import type { DecodedEvent } from "../libbpf/event-reader";
 import type { Column } from "../recipe/manifest";
 import { formatCell, jsonEvent } from "./format";
+import type { EventRenderer } from "../session/event-sink";
+export type { EventRenderer } from "../session/event-sink";
 
-export interface EventRenderer {
-  header(): string[];
-  render(e: DecodedEvent): string;
-}
 
 export class JsonLinesRenderer implements EventRenderer {
   // Events come in bursts within the same millisecond: reuse the last ISO string (hot path).

@@ -4,7 +4,7 @@
 import pc from "picocolors";
 import type { SessionResult, SessionStatus } from "../session/session";
 import { formatBudget, type BudgetName } from "../budget/budgets";
-import { formatCount, formatDuration, formatBytes } from "../budget/units";
+import { formatCount, formatDuration, formatBytes } from "../units";
 
 interface Options {
   json: boolean;

@@ -1,7 +1,9 @@
 // Where events go (stdout or --output-file), with exact byte accounting for the output budget.
 import { openSync, writeSync, closeSync, fsyncSync } from "node:fs";
+import { OutputClosedError, type EventSink } from "../session/event-sink";
+export { OutputClosedError } from "../session/event-sink";
 
-export class OutputSink {
+export class OutputSink implements EventSink {
   bytesWritten = 0;
   /** Called around each write, e.g. to lift a status line off a terminal shared with stderr. */
   around?: { before(): void; after(): void };
@@ -78,13 +80,5 @@ export class OutputSink {
       closeSync(this.fd);
       this.fd = -1;
     }
-  }
-}
-
-/** The reader of our output went away (e.g. `| head`): end the session cleanly. */
-export class OutputClosedError extends Error {
-  readonly code = "EBPFCTL-E0040";
-  constructor() {
-    super("output closed by the reader");
   }
 }

@@ -4,7 +4,7 @@
 // built at every start; classic's chainable methods cost ~4 ms more of `ebpfctl trace`).
 import * as z from "zod/mini";
 import { manifestInvalid } from "../errors";
-import { parseBytes, parseCount, parseDuration, parsePercent } from "../budget/units";
+import { parseBytes, parseCount, parseDuration, parsePercent } from "../units";
 
 const unit = (parse: (v: string | number) => number) =>
   z.pipe(

@@ -3,7 +3,7 @@
 // binds each to a .rodata variable; values are validated before anything loads.
 import * as z from "zod/mini";
 import { parameterInvalid } from "../errors";
-import { parseDuration, parseCount } from "../budget/units";
+import { parseDuration, parseCount } from "../units";
 import type { Manifest } from "./manifest";
 
 export interface ParameterSpec {

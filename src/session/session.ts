@@ -16,11 +16,11 @@ import type { Alternative, Probe } from "../recipe/manifest";
 import type { VerifiedRecipe } from "../recipe/verified";
 import type { Budgets, BudgetName } from "../budget/budgets";
 import { BudgetMonitor, type Breach } from "../budget/monitor";
-import { SessionStatsReader, type KernelCounts } from "./stats";
+import { SessionStatsReader } from "./stats";
+import type { Accounting, KernelCounts } from "../budget/accounting";
 import { attachAlternative, HOOK_ENTRY_NS, type AttachContext } from "./attach";
 import type { ParameterValues } from "../recipe/params";
-import { OutputClosedError, type OutputSink } from "../output/sink";
-import type { EventRenderer } from "../output/event-renderer";
+import { OutputClosedError, type EventRenderer, type EventSink } from "./event-sink";
 import type { CoreBtfCache } from "../kernel/core-btf";
 import { loadObject, setBssVar } from "./object-loader";
 
@@ -57,7 +57,7 @@ export interface SessionPlan {
   choices: ProbeChoice[];
   /** Stop normally after this many ms (-d). */
   durationMs?: number;
-  sink: OutputSink;
+  sink: EventSink;
   renderer?: EventRenderer;
   attach?: Omit<AttachContext, "params">;
   /** Aggregation recipes: called at intervals and at the end with the loaded object. */
@@ -79,24 +79,6 @@ export interface SessionStatus {
   budgets: Budgets;
 }
 
-export interface Accounting {
-  produced: number;
-  delivered: number;
-  dropped_rate: number;
-  dropped_ringbuf: number;
-  sampled_out: number;
-  identity_holds: boolean;
-  duration_ms: number;
-  peak_rate: number;
-  mean_rate: number;
-  bpf_cpu_ns: number;
-  bpf_run_cnt: number;
-  cpu_percent: number;
-  peak_map_memory: number;
-  peak_rss: number;
-  output_bytes: number;
-  verdict: "complete" | "sampled" | "lossy";
-}
 
 export interface SessionResult {
   sessionId: string;

@@ -1,13 +1,6 @@
 // Reads the per-CPU session_stats counters every recipe keeps (bpf/ebpfctl.h: enum session_stat).
 import { possibleCpus, type BpfMap } from "../libbpf";
-
-export interface KernelCounts {
-  produced: number;
-  submitted: number;
-  droppedRate: number;
-  droppedRingbuf: number;
-  sampledOut: number;
-}
+import type { KernelCounts } from "../budget/accounting";
 
 const STAT = { SUBMITTED: 0, DROPPED_RATE: 1, DROPPED_RINGBUF: 2, SAMPLED_OUT: 3 } as const;
 

@@ -7,7 +7,7 @@ import { invokingUser } from "../audit/sessions";
 import { loadVerifiedRecipe, setTrustDecisionHook } from "../recipe/trust";
 import { loadPolicy } from "../recipe/policy";
 import { resolveBudgets, type BudgetFlags } from "../budget/budgets";
-import { parseDuration } from "../budget/units";
+import { parseDuration } from "../units";
 import { kernelFeatures } from "../kernel/features";
 import { readKernelFacts } from "../kernel/facts";
 import { selectProfile, compatRecord, featuresNeeded } from "../kernel/profile";

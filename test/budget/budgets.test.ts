@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { kernelTest } from "../kernel/helpers";
 import { newProgramsNamed, assertBuilt, attachedIds, ebpfctl, FIXTURES, isolatedEnv, repoRoot, tempDir, trace, waitGone, type TraceProcess } from "../helpers/trace";
 import { allProgIds } from "../../src/libbpf";
-import type { Accounting } from "../../src/session/session";
+import type { Accounting } from "../../src/budget/accounting";
 
 /** Program names of the recipes these tests run (bpftool shows the first 15 bytes). */
 const RECIPE_PROGRAMS = ["tp_execve_enter", "tp_execve_exit", "tp_openat_exit", "tp_open_exit"];
