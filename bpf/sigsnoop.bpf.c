@@ -43,9 +43,11 @@ int BPF_PROG(btf_signal_generate, int sig, struct kernel_siginfo *info, struct t
 	     int result)
 {
 	int code = 0;
-	/* info may be SEND_SIG_NOINFO (0) or SEND_SIG_PRIV (1), not a pointer. */
+	/* info may be SEND_SIG_NOINFO (0) or SEND_SIG_PRIV (1), not a pointer. Kernels from 6.1x on
+	 * type such an argument as a scalar ("may encode error"), so a direct load is rejected there:
+	 * read it with a bounded probe read, which every kernel since 5.5 accepts. */
 	if ((unsigned long)info > 1)
-		code = info->si_code;
+		bpf_probe_read_kernel(&code, sizeof(code), &info->si_code);
 	struct signal_event *e = new_event(sig, result, code);
 	if (!e)
 		return 0;
