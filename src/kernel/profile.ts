@@ -7,6 +7,14 @@
 import type { Alternative, AttachType, Manifest } from "../recipe/manifest";
 import type { Feature, FeatureReport } from "./features";
 import type { KernelFacts } from "./facts";
+import type { VariantOutcome } from "./variant-outcomes";
+
+/** A refusal this kernel image already gave an alternative when it was really loaded or attached. */
+export type KnownRefusal = (alt: Alternative) => VariantOutcome | undefined;
+
+export function describeRefusal(o: VariantOutcome): string {
+  return `${o.status === "rejected" ? "rejected by the verifier" : "attach failed"} on this kernel image (${o.at.slice(0, 10)}): ${o.reason}`;
+}
 
 export type Profile = "full" | "reduced" | "disabled";
 
@@ -67,7 +75,7 @@ function describe(alt: Alternative): string {
 }
 
 /** A feature counts as available only when shown to work; "unknown" is not good enough to attach. */
-export function selectProfile(manifest: Pick<Manifest, "probes">, features: FeatureInput): ProfileSelection {
+export function selectProfile(manifest: Pick<Manifest, "probes">, features: FeatureInput, refused?: KnownRefusal): ProfileSelection {
   const table = featureTable(features);
   const probes: ProbeChoice[] = [];
   const reasons: string[] = [];
@@ -83,12 +91,13 @@ export function selectProfile(manifest: Pick<Manifest, "probes">, features: Feat
     for (const [i, alt] of probe.alternatives.entries()) {
       const fname = ATTACH_FEATURE[alt.type];
       const f = table[fname];
-      if (f?.status === "yes") {
+      const refusal = f?.status === "yes" ? refused?.(alt) : undefined;
+      if (f?.status === "yes" && !refusal) {
         chosen = alt;
         chosenIndex = i;
         break;
       }
-      const why = f ? `${fname}: ${f.status} — ${f.evidence}` : `${fname}: unknown — not probed`;
+      const why = refusal ? `${alt.type}: ${describeRefusal(refusal)}` : f ? `${fname}: ${f.status} — ${f.evidence}` : `${fname}: unknown — not probed`;
       skipped.push({ alt, reason: why });
     }
     const essential = probe.essential ?? true;

@@ -70,6 +70,9 @@ export class LifecycleReporter {
       case "warning":
         this.warn("warning", String(fields.message));
         break;
+      case "fallback":
+        this.line(`${this.c(pc.yellow, "fallback:")} ${fields.probe}: ${fields.failed}; trying ${fields.next}`);
+        break;
       default:
         this.line(`${this.c(pc.dim, "ebpfctl:")} ${kind} ${JSON.stringify(fields)}`);
     }
@@ -122,7 +125,7 @@ export class LifecycleReporter {
   summary(recipe: string, r: SessionResult): void {
     const a = r.accounting;
     if (this.o.json) {
-      this.record("end", { recipe, reason: r.reason, exit_code: r.exitCode, ...(r.breach ? { breach: r.breach } : {}), ...(r.error ? { error: r.error.message } : {}), accounting: a });
+      this.record("end", { recipe, reason: r.reason, exit_code: r.exitCode, ...(r.breach ? { breach: r.breach } : {}), ...(r.error ? { error: r.error.message } : {}), ...(r.fallbacks?.length ? { fallbacks: r.fallbacks } : {}), accounting: a });
       return;
     }
     const verdict = a.verdict === "complete" ? this.c(pc.green, a.verdict) : this.c(pc.yellow, a.verdict);
@@ -130,6 +133,7 @@ export class LifecycleReporter {
       `${recipe}: ${a.delivered} events in ${formatDuration(a.duration_ms)} (${verdict}); produced ${a.produced} = delivered ${a.delivered} + rate-dropped ${a.dropped_rate} + ring-full ${a.dropped_ringbuf} + sampled-out ${a.sampled_out}; ` +
         `peak ${formatCount(a.peak_rate)}/s, cpu ${a.cpu_percent}%, maps ${formatBytes(a.peak_map_memory)}, rss ${formatBytes(a.peak_rss)}; ended: ${r.reason}`,
     );
+    for (const f of r.fallbacks ?? []) this.line(`${this.c(pc.yellow, "fell back:")} ${f.probe}: ${f.type} (${f.program}) ${f.stage === "load" ? "rejected by the verifier" : "failed to attach"}: ${f.reason}${f.log ? `; log ${f.log}` : ""}`);
   }
 }
 

@@ -1,5 +1,5 @@
 // Attaches one chosen alternative of a probe. Each kind gets its target the way libbpf needs it.
-import { attachFailed } from "../errors";
+import { EbpfctlError, attachFailed } from "../errors";
 import { LibbpfError, drainLibbpfLog, type BpfLink, type BpfProgram } from "../libbpf";
 import type { Alternative } from "../recipe/manifest";
 import type { ParameterValues } from "../recipe/params";
@@ -16,6 +16,9 @@ export interface AttachContext {
   /** Opens per-CPU perf events and attaches (profile recipes). */
   attachPerfEvents?: (prog: BpfProgram) => BpfLink[];
 }
+
+/** The kernel refused the attach (not a target the user left out): the session may fall back. */
+export class KernelAttachRefused extends EbpfctlError {}
 
 export function attachAlternative(prog: BpfProgram, alt: Alternative, ctx: AttachContext): BpfLink[] {
   try {
@@ -44,7 +47,8 @@ export function attachAlternative(prog: BpfProgram, alt: Alternative, ctx: Attac
     if (e instanceof LibbpfError) {
       // libbpf says why in its own words (e.g. which perf event it failed to create): keep the last line.
       const why = drainLibbpfLog().filter((l) => l.level === "warn").map((l) => l.text.replace(/^libbpf: /, "").trim()).at(-1);
-      throw attachFailed(`could not attach ${prog.name} (${alt.type}${alt.target ? ` ${alt.target}` : ""}): ${e.message}${why ? ` (libbpf: ${why})` : ""}`, "run ebpfctl doctor to see which attach types this kernel supports");
+      const base = attachFailed(`could not attach ${prog.name} (${alt.type}${alt.target ? ` ${alt.target}` : ""}): ${e.message}${why ? ` (libbpf: ${why})` : ""}`, "run ebpfctl doctor to see which attach types this kernel supports");
+      throw new KernelAttachRefused(base.code, base.message, base.exitCode, base.hint);
     }
     throw e;
   }

@@ -2,7 +2,7 @@
 // open and load: which programs load, map sizes, parameters and the rate cap in .rodata, the
 // initial sampling. CO-RE relocates against this kernel's cached minimised BTF when there is
 // one (src/kernel/core-btf.ts), held to the digests a load against the kernel's BTF left.
-import { BpfObject, LoadError, drainLibbpfLog, possibleCpus } from "../libbpf";
+import { BpfObject, drainLibbpfLog, possibleCpus } from "../libbpf";
 import { EbpfctlError, ExitCode } from "../errors";
 import type { Manifest } from "../recipe/manifest";
 import type { VerifiedRecipe } from "../recipe/verified";
@@ -10,7 +10,6 @@ import { formatBudget, type Budgets } from "../budget/budgets";
 import { estimateMaps } from "../budget/memory";
 import { relocationMismatch, type CoreBtfCache } from "../kernel/core-btf";
 import { Rodata } from "../libbpf/rodata";
-import { verifierError } from "../verifier/verifier-report";
 import type { ParameterValues } from "../recipe/params";
 
 export const memoryRefused = (msg: string) => new EbpfctlError("EBPFCTL-E0031", msg, ExitCode.BUDGET_BREACH, "raise --max-memory (within the recipe's ceiling) or use a smaller recipe");
@@ -78,7 +77,7 @@ export function loadObject(plan: LoadPlan, stack: DisposableStack): LoadedObject
       obj.load();
     }
   } catch (e) {
-    if (e instanceof LoadError) throw verifierError(manifest.name, e.program, e.errno, e.verifierLog);
+    // A LoadError goes up as it is: the session decides between a fallback and a refusal.
     throw e;
   }
   return {

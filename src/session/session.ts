@@ -7,9 +7,11 @@ import {
   BpfObject,
   BpfStatsHandle,
   EventReader,
+  LoadError,
   captureLibbpfLog,
   drainLibbpfLog,
   RingBufferReader,
+  type BpfProgram,
 } from "../libbpf";
 import { EbpfctlError, ExitCode } from "../errors";
 import type { Alternative, Probe } from "../recipe/manifest";
@@ -18,11 +20,13 @@ import type { Budgets, BudgetName } from "../budget/budgets";
 import { BudgetMonitor, type Breach } from "../budget/monitor";
 import { SessionStatsReader } from "./stats";
 import type { Accounting, KernelCounts } from "../budget/accounting";
-import { attachAlternative, HOOK_ENTRY_NS, type AttachContext } from "./attach";
+import { attachAlternative, HOOK_ENTRY_NS, KernelAttachRefused, type AttachContext } from "./attach";
+import { verifierError } from "../verifier/verifier-report";
 import type { ParameterValues } from "../recipe/params";
 import { OutputClosedError, type EventRenderer, type EventSink } from "./event-sink";
 import type { CoreBtfCache } from "../kernel/core-btf";
-import { loadObject, setBssVar } from "./object-loader";
+import { loadObject, setBssVar, type LoadedObject } from "./object-loader";
+import { AlternativeFailed, attachFailure, describeFailure, fallBack, loadFailure, type AlternativeFailure } from "./variant-fallback";
 
 export interface ProbeChoice {
   probe: Probe;
@@ -48,6 +52,8 @@ export interface SessionHooks {
   beforeAttach?(): void;
   /** About once a second whatever statusIntervalMs is (live-session registry). */
   heartbeat?(s: SessionStatus): void;
+  /** An alternative was refused at run time and the session moves on to `next` (before it loads). */
+  fallback?(failure: AlternativeFailure, next: ProbeChoice): void;
 }
 
 export interface SessionPlan {
@@ -69,6 +75,10 @@ export interface SessionPlan {
   sampleEvery?: number;
   /** This kernel's minimised BTF for the object and programs: used if cached, made after detach if not. */
   coreBtf?: CoreBtfCache;
+  /** Per probe, every alternative the kernel supports in preference order: where a refused choice falls back. */
+  fallbacks?: Map<string, ProbeChoice[]>;
+  /** Per probe, why the alternatives the kernel lacks were not tried (named when none works). */
+  unsupported?: Map<string, string[]>;
 }
 
 export interface SessionStatus {
@@ -87,9 +97,20 @@ export interface SessionResult {
   accounting: Accounting;
   exitCode: number;
   error?: EbpfctlError;
+  /** Alternatives the kernel refused at run time, in order, before the ones that ran. */
+  fallbacks?: AlternativeFailure[];
 }
 
 const POLL_MS = 50;
+
+interface Attempt {
+  obj: BpfObject;
+  loaded: LoadedObject;
+  programs: { choice: ProbeChoice; prog: BpfProgram }[];
+  statsReader: SessionStatsReader;
+  reader: RingBufferReader | undefined;
+  links: BpfLink[];
+}
 
 export class TraceSession {
   readonly id: string;
@@ -114,61 +135,50 @@ export class TraceSession {
       for (const l of drainLibbpfLog()) if (l.level === "warn") hooks.lifecycle("warning", { source: "libbpf", message: l.text.replace(/^libbpf: /, "").trim() });
     };
 
-    // 1-2. Open, configure and load (refused before load if the maps alone exceed --max-memory).
-    const loaded = loadObject({ ...plan, programs: plan.choices.map((c) => c.alternative.program) }, stack);
-    const { obj, estimate } = loaded;
-    libbpfWarnings();
-    const programs = plan.choices.map((c) => ({ choice: c, prog: obj.program(c.alternative.program) }));
-    hooks.record("loaded", {
-      programs: programs.map(({ prog }) => {
-        const i = prog.info();
-        return { name: prog.name, prog_id: i.id, type: i.type, verified_insns: i.verifiedInsns };
-      }),
-      map_memory_estimate: estimate.total,
-      core_btf: loaded.coreBtf,
-      ...(loaded.coreBtfFallback ? { core_btf_fallback: loaded.coreBtfFallback } : {}),
-    });
-
-    // 3. Statistics on for the session (closing the fd turns them off), then attach.
+    // 3. Statistics on for the session (closing the fd turns them off).
     let stats: BpfStatsHandle | undefined;
     try {
       stats = stack.use(BpfStatsHandle.enable());
     } catch {
       hooks.lifecycle("warning", { message: "BPF run-time statistics unavailable; CPU budget counts only this process" });
     }
-    // The consumer exists before the first probe fires: events that arrive while the attached
-    // record is written are drained by the first poll, not dropped by a ring that filled meanwhile.
-    const statsReader = new SessionStatsReader(obj.map("session_stats"));
+
+    // 1-2, 4. Open, configure, load, attach; a refused alternative falls back to the next one the
+    // kernel supports (variant-fallback.ts), each attempt's resources released before the next.
     let delivered = 0;
     let pending: string[] = [];
-    let reader: RingBufferReader | undefined;
-    if (manifest.kind === "stream") {
-      const ev = manifest.event!;
-      const decoder = new EventReader(obj.btf(), ev.struct, Object.fromEntries(Object.entries(ev.strings ?? {}).map(([k, v]) => [k, { lengthField: v.length_field }])));
-      const renderer = plan.renderer!;
-      pending.push(...renderer.header());
-      reader = stack.use(
-        new RingBufferReader(obj.map(ev.ringbuf), (p, size) => {
+    let choices = plan.choices;
+    const failures: AlternativeFailure[] = [];
+    let attempt: Attempt;
+    for (;;) {
+      const own = new DisposableStack();
+      try {
+        attempt = this.loadAndAttach(choices, failures.length ? { ...plan, coreBtf: undefined } : plan, own, libbpfWarnings, (line) => {
           delivered++;
-          pending.push(renderer.render(decoder.decode(p, size)));
-        }),
-      );
+          pending.push(line);
+        }, (lines) => pending.push(...lines));
+        stack.use(own.move());
+        break;
+      } catch (e) {
+        own.dispose();
+        pending = [];
+        delivered = 0;
+        if (!(e instanceof AlternativeFailed)) throw e;
+        failures.push(e.failure);
+        const next = fallBack(manifest.name, choices, plan.fallbacks ?? new Map(), e, failures, plan.unsupported ?? new Map());
+        hooks.fallback?.(e.failure, next.find((c) => c.probe.name === e.failure.probe)!);
+        choices = next;
+      }
     }
-
-    hooks.beforeAttach?.();
-    const links: BpfLink[] = [];
-    stack.defer(() => BpfLink.closeAll(links.splice(0)));
-    for (const { choice, prog } of programs) {
-      links.push(...attachAlternative(prog, choice.alternative, { params: plan.params, ...plan.attach }));
-    }
+    const { obj, loaded, programs, statsReader, reader, links } = attempt;
     libbpfWarnings();
     const extra = hooks.afterAttach?.() ?? {};
     const attachedFields = {
       ...extra,
       links: links.map((l) => ({ link_id: l.info.id, prog_id: l.info.progId, program: l.program, attach_type: l.info.type, target: l.target })),
     };
-    hooks.record("attached", attachedFields);
-    hooks.lifecycle("attached", { session: this.id, recipe: manifest.name, probes: plan.choices.map((c) => `${c.probe.name}:${c.alternative.type}`), ...attachedFields });
+    hooks.record("attached", { ...attachedFields, ...(failures.length ? { fallbacks: failures.map(describeFailure) } : {}) });
+    hooks.lifecycle("attached", { session: this.id, recipe: manifest.name, probes: choices.map((c) => `${c.probe.name}:${c.alternative.type}`), ...(failures.length ? { fallbacks: failures } : {}), ...attachedFields });
     const attachedAt = performance.now();
 
     // 4. Consume and enforce.
@@ -293,8 +303,57 @@ export class TraceSession {
       breach,
       accounting,
       error,
+      ...(failures.length ? { fallbacks: failures } : {}),
       exitCode: error ? error.exitCode : breach ? ExitCode.BUDGET_BREACH : reason === "kill-switch" ? ExitCode.KILL_SWITCH : ExitCode.OK,
     };
+  }
+
+  /** One attempt: load `choices`, record `loaded`, make the consumer, attach every probe. Everything goes on `own`. */
+  private loadAndAttach(choices: ProbeChoice[], plan: SessionPlan, own: DisposableStack, libbpfWarnings: () => void, onLine: (line: string) => void, onHeader: (lines: string[]) => void): Attempt {
+    const { hooks } = this;
+    const manifest = plan.recipe.manifest;
+    let loaded: LoadedObject;
+    try {
+      loaded = loadObject({ ...plan, programs: choices.map((c) => c.alternative.program) }, own);
+    } catch (e) {
+      throw loadFailure(e, manifest.name, choices) ?? (e instanceof LoadError ? verifierError(manifest.name, e.program, e.errno, e.verifierLog) : e);
+    }
+    const { obj, estimate } = loaded;
+    libbpfWarnings();
+    const programs = choices.map((c) => ({ choice: c, prog: obj.program(c.alternative.program) }));
+    hooks.record("loaded", {
+      programs: programs.map(({ prog }) => {
+        const i = prog.info();
+        return { name: prog.name, prog_id: i.id, type: i.type, verified_insns: i.verifiedInsns };
+      }),
+      map_memory_estimate: estimate.total,
+      core_btf: loaded.coreBtf,
+      ...(loaded.coreBtfFallback ? { core_btf_fallback: loaded.coreBtfFallback } : {}),
+    });
+
+    // The consumer exists before the first probe fires: events that arrive while the attached
+    // record is written are drained by the first poll, not dropped by a ring that filled meanwhile.
+    const statsReader = new SessionStatsReader(obj.map("session_stats"));
+    let reader: RingBufferReader | undefined;
+    if (manifest.kind === "stream") {
+      const ev = manifest.event!;
+      const decoder = new EventReader(obj.btf(), ev.struct, Object.fromEntries(Object.entries(ev.strings ?? {}).map(([k, v]) => [k, { lengthField: v.length_field }])));
+      const renderer = plan.renderer!;
+      onHeader(renderer.header());
+      reader = own.use(new RingBufferReader(obj.map(ev.ringbuf), (p, size) => onLine(renderer.render(decoder.decode(p, size)))));
+    }
+
+    hooks.beforeAttach?.();
+    const links: BpfLink[] = [];
+    own.defer(() => BpfLink.closeAll(links.splice(0)));
+    for (const { choice, prog } of programs) {
+      try {
+        links.push(...attachAlternative(prog, choice.alternative, { params: plan.params, ...plan.attach }));
+      } catch (e) {
+        throw attachFailure(e, choice, e instanceof KernelAttachRefused);
+      }
+    }
+    return { obj, loaded, programs, statsReader, reader, links };
   }
 
   private installSignalHandlers(): void {

@@ -11,6 +11,8 @@ import { parseDuration } from "../units";
 import { kernelFeatures } from "../kernel/features";
 import { readKernelFacts } from "../kernel/facts";
 import { selectProfile, compatRecord, featuresNeeded } from "../kernel/profile";
+import { VariantOutcomes, type VariantOutcome } from "../kernel/variant-outcomes";
+import { describeFailure, fallbackPlan } from "../session/variant-fallback";
 import { CoreBtfCache, kernelImageId, moduleBtfDigest } from "../kernel/core-btf";
 import { cacheDir } from "../host/host-paths";
 import { OutputSink } from "../output/sink";
@@ -153,7 +155,11 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     const facts = readKernelFacts();
     // Only what this recipe's alternatives need: a first run after boot probes those, not everything.
     const features = kernelFeatures({ facts, only: featuresNeeded(manifest) });
-    const selection = selectProfile(manifest, features);
+    // What this kernel image's verifier already refused at run time is skipped from the start.
+    const outcomes = new VariantOutcomes({ image: kernelImageId(facts), kernel: facts.release, dir: cacheDir() });
+    const refusedNow = new Map<string, VariantOutcome>();
+    const refused = (alt: { program: string }) => refusedNow.get(alt.program) ?? outcomes.refusal(recipe.objectSha256, alt.program);
+    const selection = selectProfile(manifest, features, refused);
     const compat = compatRecord(manifest, facts, features, selection);
     audit.append("compat", compat as unknown as Record<string, unknown>, DEFER);
     life.compat(compat);
@@ -161,6 +167,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     let choices: ProbeChoice[] = selection.probes
       .filter((p) => p.chosen)
       .map((p) => ({ probe: manifest.probes.find((x) => x.name === p.name)!, alternative: p.chosen!, index: p.chosenIndex }));
+    const { fallbacks, unsupported } = fallbackPlan(manifest, features, selection);
     let reduced: ReducedProfile | undefined;
     if (req.profile === "reduced") {
       reduced = reducedProfile(manifest, choices, req.sampleEvery);
@@ -221,6 +228,8 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
           attach: attachHelpers(manifest, params),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
+          fallbacks,
+          unsupported,
           coreBtf: new CoreBtfCache(cacheDir(), {
             kernel: facts.release,
             image: kernelImageId(facts),
@@ -238,6 +247,17 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
             if (event === "detached") registration.update({ state: "stopping" });
           },
           lifecycle: (kind, fields) => life.event(kind, fields),
+          fallback: (failure, next) => {
+            const outcome = { status: failure.stage === "load" ? "rejected" : "attach_failed", stage: failure.stage, reason: failure.reason, ...(failure.log ? { log: failure.log } : {}) } as const;
+            if (failure.kernelCaused) {
+              refusedNow.set(failure.program, { ...outcome, at: new Date().toISOString() });
+              outcomes.remember(recipe.objectSha256, failure.program, outcome);
+            }
+            const revised = compatRecord(manifest, facts, features, selectProfile(manifest, features, refused));
+            audit.append("fallback", { ...failure, next: { program: next.alternative.program, type: next.alternative.type, ...(next.alternative.target ? { target: next.alternative.target } : {}) }, remembered: failure.kernelCaused });
+            audit.append("compat", { ...revised, revised: true } as unknown as Record<string, unknown>);
+            life.event("fallback", { ...failure, failed: describeFailure(failure), next: `${next.alternative.type}${next.alternative.target ? ` ${next.alternative.target}` : ""} (${next.alternative.program})` });
+          },
           beforeAttach: () => audit.flush(),
           status: statusMs > 0 ? (s) => life.status(s) : undefined,
           externalStop,

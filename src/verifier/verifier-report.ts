@@ -16,6 +16,15 @@ export function explainVerifierLog(log: string, max = 6): string[] {
   return body.slice(-max);
 }
 
+/** One line: what the verifier said after the last instruction it looked at (its verdict), e.g.
+ * "invalid access to map value, value_size=8 off=16 size=8 — R0 min value is outside of the allowed memory range". */
+export function verifierReason(log: string): string {
+  const body = explainVerifierLog(log, 1_000_000);
+  const lastInsn = body.findLastIndex((l) => /^\d+: \(/.test(l));
+  const verdict = body.slice(lastInsn + 1).filter((l) => !l.startsWith(";"));
+  return (verdict.length ? verdict : body.slice(-1)).join(" — ");
+}
+
 export function saveVerifierLog(recipe: string, program: string, log: string): string {
   const dir = join(runDir(), "verifier-logs");
   let path = join(dir, `${recipe}-${program}-${Date.now()}.log`);
