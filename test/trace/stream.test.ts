@@ -50,6 +50,29 @@ describe("sigsnoop", () => {
     expect(evs.length).toBe(1);
     expect(evs[0]).toMatchObject({ pid: process.pid, tpid: target, sig: 10, sig_name: "SIGUSR1", tcomm: "sleep", result: 0 });
     expectIdentity(r);
+    // The preferred tp_btf variant runs on this kernel (it was rejected on 6.18 -v1045 until the
+    // possibly-error siginfo pointer was read with a probe read).
+    const compat = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).find((x) => x.kind === "compat")!;
+    expect(compat.profile).toBe("full");
+    expect((compat.probes as { chosen: { type: string } }[])[0]!.chosen.type).toBe("tp_btf");
+  });
+
+  recipeTest("sigqueue() from a child: si_code SI_QUEUE (-1) read through the siginfo pointer", async () => {
+    let target = 0;
+    let sender = 0;
+    const r = await traceDuring(["sigsnoop", "--signal", "USR1"], async () => {
+      const c = Bun.spawn(["sleep", "30"]);
+      target = c.pid;
+      await Bun.sleep(50);
+      const q = Bun.spawn(["python3", "-c", `import ctypes; ctypes.CDLL(None).sigqueue(${c.pid}, 10, 0)`]);
+      sender = q.pid;
+      await q.exited;
+      await c.exited;
+    });
+    expect(r.code).toBe(0);
+    const evs = events(r.records).filter((e) => e.tpid === target);
+    expect(evs.length).toBe(1);
+    expect(evs[0]).toMatchObject({ pid: sender, tpid: target, sig: 10, code: -1, tcomm: "sleep", result: 0 });
   });
 });
 
