@@ -6,6 +6,7 @@ import { usageError } from "../errors";
 import { readKernelFacts, mayLoadTracing, type KernelFacts } from "../kernel/facts";
 import { kernelFeatures, type Feature, type FeatureReport } from "../kernel/features";
 import { selectProfile, compatRecord, type CompatRecord } from "../kernel/profile";
+import { checkLoadability, variantOutcomes } from "../verifier/load-check";
 import { coreBtfCacheStatus } from "../kernel/core-btf";
 import { cacheDir } from "../host/host-paths";
 import { embeddedSources } from "../recipe/catalog";
@@ -17,22 +18,42 @@ export interface DoctorReport {
   recipes: (CompatRecord | { recipe: string; error: string })[];
   /** CO-RE against minimised kernel BTF (src/kernel/core-btf.ts): the bpftool used, entries cached. */
   coreBtf: ReturnType<typeof coreBtfCacheStatus>;
+  /** Variants this kernel image refused (run-time fallbacks, or --check-load), and whether loads ran now. */
+  loadCheck: { ran: "loaded" | "cache" | string; loaded: string[]; file: string; rejected: { recipe: string; program: string; type: string; status: string; reason: string; at: string; log?: string }[] };
 }
 
-/** Facts, probed features and every embedded recipe's profile. Reads manifests only; loads no recipe. */
-export function doctorReport(opts: { refresh?: boolean } = {}): DoctorReport {
+/**
+ * Facts, probed features and every embedded recipe's profile, with the variants this kernel image's
+ * verifier refused (at run time, or by --check-load, which loads every supported variant without
+ * attaching) skipped as trace skips them.
+ */
+export function doctorReport(opts: { refresh?: boolean; checkLoad?: boolean } = {}): DoctorReport {
   const facts = readKernelFacts();
   const features = kernelFeatures({ facts, refresh: opts.refresh });
+  const check = opts.checkLoad ? checkLoadability(facts, features, { refresh: opts.refresh, dir: cacheDir() }) : undefined;
+  const outcomes = check?.outcomes ?? variantOutcomes(facts, cacheDir());
   const recipes: DoctorReport["recipes"] = [];
+  const rejected: NonNullable<DoctorReport["loadCheck"]>["rejected"] = [];
   for (const source of embeddedSources()) {
     try {
       const manifest = parseManifest(source.manifestText, source.manifestFile);
-      recipes.push(compatRecord(manifest, facts, features, selectProfile(manifest, features)));
+      const sha = manifest.object.sha256 ?? "";
+      recipes.push(compatRecord(manifest, facts, features, selectProfile(manifest, features, (alt) => outcomes.refusal(sha, alt.program))));
+      for (const alt of manifest.probes.flatMap((p) => p.alternatives)) {
+        const o = outcomes.refusal(sha, alt.program);
+        if (o) rejected.push({ recipe: manifest.name, program: alt.program, type: alt.type, status: o.status, reason: o.reason, at: o.at, ...(o.log ? { log: o.log } : {}) });
+      }
     } catch (e) {
       recipes.push({ recipe: source.name, error: (e as Error).message });
     }
   }
-  return { facts, features, recipes, coreBtf: coreBtfCacheStatus(cacheDir()) };
+  return {
+    facts,
+    features,
+    recipes,
+    coreBtf: coreBtfCacheStatus(cacheDir()),
+    loadCheck: { ran: check ? check.source : "not run (--no-check-load): remembered verdicts only", loaded: check?.loaded ?? [], file: outcomes.file, rejected },
+  };
 }
 
 export class DoctorCommand extends EbpfctlCommand {
@@ -45,6 +66,12 @@ export class DoctorCommand extends EbpfctlCommand {
       profile: \`full\`, \`reduced\` (a fallback or a dropped optional probe, with what is lost) or
       \`disabled\` (why). A feature is \`yes\`, \`no\` or \`unknown\` with the evidence for it.
 
+      It also loads every supported variant of every recipe alone, without attaching (\`--check-load\`, on by
+      default), and remembers the verifier's verdicts per kernel image in $EBPFCTL_CACHE_DIR/variant-outcomes.json,
+      where \`trace\` also records a variant it had to fall back from; later runs read the verdicts instead of
+      loading again (\`--refresh\` loads again). A refused variant is never reported as chosen: a recipe whose
+      preferred variant is refused here is \`reduced\`.
+
       Results are cached per boot in features.json under $EBPFCTL_RUN_DIR (default /run/ebpfctl);
       \`trace\` probes only the features its recipe needs and adds them there. \`--refresh\` probes again. The minimised kernel BTF each recipe loads against after its first run (the CO-RE BTF cache line) is under $EBPFCTL_CACHE_DIR/core-btf (default /var/cache/ebpfctl), made with bpftool. EBPFCTL_MASK_FEATURES=kprobe,fentry reports those features as \`no\`, to rehearse fallbacks.
     `,
@@ -55,11 +82,12 @@ export class DoctorCommand extends EbpfctlCommand {
     ],
   });
   output = outputOption();
-  refresh = Option.Boolean("--refresh", false, { description: "Ignore cached probe results and probe again" });
+  refresh = Option.Boolean("--refresh", false, { description: "Ignore cached probe results and probe again (with --check-load: load again)" });
+  checkLoad = Option.Boolean("--check-load", true, { description: "Load every supported variant of every recipe without attaching (once per kernel image: the verdicts are remembered); --no-check-load reads only what is remembered" });
 
   async run(): Promise<number> {
     if (this.output !== "json" && this.output !== "table") throw usageError(`--output must be table or json, got "${this.output}"`);
-    const report = doctorReport({ refresh: this.refresh });
+    const report = doctorReport({ refresh: this.refresh, checkLoad: this.checkLoad });
     if (this.output === "json") {
       this.context.stdout.write(JSON.stringify(report) + "\n");
       return 0;
@@ -125,7 +153,9 @@ function renderDoctor(r: DoctorReport, color: boolean, columns: number): string 
   for (const feat of Object.values(r.features.features)) table.push([feat.name, feat.kind, c.status(feat.status), feat.evidence]);
   lines.push(table.toString());
 
-  lines.push("", c.head("Recipes"));
+  const lc = r.loadCheck;
+  const ran = lc.ran === "loaded" ? `loaded ${lc.loaded.length} recipe(s) now` : lc.ran === "cache" ? "every verdict known for this kernel image" : lc.ran;
+  lines.push("", `${c.head("Recipes")} ${c.dim(`(load check: ${ran}; ${lc.rejected.length} variant(s) refused here; ${lc.file})`)}`);
   for (const rec of r.recipes) {
     if ("error" in rec) {
       lines.push(`  ${rec.recipe}  ${c.status("invalid")}  ${rec.error}`);

@@ -63,9 +63,14 @@ export class VariantOutcomes {
     return o && o.status !== "accepted" ? o : undefined;
   }
 
-  /** Records an outcome and writes the file (0600 in a 0700 directory; a failure to write is not fatal). */
-  remember(objectSha256: string, program: string, outcome: Omit<VariantOutcome, "at">): boolean {
+  /** Records an outcome and writes the file (unless `defer`: then save() does). */
+  remember(objectSha256: string, program: string, outcome: Omit<VariantOutcome, "at">, opts: { defer?: boolean } = {}): boolean {
     this.data.entries[VariantOutcomes.key(objectSha256, program)] = { ...outcome, at: new Date().toISOString() };
+    return opts.defer ? true : this.save();
+  }
+
+  /** Writes the file: 0600 in a 0700 directory, atomically; a failure to write is not fatal (false). */
+  save(): boolean {
     try {
       const dir = join(this.path, "..");
       mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -18,7 +18,11 @@ export interface AttachContext {
 }
 
 /** The kernel refused the attach (not a target the user left out): the session may fall back. */
-export class KernelAttachRefused extends EbpfctlError {}
+export class KernelAttachRefused extends EbpfctlError {
+  constructor(base: EbpfctlError, readonly errno: number) {
+    super(base.code, base.message, base.exitCode, base.hint);
+  }
+}
 
 export function attachAlternative(prog: BpfProgram, alt: Alternative, ctx: AttachContext): BpfLink[] {
   try {
@@ -48,7 +52,7 @@ export function attachAlternative(prog: BpfProgram, alt: Alternative, ctx: Attac
       // libbpf says why in its own words (e.g. which perf event it failed to create): keep the last line.
       const why = drainLibbpfLog().filter((l) => l.level === "warn").map((l) => l.text.replace(/^libbpf: /, "").trim()).at(-1);
       const base = attachFailed(`could not attach ${prog.name} (${alt.type}${alt.target ? ` ${alt.target}` : ""}): ${e.message}${why ? ` (libbpf: ${why})` : ""}`, "run ebpfctl doctor to see which attach types this kernel supports");
-      throw new KernelAttachRefused(base.code, base.message, base.exitCode, base.hint);
+      throw new KernelAttachRefused(base, e.errno);
     }
     throw e;
   }

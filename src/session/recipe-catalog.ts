@@ -5,6 +5,9 @@ import { parseManifest } from "../recipe/manifest";
 import { kernelFeatures } from "../kernel/features";
 import { selectProfile, type Profile } from "../kernel/profile";
 import { asEbpfctlError } from "../errors";
+import { readKernelFacts } from "../kernel/facts";
+import { checkLoadability } from "../verifier/load-check";
+import { cacheDir } from "../host/host-paths";
 
 export interface CatalogEntry {
   name: string;
@@ -23,11 +26,18 @@ export interface CatalogEntry {
 }
 
 export function recipeCatalog(): CatalogEntry[] {
-  const features = kernelFeatures();
-  return allRecipeSources().map((src) => {
+  const facts = readKernelFacts();
+  const features = kernelFeatures({ facts });
+  // What the verifier really accepts here (loaded once per kernel image, then remembered): a
+  // recipe whose preferred variant is refused is never listed as full.
+  const sources = allRecipeSources();
+  const { outcomes } = checkLoadability(facts, features, { dir: cacheDir(), recipes: [...new Set(sources.map((s) => s.name))] });
+  return sources.map((src) => {
     const e: CatalogEntry = { name: src.name, origin: src.origin, verified: false, profile: "unknown", reasons: [], fallbacks: [] };
+    let objectSha256: string | undefined;
     try {
       const v = verifyRecipe(src);
+      objectSha256 = v.objectSha256;
       e.verified = true;
       e.signer = v.signer?.keyId;
       e.trusted_comment = v.signer?.trustedComment;
@@ -39,10 +49,11 @@ export function recipeCatalog(): CatalogEntry[] {
       e.version = m.version;
       e.kind = m.kind;
       e.summary = m.summary;
-      const sel = selectProfile(m, features);
+      const sha = objectSha256 ?? m.object.sha256 ?? "";
+      const sel = selectProfile(m, features, (alt) => outcomes.refusal(sha, alt.program));
       e.profile = sel.profile;
       e.reasons = sel.reasons;
-      e.fallbacks = sel.probes.filter((p) => p.chosenIndex !== 0).map((p) => `${p.name}→${p.chosen?.type ?? "none"}`);
+      e.fallbacks = sel.probes.filter((p) => p.chosenIndex !== 0).map((p) => `${p.name}→${p.chosen ? `${p.chosen.type} (${p.chosen.program})` : "none"}`);
     } catch (err) {
       e.refusal ??= asEbpfctlError(err).message;
     }

@@ -350,7 +350,9 @@ export class TraceSession {
       try {
         links.push(...attachAlternative(prog, choice.alternative, { params: plan.params, ...plan.attach }));
       } catch (e) {
-        throw attachFailure(e, choice, e instanceof KernelAttachRefused);
+        // Only the kernel's refusal moves on to another alternative; a target the user got wrong is reported as it is.
+        if (!(e instanceof KernelAttachRefused)) throw e;
+        throw attachFailure(e, choice, e.errno);
       }
     }
     return { obj, loaded, programs, statsReader, reader, links };

@@ -62,11 +62,19 @@ export function loadFailure(e: unknown, recipe: string, choices: ProbeChoice[]):
   return new AlternativeFailed({ ...choiceFields(choice), stage: "load", reason, log, kernelCaused: Boolean(e.verifierLog) }, base);
 }
 
-/** An attach error of `choice` as a failure (the kernel's, or the user's target for uprobes and perf events). */
-export function attachFailure(e: unknown, choice: ProbeChoice, kernelSide: boolean): AlternativeFailed {
+/** Attach errnos that say "this kernel has no such hook, or will not take this program there": ENOENT, ESRCH, EINVAL, EOPNOTSUPP, ENOTSUPP. */
+const LASTING_ATTACH_ERRNOS = new Set([2, 3, 22, 95, 524]);
+
+/**
+ * An attach error of `choice` as a failure. Remembered per kernel image only when the kernel
+ * refused for a lasting reason (not EMFILE, EBUSY…) and the target is the recipe's, not the
+ * user's (a uprobe binary, perf events).
+ */
+export function attachFailure(e: unknown, choice: ProbeChoice, kernelErrno: number | undefined): AlternativeFailed {
   const base = asEbpfctlError(e);
   const userTarget = choice.alternative.type === "uprobe" || choice.alternative.type === "uretprobe" || choice.alternative.type === "perf_event";
-  return new AlternativeFailed({ ...choiceFields(choice), stage: "attach", reason: base.message, kernelCaused: kernelSide && !userTarget }, base);
+  const lasting = kernelErrno !== undefined && LASTING_ATTACH_ERRNOS.has(kernelErrno);
+  return new AlternativeFailed({ ...choiceFields(choice), stage: "attach", reason: base.message, kernelCaused: lasting && !userTarget }, base);
 }
 
 function choiceFields(c: ProbeChoice) {

@@ -172,4 +172,37 @@ describe("run-time fallback when the kernel refuses an alternative", () => {
     expect(loaded).toEqual([["missing_target"], ["working"]]);
     expect((audit.find((x) => x.event === "attached")!.links as { program: string }[]).map((l) => l.program)).toEqual(["working"]);
   }, 30_000);
+
+  kernelTest("list never calls a recipe full whose preferred variant this kernel's verifier refuses (loaded once, then remembered)", async () => {
+    const env = isolatedEnv({ EBPFCTL_CONFIG_DIR: root.dir });
+    const rows = async () => (await ebpfctl(["list", "--output", "json"], env)).stdout.trim().split("\n").map((l) => JSON.parse(l) as { name: string; profile: string; reasons: string[]; fallbacks: string[] });
+    const first = (await rows()).find((r) => r.name === "fallback-rejected-then-working")!;
+    expect(first.profile).toBe("reduced");
+    expect(first.reasons.join(" ")).toMatch(/rejected_first.*rejected by the verifier on this kernel image.*invalid access to map value/);
+    expect(first.fallbacks).toEqual(["getppid→tracepoint (working)"]);
+    expect((await rows()).find((r) => r.name === "fallback-both-rejected")!.profile).toBe("disabled");
+    // The verdicts are remembered for this kernel image: a second list loads nothing.
+    const before = progIds();
+    const again = (await rows()).find((r) => r.name === "fallback-rejected-then-working")!;
+    expect(again.profile).toBe("reduced");
+    expect(newProgramsNamed(before, FIXTURE_PROGRAMS)).toEqual([]);
+  }, 30_000);
+
+  kernelTest("doctor loads every supported variant once per kernel image, then reads the verdicts", async () => {
+    const env = isolatedEnv();
+    const run = async (args: string[] = []) => JSON.parse((await ebpfctl(["doctor", "--output", "json", ...args], env)).stdout) as { loadCheck: { ran: string; loaded: string[]; file: string }; recipes: { recipe: string; profile: string }[] };
+    const first = await run();
+    expect(first.loadCheck.ran).toBe("loaded");
+    expect(first.loadCheck.loaded.length).toBe(first.recipes.length);
+    // Ground truth for "accepted": the kernel's verdicts the gate sees on the same kernel.
+    const verify = JSON.parse((await ebpfctl(["verify", "--output", "json"], env)).stdout) as { recipes: { object_sha256: string; probes: { alternatives: { program: string; status: string }[] }[] }[] };
+    const remembered = JSON.parse(readFileSync(first.loadCheck.file, "utf8")) as { entries: Record<string, { status: string }> };
+    for (const r of verify.recipes)
+      for (const a of r.probes.flatMap((p) => p.alternatives).filter((x) => x.status !== "unsupported"))
+        expect(remembered.entries[`${r.object_sha256}:${a.program}`]?.status).toBe(a.status);
+    const second = await run();
+    expect(second.loadCheck.ran).toBe("cache");
+    expect(second.loadCheck.loaded).toEqual([]);
+    expect((await run(["--refresh"])).loadCheck.ran).toBe("loaded");
+  }, 60_000);
 });
