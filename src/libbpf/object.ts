@@ -22,6 +22,8 @@ export class BpfObject {
   private readonly programsByName = new Map<string, BpfProgram>();
   private readonly mapsByName = new Map<string, BpfMap>();
   loaded = false;
+  /** Size of each program's verifier log buffer (a log that does not fit fails the load with ENOSPC). */
+  verifierLogBytes = PROG_LOG_SIZE;
 
   private constructor(handle: Pointer, keep: unknown[], readonly name: string) {
     this.handle = handle;
@@ -42,7 +44,7 @@ export class BpfObject {
    * `coreBtfPath`: a BTF file that replaces the kernel's for CO-RE relocations only (libbpf's
    * btf_custom_path), e.g. a minimised copy of the types the object relocates against.
    */
-  static openMemory(elf: Uint8Array, name: string, options: { coreBtfPath?: string } = {}): BpfObject {
+  static openMemory(elf: Uint8Array, name: string, options: { coreBtfPath?: string; verifierLogBytes?: number } = {}): BpfObject {
     const nameBuf = nullTerminated(name);
     const opts = new ArrayBuffer(OPEN_OPTS_SIZE);
     const dv = new DataView(opts);
@@ -57,7 +59,9 @@ export class BpfObject {
     const elfCopy = new Uint8Array(elf); // libelf reads the buffer until load; keep our own copy alive
     keep.push(elfCopy);
     const h = checkPtr(lib().bpf_object__open_mem(elfCopy, BigInt(elfCopy.length), new Uint8Array(opts)), "bpf_object__open_mem", name);
-    return new BpfObject(h as Pointer, keep, name);
+    const o = new BpfObject(h as Pointer, keep, name);
+    if (options.verifierLogBytes) o.verifierLogBytes = options.verifierLogBytes;
+    return o;
   }
 
   private get h(): Pointer {
@@ -122,7 +126,7 @@ export class BpfObject {
     const rc = lib().bpf_object__load(this.h);
     if (rc < 0) {
       const failed = [...this.programsByName.values()].find((p) => p.autoload && p.fd < 0 && p.verifierLog().length > 0);
-      throw new LoadError(this.name, -rc, failed?.name, failed?.verifierLog() ?? "");
+      throw new LoadError(this.name, -rc, failed?.name, failed?.verifierLog() ?? "", this.verifierLogBytes);
     }
     this.loaded = true;
   }
@@ -141,8 +145,13 @@ export class BpfObject {
 
 /** bpf_object__load failed; carries the failing program's verifier log when the kernel gave one. */
 export class LoadError extends LibbpfError {
-  constructor(object: string, errno: number, readonly program: string | undefined, readonly verifierLog: string) {
+  constructor(object: string, errno: number, readonly program: string | undefined, readonly verifierLog: string, readonly logBufferBytes = PROG_LOG_SIZE) {
     super("bpf_object__load", errno, program ? `${object}:${program}` : object);
+  }
+
+  /** The kernel filled the log buffer (ENOSPC): what is in verifierLog is only part of the log. */
+  get logTruncated(): boolean {
+    return this.errno === 28 && this.verifierLog.length >= this.logBufferBytes - 1;
   }
 }
 
@@ -192,7 +201,7 @@ export class BpfProgram {
     // Uninitialised: libbpf asks the kernel for a log only when a load fails, and zeroing 1 MiB
     // per program cost several ms of every start. The kernel NUL-terminates what it writes.
     if (!this.logBuf) {
-      this.logBuf = Buffer.allocUnsafeSlow(PROG_LOG_SIZE);
+      this.logBuf = Buffer.allocUnsafeSlow(this.owner.verifierLogBytes);
       this.logBuf[0] = 0;
     }
     checkInt(lib().bpf_program__set_log_buf(this.h, this.logBuf, BigInt(this.logBuf.length)), "bpf_program__set_log_buf", this.name);

@@ -22,6 +22,8 @@ export interface LoadPlan {
   programs: string[];
   sampleEvery?: number;
   coreBtf?: CoreBtfCache;
+  /** Verifier log buffer per program (default libbpf/object.ts's 1 MiB). */
+  verifierLogBytes?: number;
 }
 
 export interface LoadedObject {
@@ -42,7 +44,7 @@ export function loadObject(plan: LoadPlan, stack: DisposableStack): LoadedObject
   let coreBtfPath = cached?.path;
   let coreBtfFallback: string | undefined;
   const open = () => {
-    const o = stack.use(BpfObject.openMemory(plan.recipe.object, manifest.name, coreBtfPath ? { coreBtfPath } : {}));
+    const o = stack.use(BpfObject.openMemory(plan.recipe.object, manifest.name, { ...(coreBtfPath ? { coreBtfPath } : {}), ...(plan.verifierLogBytes ? { verifierLogBytes: plan.verifierLogBytes } : {}) }));
     configureObject(o, plan);
     return o;
   };

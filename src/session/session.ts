@@ -102,6 +102,8 @@ export interface SessionResult {
 }
 
 const POLL_MS = 50;
+/** The verifier log buffer of the one retry after a log overflowed the default 1 MiB. */
+export const RETRY_VERIFIER_LOG_BYTES = 8 << 20;
 
 interface Attempt {
   obj: BpfObject;
@@ -313,8 +315,15 @@ export class TraceSession {
     const { hooks } = this;
     const manifest = plan.recipe.manifest;
     let loaded: LoadedObject;
+    const programsToLoad = choices.map((c) => c.alternative.program);
     try {
-      loaded = loadObject({ ...plan, programs: choices.map((c) => c.alternative.program) }, own);
+      try {
+        loaded = loadObject({ ...plan, programs: programsToLoad }, own);
+      } catch (e) {
+        // A rejection whose log overflowed its buffer: once more with a larger one, for the verdict.
+        if (!(e instanceof LoadError && e.logTruncated)) throw e;
+        loaded = loadObject({ ...plan, programs: programsToLoad, verifierLogBytes: RETRY_VERIFIER_LOG_BYTES }, own);
+      }
     } catch (e) {
       throw loadFailure(e, manifest.name, choices) ?? (e instanceof LoadError ? verifierError(manifest.name, e.program, e.errno, e.verifierLog) : e);
     }

@@ -52,7 +52,10 @@ export function loadFailure(e: unknown, recipe: string, choices: ProbeChoice[]):
   if (!choice) return undefined;
   const log = e.verifierLog ? saveVerifierLog(recipe, e.program, e.verifierLog) : undefined;
   const why = e.verifierLog ? explainVerifierLog(e.verifierLog) : [];
-  const reason = e.verifierLog ? verifierReason(e.verifierLog) : `errno ${e.errno}, no verifier log`;
+  const truncated = e.logTruncated
+    ? ` (verifier log truncated at ${e.logBufferBytes >> 20} MiB after one retry with a larger buffer; ${/processed \d+ insns/.test(e.verifierLog) ? "its last part was kept" : "its first part was kept, so the verdict may be missing"})`
+    : "";
+  const reason = (e.verifierLog ? verifierReason(e.verifierLog) : `errno ${e.errno}, no verifier log`) + truncated;
   const base = new EbpfctlError(
     "EBPFCTL-E0021",
     `the verifier rejected ${recipe}:${e.program}: ${why.length ? why.join(" | ") : `errno ${e.errno}`}`,

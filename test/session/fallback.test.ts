@@ -9,7 +9,7 @@ import { ConfigRoot, newKey, type TestKey } from "../recipe/helpers";
 import { ebpfctl, isolatedEnv, newProgramsNamed, repoRoot, trace } from "../helpers/trace";
 
 const progIds = () => new Set((JSON.parse(Bun.spawnSync(["bpftool", "prog", "show", "-j"]).stdout.toString() || "[]") as { id: number }[]).map((p) => p.id));
-const FIXTURE_PROGRAMS = ["rejected_first", "rejected_second", "missing_target", "working"];
+const FIXTURE_PROGRAMS = ["rejected_first", "rejected_second", "missing_target", "working", "verbose_rejected", "enormous_rejected"];
 import { kernelTest } from "../kernel/helpers";
 
 const SRC = join(repoRoot, "test/fixtures/fallback.bpf.c");
@@ -57,6 +57,8 @@ const RECIPES = {
   rejectedThenWorking: [{ program: "rejected_first", target: GETPPID }, { program: "working", target: GETPPID }],
   bothRejected: [{ program: "rejected_first", target: GETPPID }, { program: "rejected_second", target: GETPPID }],
   missingThenWorking: [{ program: "missing_target", target: "syscalls/sys_enter_ebpfctl_no_such_call" }, { program: "working", target: GETPPID }],
+  verboseThenWorking: [{ program: "verbose_rejected", target: GETPPID }, { program: "working", target: GETPPID }],
+  enormousThenWorking: [{ program: "enormous_rejected", target: GETPPID }, { program: "working", target: GETPPID }],
 };
 
 function auditRecords(env: Record<string, string>): { event: string; [k: string]: unknown }[] {
@@ -204,5 +206,24 @@ describe("run-time fallback when the kernel refuses an alternative", () => {
     expect(second.loadCheck.ran).toBe("cache");
     expect(second.loadCheck.loaded).toEqual([]);
     expect((await run(["--refresh"])).loadCheck.ran).toBe("loaded");
+  }, 60_000);
+
+  kernelTest("a verifier log too large for its buffer is retried once with a larger buffer, then truncated, and the truncation is said", async () => {
+    const env = isolatedEnv({ EBPFCTL_CONFIG_DIR: root.dir });
+    // ~1.1 MiB of log: over the 1 MiB buffer, so the retry (8 MiB) holds all of it, verdict included.
+    const verbose = await traceStorm(files.verboseThenWorking!, env, 5);
+    expect(verbose.code).toBe(0);
+    const fb = verbose.t.records().find((r) => r.kind === "fallback")!;
+    expect(String(fb.reason)).toMatch(/^invalid access to map value, value_size=8 off=16 size=8/);
+    expect(String(fb.reason)).not.toMatch(/truncated/);
+    const log = readFileSync(String(fb.log), "utf8");
+    expect(log.length).toBeGreaterThan(1 << 20);
+    expect(log).toMatch(/processed \d+ insns/);
+    // ~15 MiB of log: over the retry's 8 MiB too; said in the reason.
+    const enormous = await traceStorm(files.enormousThenWorking!, isolatedEnv({ EBPFCTL_CONFIG_DIR: root.dir }), 5);
+    expect(enormous.code).toBe(0);
+    expect(enormous.t.events<{ pid: number }>().filter((e) => e.pid === enormous.childPid).length).toBe(5);
+    const fb2 = enormous.t.records().find((r) => r.kind === "fallback")!;
+    expect(String(fb2.reason)).toMatch(/verifier log truncated at 8 MiB after one retry with a larger buffer/);
   }, 60_000);
 });
