@@ -27,6 +27,8 @@ export interface AggregateOptions {
 export interface AggregatePlan {
   intervalMs?: number;
   snapshot(obj: BpfObject, final: boolean): string[];
+  /** False when the last snapshot carried no counts (profile between its intervals). */
+  lastSnapshotHadData?(): boolean;
   /** Capabilities the session must keep after attach for this rendering (see privileges.ts). */
   keepCapabilities?: string[];
 }
@@ -249,6 +251,7 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
   // takes CAP_SYS_PTRACE (ptrace_may_access, PTRACE_MODE_READ): the one capability kept.
   symbolizer.preloadKernelSymbols();
   let sinceOutput = 0;
+  let due = false;
   const snapshot = (obj: BpfObject, final: boolean): string[] => {
     const r = readers(obj, ctx);
     const stacksMap = obj.map("stack_traces");
@@ -257,7 +260,7 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     const now = performance.now();
     for (const pid of new Set(keys.map((k) => k.pid))) symbolizer.remember(pid, now);
     sinceOutput += STACKS_TICK_MS;
-    const due = final || (ctx.intervalMs !== undefined && sinceOutput >= ctx.intervalMs);
+    due = final || (ctx.intervalMs !== undefined && sinceOutput >= ctx.intervalMs);
     if (!due) return pending.splice(0);
     sinceOutput = 0;
 
@@ -330,5 +333,5 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     out.push(`${samples} samples in ${stacks.length} distinct stacks${stacks.length > shown.length ? ` (top ${shown.length} shown; --top N, --folded for all)` : ""}`);
     return out;
   };
-  return { intervalMs: STACKS_TICK_MS, snapshot, keepCapabilities: ["CAP_SYS_PTRACE"] };
+  return { intervalMs: STACKS_TICK_MS, snapshot, lastSnapshotHadData: () => due, keepCapabilities: ["CAP_SYS_PTRACE"] };
 }
