@@ -12,7 +12,7 @@ import type { ParameterValues } from "../recipe/params";
 import { parameterInvalid, EbpfctlError, ExitCode } from "../errors";
 import { parseDuration } from "../units";
 import { formatNs } from "./format";
-import { log2Buckets, renderLog2Histogram, total, type HistUnit } from "./histogram";
+import { log2Buckets, percentiles, percentilesLine, renderLog2Histogram, total, type HistUnit } from "./histogram";
 import { renderTable, type TableColumn } from "./aggregate-table";
 import { StackSymbolizer, foldedLines, type SymbolisedStack } from "./stacks";
 import { X86_64_SYSCALLS } from "./syscalls-x86_64";
@@ -27,6 +27,8 @@ export interface AggregateOptions {
 export interface AggregatePlan {
   intervalMs?: number;
   snapshot(obj: BpfObject, final: boolean): string[];
+  /** The session attached at `at` (performance.now()): the first interval starts there. */
+  attached?(at: number): void;
   /** False when the last snapshot carried no counts (profile between its intervals). */
   lastSnapshotHadData?(): boolean;
   /** Capabilities the session must keep after attach for this rendering (see privileges.ts). */
@@ -54,14 +56,16 @@ export function aggregatePlan(manifest: Manifest, params: ParameterValues, opts:
     if (!Number.isInteger(top) || top < 1) throw parameterInvalid(`--top: expected a positive whole number, got "${opts.top}"`);
   }
   if (opts.folded && agg.render !== "stacks") throw parameterInvalid(`--folded applies to stack recipes (profile), not ${manifest.name}`);
-  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded) };
+  const clock = { since: performance.now() };
+  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded), clock };
+  const attached = (at: number) => void (clock.since = at);
   switch (agg.render) {
     case "histogram":
-      return { intervalMs, snapshot: histogramSnapshot(ctx) };
+      return { intervalMs, snapshot: histogramSnapshot(ctx), attached };
     case "table":
-      return { intervalMs, snapshot: tableSnapshot(ctx) };
+      return { intervalMs, snapshot: tableSnapshot(ctx), attached };
     case "stacks":
-      return stacksPlan(ctx);
+      return { ...stacksPlan(ctx), attached };
   }
 }
 
@@ -72,11 +76,19 @@ interface RenderContext {
   intervalMs?: number;
   top?: number;
   folded: boolean;
+  /** When the current interval began (performance.now()): attach, then each snapshot. */
+  clock: { since: number };
 }
 
-/** Snapshot metadata every JSON record carries. */
+/**
+ * Snapshot metadata every JSON record carries. interval_ms is the time the snapshot really
+ * covers, since the previous one (or since attach): the last interval of a run is usually short.
+ */
 function stamp(ctx: RenderContext, final: boolean): Record<string, unknown> {
-  return { time: new Date().toISOString(), ...(ctx.intervalMs ? { interval_ms: ctx.intervalMs } : {}), final };
+  const now = performance.now();
+  const covered = Math.round(now - ctx.clock.since);
+  ctx.clock.since = now;
+  return { time: new Date().toISOString(), ...(ctx.intervalMs ? { interval_ms: covered } : {}), final };
 }
 
 /** Interval header line for the human output. */
@@ -151,7 +163,7 @@ function histogramSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean)
     if (ctx.json) {
       if (!hists.length) return [JSON.stringify({ kind: "histogram", recipe: ctx.manifest.name, label: agg.label, unit, key: {}, buckets: [], total: 0, ...meta })];
       return hists.map((h) =>
-        JSON.stringify({ kind: "histogram", recipe: ctx.manifest.name, label: agg.label, unit, key: h.key, buckets: log2Buckets(h.slots), total: total(h.slots), ...meta }),
+        JSON.stringify({ kind: "histogram", recipe: ctx.manifest.name, label: agg.label, unit, key: h.key, buckets: log2Buckets(h.slots), total: total(h.slots), percentiles: percentiles(h.slots), ...meta }),
       );
     }
     const lines: string[] = [];
@@ -161,6 +173,8 @@ function histogramSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean)
       if (i > 0 || Object.keys(h.key).length) lines.push("");
       if (Object.keys(h.key).length) lines.push(keyHeader(h.key));
       lines.push(...renderLog2Histogram(h.slots, unit));
+      const p = percentilesLine(h.slots, unit);
+      if (p) lines.push(p);
     }
     return lines;
   };
@@ -174,6 +188,11 @@ function commOf(pid: number): string {
   } catch {
     return "?";
   }
+}
+
+/** The name the kernel took when the process was first seen; /proc only for an older object without it. */
+function commOfRow(row: Record<string, unknown>, pid: number): string {
+  return typeof row.comm === "string" && row.comm ? row.comm : commOf(pid);
 }
 
 function tableSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean) => string[] {
@@ -191,12 +210,13 @@ function tableSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean) => 
     if (ctx.json) {
       const out = shown.map((row) => {
         const o: Record<string, unknown> = { ...row };
+        if (!perProcess) delete o.comm;
         for (const c of columns) {
           if (c.format !== "syscall") continue;
           const id = Number(row[c.field]);
           if (perProcess) {
             o.pid = id;
-            o.comm = commOf(id);
+            o.comm = commOfRow(row, id);
           } else o.syscall = X86_64_SYSCALLS[id] ?? `syscall_${id}`;
         }
         return o;
@@ -213,7 +233,7 @@ function tableSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean) => 
         const v = row[c.field];
         if (c.format === "syscall") {
           const id = Number(v);
-          return perProcess ? [String(id), commOf(id)] : [X86_64_SYSCALLS[id] ?? `syscall_${id}`];
+          return perProcess ? [String(id), commOfRow(row, id)] : [X86_64_SYSCALLS[id] ?? `syscall_${id}`];
         }
         if (c.format === "ns_duration") return [formatNs(Number(v))];
         return [String(v ?? "")];

@@ -64,6 +64,8 @@ export interface SessionPlan {
   aggregate?: {
     intervalMs?: number;
     snapshot(obj: BpfObject, final: boolean): string[];
+    /** Called with performance.now() once every probe is attached: the first interval starts there. */
+    attached?(at: number): void;
     /** False when the last snapshot only passed on messages, not the counts (profile between intervals). Default true. */
     lastSnapshotHadData?(): boolean;
   };
@@ -183,6 +185,7 @@ export class TraceSession {
     hooks.record("attached", attachedFields);
     hooks.lifecycle("attached", { session: this.id, recipe: manifest.name, probes: plan.choices.map((c) => `${c.probe.name}:${c.alternative.type}`), ...attachedFields });
     const attachedAt = performance.now();
+    plan.aggregate?.attached?.(attachedAt);
 
     // 4. Consume and enforce.
     const monitor = new BudgetMonitor(plan.budgets, {
