@@ -1,8 +1,8 @@
 // Aggregation recipes end to end through the real CLI, against ground truth made by fixtures:
 // exact syscall counts, a known hot function in profiler stacks, a known sleep in a function's
 // latency histogram, real block I/O and real scheduler latency under CPU load.
-import { describe, expect } from "bun:test";
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { FIXTURES, expectIdentity, recipeTest, run, traceDuring, useFixtures } from "./trace-helpers";
 
@@ -217,6 +217,9 @@ describe("funclatency", () => {
     const b = h.buckets.find((x) => x.count > 0)!;
     expect(b.low).toBe(2 ** 24);
     expect(b.count).toBe(K);
+    // Every percentile is that bucket, given as its bounds.
+    const only = { low: 2 ** 24, high: 2 ** 25 - 1 };
+    expect((h as unknown as { percentiles: unknown }).percentiles).toEqual({ p50: only, p90: only, p99: only });
     expectIdentity(r);
   });
 
@@ -250,6 +253,56 @@ describe("funclatency", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+/** Requests completed on every block device so far (/proc/diskstats: reads, writes, discards, flushes). */
+function diskRequests(): { total: number; devices: string[] } {
+  let total = 0;
+  const devices: string[] = [];
+  for (const line of readFileSync("/proc/diskstats", "utf8").trim().split("\n")) {
+    const f = line.trim().split(/\s+/);
+    const n = Number(f[3]) + Number(f[7]) + Number(f[14] ?? 0) + Number(f[18] ?? 0);
+    if (n > 0) devices.push(f[2]!);
+    total += n;
+  }
+  return { total, devices };
+}
+
+// The fixture is a block device under /var/tmp: a host without one (a container on overlayfs, a
+// tmpfs root) skips locally and fails under CI=true, as the other kernel tests do.
+const varTmpDevice = Bun.spawnSync(["findmnt", "-n", "-o", "SOURCE", "-T", "/var/tmp"]).stdout.toString().trim();
+const blockTest: typeof recipeTest =
+  varTmpDevice.startsWith("/dev/") || process.env.CI === "true"
+    ? recipeTest
+    : (name, fn) => test.skip(`${name} (skipped: /var/tmp is on ${varTmpDevice || "no device"}, not a block device)`, fn);
+
+describe("biolatency ground truth", () => {
+  blockTest("the I/O count lies between the /proc/diskstats deltas inside and around the trace (direct I/O on the root disk)", async () => {
+    if (!varTmpDevice.startsWith("/dev/")) throw new Error(`no block device under /var/tmp (${varTmpDevice || "unknown"})`);
+    const file = `/var/tmp/ebpfctl-biolatency-gt-${process.pid}`;
+    const COUNT = 64;
+    try {
+      const outerBefore = diskRequests().total;
+      let innerBefore = 0;
+      let innerAfter = 0;
+      const r = await traceDuring(["biolatency"], async () => {
+        innerBefore = diskRequests().total;
+        expect((await run(["dd", "if=/dev/zero", `of=${file}`, "bs=4k", `count=${COUNT}`, "oflag=direct", "status=none"])).code).toBe(0);
+        innerAfter = diskRequests().total;
+      }, { settleMs: 0 });
+      const outerAfter = diskRequests().total;
+      expect(r.code).toBe(0);
+      const h = r.records.find((x) => x.kind === "histogram") as Hist;
+      wellFormed(h);
+      // The disk's own count of completed requests: inside the trace window at least, around it at most.
+      expect(innerAfter - innerBefore).toBeGreaterThanOrEqual(COUNT);
+      expect(h.total).toBeGreaterThanOrEqual(innerAfter - innerBefore);
+      expect(h.total).toBeLessThanOrEqual(outerAfter - outerBefore);
+      expectIdentity(r);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }, 40_000);
 });
 
 describe("biolatency", () => {
