@@ -15,6 +15,7 @@ import { formatNs } from "./format";
 import { log2Buckets, percentiles, percentilesLine, renderLog2Histogram, total, type HistUnit } from "./histogram";
 import { renderTable, type TableColumn } from "./aggregate-table";
 import { StackSymbolizer, foldedLines, type SymbolisedStack } from "./stacks";
+import { profileRows, profileTable } from "./profile-table";
 import { X86_64_SYSCALLS } from "./syscalls-x86_64";
 
 export interface AggregateOptions {
@@ -329,6 +330,18 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
       } else out.push(...foldedLines(stacks));
       return out;
     }
+    const perProcess = Boolean(ctx.params.per_process);
+    const byFunction = ctx.params.by === "function";
+    if (ctx.json && (perProcess || byFunction)) {
+      // Roll-ups: one record per process (-P) or per self frame (--by function), merged as the table is.
+      const rows = profileRows(stacks, { perProcess, byFunction });
+      const kept = ctx.top !== undefined ? rows.slice(0, ctx.top) : rows;
+      for (const r of kept) {
+        out.push(JSON.stringify({ kind: byFunction ? "function" : "process", recipe: ctx.manifest.name, count: r.count, ...(r.pid !== undefined ? { pid: r.pid, comm: r.comm } : {}), ...(byFunction ? { function: r.function ?? null, space: r.space ?? null } : { hottest_stack: r.label }), ...meta }));
+      }
+      out.push(JSON.stringify({ kind: "profile_summary", recipe: ctx.manifest.name, samples, stacks: stacks.length, rows: rows.length, shown: kept.length, ...meta }));
+      return out;
+    }
     const shown = ctx.top !== undefined || !ctx.json ? stacks.slice(0, ctx.top ?? 10) : stacks;
     if (ctx.json) {
       for (const s of shown) {
@@ -339,18 +352,7 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     }
     if (ctx.intervalMs) out.push("", timeLine());
     if (!stacks.length) return [...out, "(no samples)"];
-    const frames = (s: SymbolisedStack) => {
-      const f = [...s.user.slice(0, 4)];
-      if (!f.length && s.kernel.length) f.push(...s.kernel.slice(0, 4).map((x) => `${x} [k]`));
-      return f.join(" ← ") || `[${s.userError ?? "no stack"}]`;
-    };
-    out.push(
-      ...renderTable(
-        [{ header: "COUNT", align: "right" }, { header: "%", align: "right" }, { header: "PID", align: "right" }, { header: "COMM" }, { header: "TOP FRAMES (innermost first)" }],
-        shown.map((s) => [String(s.count), ((100 * s.count) / Math.max(1, samples)).toFixed(1), String(s.pid), s.comm, frames(s)]),
-      ),
-    );
-    out.push(`${samples} samples in ${stacks.length} distinct stacks${stacks.length > shown.length ? ` (top ${shown.length} shown; --top N, --folded for all)` : ""}`);
+    out.push(...profileTable(stacks, { top: ctx.top ?? 10, perProcess, byFunction }));
     return out;
   };
   return { intervalMs: STACKS_TICK_MS, snapshot, lastSnapshotHadData: () => due, keepCapabilities: ["CAP_SYS_PTRACE"] };

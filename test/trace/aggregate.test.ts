@@ -201,6 +201,55 @@ describe("profile", () => {
   });
 });
 
+describe("profile ground truth", () => {
+  /** hot_function for `seconds`, pinned to CPU 1; returns its on-CPU seconds as the kernel counted them (schedstat). */
+  const hot = async (seconds: number): Promise<number> => {
+    const p = Bun.spawn(["taskset", "-c", "1", `${FIXTURES}/hot_function`, String(seconds)], { stdout: "ignore", stderr: "pipe", env: { ...process.env, HOT_SCHEDSTAT: "1" } });
+    await p.exited;
+    const m = /schedstat (\d+) /.exec(await new Response(p.stderr).text());
+    expect(m).not.toBeNull();
+    return Number(m![1]) / 1e9;
+  };
+
+  recipeTest("samples = frequency × the process's on-CPU time (±10 %); the hot function tops the merged table and --by function", async () => {
+    const F = 99;
+    let cpuSeconds = 0;
+    const j = await traceDuring(["profile", "-F", String(F), "-c", "hot_function"], async () => void (cpuSeconds = await hot(2)));
+    expect(j.code).toBe(0);
+    const summary = j.records.find((x) => x.kind === "profile_summary") as { samples: number };
+    // (a shared host gives the spinner less than a whole CPU: its own CPU time is the truth, not the wall time)
+    expect(Math.abs(summary.samples - F * cpuSeconds)).toBeLessThanOrEqual(0.1 * F * cpuSeconds);
+    expectIdentity(j);
+
+    const t = await traceDuring(["profile", "-F", String(F), "-c", "hot_function"], () => hot(1.5), { json: false });
+    const lines = t.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^COUNT\s+%\s+COMM\s+STACK \(innermost first/);
+    expect(lines[1]).toMatch(/hot_function\s+\[\.\] ebpfctl_hot_spin( ←|$)/);
+    // merged: no two rows print the same thing
+    const body = lines.slice(1, -1).map((l) => l.replace(/^\s*\d+\s+[\d.]+\s+/, ""));
+    expect(new Set(body).size).toBe(body.length);
+
+    const f = await traceDuring(["profile", "-F", String(F), "-c", "hot_function", "--by", "function"], () => hot(1.5), { json: false });
+    const fl = f.stdout.trimEnd().split("\n");
+    expect(fl[0]).toMatch(/^SELF\s+%\s+FUNCTION/);
+    expect(fl[1]).toMatch(/\[\.\] ebpfctl_hot_spin$/);
+    expect(Number(fl[1]!.trim().split(/\s+/)[1])).toBeGreaterThan(80); // % of self time
+  }, 60_000);
+
+  recipeTest("dd from /dev/zero: kernel frames are shown and marked; -P rolls up to one row per process", async () => {
+    const t = await traceDuring(["profile", "-F", "199", "-c", "dd", "-P"], async () => {
+      expect((await run(["dd", "if=/dev/zero", "of=/dev/null", "bs=1M", "count=3000", "status=none"])).code).toBe(0);
+    }, { json: false });
+    expect(t.code).toBe(0);
+    const lines = t.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^COUNT\s+%\s+PID\s+COMM\s+HOTTEST STACK/);
+    const rows = lines.slice(1, -1);
+    expect(rows).toHaveLength(1); // one dd process
+    expect(rows[0]).toMatch(/\bdd\s+\[k\] /); // its time is in the kernel (clearing the buffer read_zero fills)
+    expect(rows[0]).toContain("[.] ");
+  }, 40_000);
+});
+
 describe("funclatency", () => {
   recipeTest("K calls of a 20 ms function: count K, all in the 2^24..2^25 ns bucket", async () => {
     const K = 8;
