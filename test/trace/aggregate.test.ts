@@ -155,6 +155,27 @@ describe("runqlat ground truth", () => {
 });
 
 describe("syscount ground truth", () => {
+  recipeTest("every syscall of a static binary, counted exactly as strace counts them in the same run", async () => {
+    const N = 3_000;
+    const out = join(mkdtempSync("/tmp/ebpfctl-strace-"), "counts");
+    const r = await traceDuring(["syscount", "-c", "syscall_storm", "--top", "1000"], async () => {
+      expect((await run(["strace", "-f", "-c", "-U", "name,calls", "-o", out, `${FIXTURES}/syscall_storm`, String(N)])).code).toBe(0);
+    });
+    expect(r.code).toBe(0);
+    const truth = new Map<string, number>();
+    for (const line of readFileSync(out, "utf8").split("\n")) {
+      const m = /^(\w+)\s+(\d+)$/.exec(line.trim());
+      if (m && m[1] !== "total") truth.set(m[1]!, Number(m[2]));
+    }
+    // execve starts under strace's own name (-c filters it out at entry); exit_group never returns.
+    truth.delete("execve");
+    expect(truth.get("getppid")).toBe(N);
+    const table = r.records.find((x) => x.kind === "table") as { rows: { syscall: string; count: number }[] };
+    const counted = new Map(table.rows.filter((x) => x.syscall !== "execve").map((x) => [x.syscall, x.count]));
+    expect(Object.fromEntries(counted)).toEqual(Object.fromEntries(truth));
+    expectIdentity(r);
+  });
+
   recipeTest("-P: a process that exited before the snapshot keeps its name and exact count", async () => {
     const N = 4_000;
     let pid = 0;
