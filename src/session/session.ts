@@ -310,6 +310,7 @@ export class TraceSession {
     } catch (e) {
       error ??= e as EbpfctlError;
     }
+    const breachBeforeDrain = breach;
     // Final drain: everything submitted before detach is written, unless output already stopped
     // (then the ring is not even decoded: what is left counts under the cause that stopped it).
     if (reader && !outputStopped) {
@@ -317,6 +318,15 @@ export class TraceSession {
       flush();
     }
     if (plan.aggregate && !outputStopped) flushSnapshot(true);
+    // The last lines did not fit the output budget (everything was already detached): still said.
+    if (breach && !breachBeforeDrain) {
+      hooks.lifecycle("budget_breach", { budget: breach.budget, observed: breach.observed, limit: breach.limit, after_detach: true });
+      try {
+        hooks.record("budget_breach", { budget: breach.budget, observed: breach.observed, limit: breach.limit, after_detach: true });
+      } catch (e) {
+        error ??= e as EbpfctlError;
+      }
+    }
     const counts = statsReader.read();
     if (manifest.kind === "aggregate") delivered = aggregateDelivered;
     // Submitted by the kernel but never written whole: the cause that stopped the output owns them.

@@ -3,18 +3,23 @@
 // is run for real, against ground truth the test makes: open_storm makes exactly N openat() calls,
 // and the lines in the output are counted by the test, not by ebpfctl.
 import { beforeAll, describe, expect } from "bun:test";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { kernelTest } from "../kernel/helpers";
 import { assertBuilt, EBPFCTL, FIXTURES, isolatedEnv, tempDir, trace, TraceProcess } from "../helpers/trace";
 import type { Accounting } from "../../src/budget/accounting";
 import { ExitCode } from "../../src/errors";
 
-beforeAll(() => assertBuilt());
+// The storm under a name of its own: another session's open_storm on a shared host is not ours.
+const COMM = `ost${process.pid % 100000}`;
+const STORM = join(tempDir(), COMM);
+beforeAll(() => {
+  assertBuilt();
+  copyFileSync(join(FIXTURES, "open_storm"), STORM);
+  Bun.spawnSync(["chmod", "755", STORM]);
+});
 
-const STORM = join(FIXTURES, "open_storm");
-
-/** Exactly n openat() calls (each one opensnoop event when filtered by -c open_storm). */
+/** Exactly n openat() calls (each one opensnoop event when filtered by -c COMM). */
 async function storm(n: number): Promise<void> {
   const p = Bun.spawn([STORM, String(n), "/nonexistent/ebpfctl-accounting"], { stdout: "pipe" });
   const out = await new Response(p.stdout).text();
@@ -47,7 +52,7 @@ const N = 3000;
 describe("delivered means written", () => {
   kernelTest("--max-output 2KiB: delivered = the lines in the file, the rest counted as over the output budget, verdict truncated", async () => {
     const out = join(tempDir(), "out.json");
-    const t = trace(["opensnoop", "-o", "json", "-c", "open_storm", "--max-output", "2KiB", "--output-file", out]);
+    const t = trace(["opensnoop", "-o", "json", "-c", COMM, "--max-output", "2KiB", "--output-file", out]);
     await t.waitFor("attached");
     await storm(N);
     expect(await t.exited).toBe(ExitCode.BUDGET_BREACH);
@@ -65,7 +70,7 @@ describe("delivered means written", () => {
   kernelTest("| head -1: delivered = the lines that reached the pipe, the rest counted as reader closed, exit 0, verdict truncated", async () => {
     const dir = tempDir();
     const head = join(dir, "head.out");
-    const t = new TraceProcess(["-c", `'${EBPFCTL}' trace opensnoop -o json -c open_storm -d 15 | head -1 > '${head}'`], isolatedEnv(), { bin: "sh" });
+    const t = new TraceProcess(["-c", `'${EBPFCTL}' trace opensnoop -o json -c ${COMM} -d 15 | head -1 > '${head}'`], isolatedEnv(), { bin: "sh" });
     await t.waitFor("attached");
     // Enough events to fill the pipe after head has gone: the writes after it fail with EPIPE.
     await storm(N);
@@ -87,7 +92,7 @@ describe("delivered means written", () => {
     if (m.exitCode !== 0) throw new Error(`cannot mount a tmpfs: ${m.stderr}`);
     try {
       const out = join(mnt, "out.json");
-      const t = trace(["opensnoop", "-o", "json", "-c", "open_storm", "--output-file", out]);
+      const t = trace(["opensnoop", "-o", "json", "-c", COMM, "--output-file", out]);
       await t.waitFor("attached");
       await storm(N); // ~200 bytes a line: ~600 KB, ten times what the filesystem holds
       expect(await t.exited).toBe(ExitCode.OUTPUT_WRITE);
@@ -107,5 +112,21 @@ describe("delivered means written", () => {
       Bun.spawnSync(["umount", mnt]);
       rmSync(mnt, { recursive: true, force: true });
     }
+  }, 30_000);
+
+  kernelTest("an aggregate whose final snapshot does not fit --max-output: nothing counted delivered, the breach said, verdict truncated", async () => {
+    const out = join(tempDir(), "out.json");
+    const t = trace(["syscount", "-o", "json", "-c", COMM, "-d", "2", "--max-output", "64B", "--output-file", out]);
+    await t.waitFor("attached");
+    await storm(N);
+    expect(await t.exited).toBe(ExitCode.BUDGET_BREACH);
+    expect(readFileSync(out, "utf8")).toBe(""); // the one JSON table line is longer than 64 bytes
+    expect(t.records().find((x) => x.kind === "budget_breach")).toMatchObject({ budget: "max_output", limit: 64 });
+    const a = endOf(t).accounting;
+    expect(a.produced).toBeGreaterThanOrEqual(N);
+    expect(a.delivered).toBe(0);
+    expect(a.dropped_output_budget).toBe(a.produced);
+    expectAccountedFor(a, a.produced);
+    expect(a.verdict).toBe("truncated");
   }, 30_000);
 });
