@@ -43,14 +43,19 @@ static __always_inline bool task_matches(__u32 tgid, const char *comm)
 	return comm_matches(comm);
 }
 
+/* tid 0 is every CPU's idle task (swapper/N): never enqueued, as in libbpf-tools' runqlat. */
 static __always_inline void enqueue(__u32 tid)
 {
+	if (!tid)
+		return;
 	__u64 ts = bpf_ktime_get_ns();
 	bpf_map_update_elem(&start, &tid, &ts, BPF_ANY);
 }
 
 static __always_inline void record(__u32 tid, __u32 key_pid, const char *comm)
 {
+	if (!tid)
+		return;
 	__u64 *tsp = bpf_map_lookup_elem(&start, &tid);
 	if (!tsp)
 		return;

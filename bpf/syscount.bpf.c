@@ -70,6 +70,12 @@ static __always_inline int on_exit(long ret)
 		}
 	}
 	__sync_fetch_and_add(&v->count, 1);
+	/*
+	 * The name is taken in the kernel, so it outlives the process; on every call, as libbpf-tools'
+	 * save_proc_name does, because exec changes it (a forked child starts with its parent's).
+	 */
+	if (per_process)
+		bpf_get_current_comm(v->comm, sizeof(v->comm));
 	__sync_fetch_and_add(&v->total_ns, delta);
 	/* Aggregated: for an aggregate recipe "submitted" means "in the map". */
 	stat_add(STAT_SUBMITTED);

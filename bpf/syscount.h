@@ -7,10 +7,14 @@ struct syscount_key {
 	__u32 id;
 };
 
-/* Completed calls and their summed latency (entry to exit). */
+/*
+ * Completed calls and their summed latency (entry to exit). comm: the process's name at its
+ * latest call (per_process only), so a process that exits before the snapshot keeps its name.
+ */
 struct syscount_value {
 	__u64 count;
 	__u64 total_ns;
+	char comm[TASK_COMM_LEN];
 };
 
 #endif

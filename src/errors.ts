@@ -15,6 +15,7 @@ export const ExitCode = {
   POLICY: 10,
   VERIFY_GATE: 11,
   AUDIT_CHAIN: 12,
+  OUTPUT_WRITE: 13,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -4,7 +4,7 @@
 import type { BpfMap, BpfProgram } from "../libbpf";
 import type { Budgets, BudgetName } from "./budgets";
 import { mapMemlock, processRss } from "./memory";
-import type { Accounting, KernelCounts } from "./accounting";
+import { NO_OUTPUT_LOSSES, verdictOf, type Accounting, type KernelCounts, type OutputLosses } from "./accounting";
 
 export interface Breach {
   budget: BudgetName;
@@ -126,7 +126,7 @@ export class BudgetMonitor {
     };
   }
 
-  accounting(counts: KernelCounts, delivered: number, durationMs: number, outputBytes: number): Accounting {
+  accounting(counts: KernelCounts, delivered: number, durationMs: number, outputBytes: number, losses: OutputLosses = NO_OUTPUT_LOSSES): Accounting {
     let bpfNs = 0;
     let runCnt = 0;
     for (const { prog } of this.ctx.programs) {
@@ -139,7 +139,6 @@ export class BudgetMonitor {
         runCnt = this.bpfRunCnt;
       }
     }
-    const dropped = counts.droppedRate + counts.droppedRingbuf;
     const seconds = Math.max(durationMs / 1000, 1e-3);
     return {
       produced: counts.produced,
@@ -147,7 +146,8 @@ export class BudgetMonitor {
       dropped_rate: counts.droppedRate,
       dropped_ringbuf: counts.droppedRingbuf,
       sampled_out: counts.sampledOut,
-      identity_holds: counts.produced === delivered + counts.droppedRate + counts.droppedRingbuf + counts.sampledOut,
+      ...losses,
+      ...verdictOf({ produced: counts.produced, delivered, dropped_rate: counts.droppedRate, dropped_ringbuf: counts.droppedRingbuf, sampled_out: counts.sampledOut, ...losses }),
       duration_ms: Math.round(durationMs),
       peak_rate: Math.round(Math.max(this.peakRate, delivered / seconds)),
       mean_rate: Math.round(delivered / seconds),
@@ -157,7 +157,6 @@ export class BudgetMonitor {
       peak_map_memory: this.peakMapMemory,
       peak_rss: this.peakRss,
       output_bytes: outputBytes,
-      verdict: dropped > 0 ? "lossy" : counts.sampledOut > 0 ? "sampled" : "complete",
     };
   }
 }

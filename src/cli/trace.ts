@@ -53,6 +53,7 @@ export class TraceCommand extends EbpfctlCommand {
   interval = Option.String("-i,--interval", { description: "Aggregations: print a snapshot every N seconds" });
   top = Option.String("--top", { description: "Aggregations: show the top N rows" });
   folded = Option.Boolean("--folded", false, { description: "profile: folded stacks for flame graphs" });
+  by = Option.String("--by", { description: "profile: rows by stack (default) or function (flat top of self time)" });
   auditSyslog = Option.Boolean("--audit-syslog", false, { description: "Mirror audit records to syslog (authpriv)" });
   profile = Option.String("--profile", "full", { description: "full, or reduced: in-kernel sampling and optional probes dropped (highest cost first)" });
   sampleEvery = Option.String("--sample-every", { description: "With --profile reduced: keep 1 event in N (default 10)" });
@@ -81,6 +82,7 @@ export class TraceCommand extends EbpfctlCommand {
           port: this.port,
           binary: this.binary,
           symbol: this.symbol,
+          by: this.by,
         },
         budgets: {
           durationSeconds: this.duration,

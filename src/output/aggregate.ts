@@ -12,9 +12,10 @@ import type { ParameterValues } from "../recipe/params";
 import { parameterInvalid, EbpfctlError, ExitCode } from "../errors";
 import { parseDuration } from "../units";
 import { formatNs } from "./format";
-import { log2Buckets, renderLog2Histogram, total, type HistUnit } from "./histogram";
+import { log2Buckets, percentiles, percentilesLine, renderLog2Histogram, total, type HistUnit } from "./histogram";
 import { renderTable, type TableColumn } from "./aggregate-table";
 import { StackSymbolizer, foldedLines, type SymbolisedStack } from "./stacks";
+import { profileRows, profileTable } from "./profile-table";
 import { X86_64_SYSCALLS } from "./syscalls-x86_64";
 
 export interface AggregateOptions {
@@ -27,6 +28,10 @@ export interface AggregateOptions {
 export interface AggregatePlan {
   intervalMs?: number;
   snapshot(obj: BpfObject, final: boolean): string[];
+  /** The session attached at `at` (performance.now()): the first interval starts there. */
+  attached?(at: number): void;
+  /** False when the last snapshot carried no counts (profile between its intervals). */
+  lastSnapshotHadData?(): boolean;
   /** Capabilities the session must keep after attach for this rendering (see privileges.ts). */
   keepCapabilities?: string[];
 }
@@ -52,14 +57,16 @@ export function aggregatePlan(manifest: Manifest, params: ParameterValues, opts:
     if (!Number.isInteger(top) || top < 1) throw parameterInvalid(`--top: expected a positive whole number, got "${opts.top}"`);
   }
   if (opts.folded && agg.render !== "stacks") throw parameterInvalid(`--folded applies to stack recipes (profile), not ${manifest.name}`);
-  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded) };
+  const clock = { since: performance.now() };
+  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded), clock };
+  const attached = (at: number) => void (clock.since = at);
   switch (agg.render) {
     case "histogram":
-      return { intervalMs, snapshot: histogramSnapshot(ctx) };
+      return { intervalMs, snapshot: histogramSnapshot(ctx), attached };
     case "table":
-      return { intervalMs, snapshot: tableSnapshot(ctx) };
+      return { intervalMs, snapshot: tableSnapshot(ctx), attached };
     case "stacks":
-      return stacksPlan(ctx);
+      return { ...stacksPlan(ctx), attached };
   }
 }
 
@@ -70,11 +77,19 @@ interface RenderContext {
   intervalMs?: number;
   top?: number;
   folded: boolean;
+  /** When the current interval began (performance.now()): attach, then each snapshot. */
+  clock: { since: number };
 }
 
-/** Snapshot metadata every JSON record carries. */
+/**
+ * Snapshot metadata every JSON record carries. interval_ms is the time the snapshot really
+ * covers, since the previous one (or since attach): the last interval of a run is usually short.
+ */
 function stamp(ctx: RenderContext, final: boolean): Record<string, unknown> {
-  return { time: new Date().toISOString(), ...(ctx.intervalMs ? { interval_ms: ctx.intervalMs } : {}), final };
+  const now = performance.now();
+  const covered = Math.round(now - ctx.clock.since);
+  ctx.clock.since = now;
+  return { time: new Date().toISOString(), ...(ctx.intervalMs ? { interval_ms: covered } : {}), final };
 }
 
 /** Interval header line for the human output. */
@@ -149,7 +164,7 @@ function histogramSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean)
     if (ctx.json) {
       if (!hists.length) return [JSON.stringify({ kind: "histogram", recipe: ctx.manifest.name, label: agg.label, unit, key: {}, buckets: [], total: 0, ...meta })];
       return hists.map((h) =>
-        JSON.stringify({ kind: "histogram", recipe: ctx.manifest.name, label: agg.label, unit, key: h.key, buckets: log2Buckets(h.slots), total: total(h.slots), ...meta }),
+        JSON.stringify({ kind: "histogram", recipe: ctx.manifest.name, label: agg.label, unit, key: h.key, buckets: log2Buckets(h.slots), total: total(h.slots), percentiles: percentiles(h.slots), ...meta }),
       );
     }
     const lines: string[] = [];
@@ -159,6 +174,8 @@ function histogramSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean)
       if (i > 0 || Object.keys(h.key).length) lines.push("");
       if (Object.keys(h.key).length) lines.push(keyHeader(h.key));
       lines.push(...renderLog2Histogram(h.slots, unit));
+      const p = percentilesLine(h.slots, unit);
+      if (p) lines.push(p);
     }
     return lines;
   };
@@ -172,6 +189,11 @@ function commOf(pid: number): string {
   } catch {
     return "?";
   }
+}
+
+/** The name the kernel took when the process was first seen; /proc only for an older object without it. */
+function commOfRow(row: Record<string, unknown>, pid: number): string {
+  return typeof row.comm === "string" && row.comm ? row.comm : commOf(pid);
 }
 
 function tableSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean) => string[] {
@@ -189,12 +211,13 @@ function tableSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean) => 
     if (ctx.json) {
       const out = shown.map((row) => {
         const o: Record<string, unknown> = { ...row };
+        if (!perProcess) delete o.comm;
         for (const c of columns) {
           if (c.format !== "syscall") continue;
           const id = Number(row[c.field]);
           if (perProcess) {
             o.pid = id;
-            o.comm = commOf(id);
+            o.comm = commOfRow(row, id);
           } else o.syscall = X86_64_SYSCALLS[id] ?? `syscall_${id}`;
         }
         return o;
@@ -211,7 +234,7 @@ function tableSnapshot(ctx: RenderContext): (obj: BpfObject, final: boolean) => 
         const v = row[c.field];
         if (c.format === "syscall") {
           const id = Number(v);
-          return perProcess ? [String(id), commOf(id)] : [X86_64_SYSCALLS[id] ?? `syscall_${id}`];
+          return perProcess ? [String(id), commOfRow(row, id)] : [X86_64_SYSCALLS[id] ?? `syscall_${id}`];
         }
         if (c.format === "ns_duration") return [formatNs(Number(v))];
         return [String(v ?? "")];
@@ -249,6 +272,7 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
   // takes CAP_SYS_PTRACE (ptrace_may_access, PTRACE_MODE_READ): the one capability kept.
   symbolizer.preloadKernelSymbols();
   let sinceOutput = 0;
+  let due = false;
   const snapshot = (obj: BpfObject, final: boolean): string[] => {
     const r = readers(obj, ctx);
     const stacksMap = obj.map("stack_traces");
@@ -257,7 +281,7 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     const now = performance.now();
     for (const pid of new Set(keys.map((k) => k.pid))) symbolizer.remember(pid, now);
     sinceOutput += STACKS_TICK_MS;
-    const due = final || (ctx.intervalMs !== undefined && sinceOutput >= ctx.intervalMs);
+    due = final || (ctx.intervalMs !== undefined && sinceOutput >= ctx.intervalMs);
     if (!due) return pending.splice(0);
     sinceOutput = 0;
 
@@ -306,6 +330,18 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
       } else out.push(...foldedLines(stacks));
       return out;
     }
+    const perProcess = Boolean(ctx.params.per_process);
+    const byFunction = ctx.params.by === "function";
+    if (ctx.json && (perProcess || byFunction)) {
+      // Roll-ups: one record per process (-P) or per self frame (--by function), merged as the table is.
+      const rows = profileRows(stacks, { perProcess, byFunction });
+      const kept = ctx.top !== undefined ? rows.slice(0, ctx.top) : rows;
+      for (const r of kept) {
+        out.push(JSON.stringify({ kind: byFunction ? "function" : "process", recipe: ctx.manifest.name, count: r.count, ...(r.pid !== undefined ? { pid: r.pid, comm: r.comm } : {}), ...(byFunction ? { function: r.function ?? null, space: r.space ?? null } : { hottest_stack: r.label }), ...meta }));
+      }
+      out.push(JSON.stringify({ kind: "profile_summary", recipe: ctx.manifest.name, samples, stacks: stacks.length, rows: rows.length, shown: kept.length, ...meta }));
+      return out;
+    }
     const shown = ctx.top !== undefined || !ctx.json ? stacks.slice(0, ctx.top ?? 10) : stacks;
     if (ctx.json) {
       for (const s of shown) {
@@ -316,19 +352,8 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     }
     if (ctx.intervalMs) out.push("", timeLine());
     if (!stacks.length) return [...out, "(no samples)"];
-    const frames = (s: SymbolisedStack) => {
-      const f = [...s.user.slice(0, 4)];
-      if (!f.length && s.kernel.length) f.push(...s.kernel.slice(0, 4).map((x) => `${x} [k]`));
-      return f.join(" ← ") || `[${s.userError ?? "no stack"}]`;
-    };
-    out.push(
-      ...renderTable(
-        [{ header: "COUNT", align: "right" }, { header: "%", align: "right" }, { header: "PID", align: "right" }, { header: "COMM" }, { header: "TOP FRAMES (innermost first)" }],
-        shown.map((s) => [String(s.count), ((100 * s.count) / Math.max(1, samples)).toFixed(1), String(s.pid), s.comm, frames(s)]),
-      ),
-    );
-    out.push(`${samples} samples in ${stacks.length} distinct stacks${stacks.length > shown.length ? ` (top ${shown.length} shown; --top N, --folded for all)` : ""}`);
+    out.push(...profileTable(stacks, { top: ctx.top ?? 10, perProcess, byFunction }));
     return out;
   };
-  return { intervalMs: STACKS_TICK_MS, snapshot, keepCapabilities: ["CAP_SYS_PTRACE"] };
+  return { intervalMs: STACKS_TICK_MS, snapshot, lastSnapshotHadData: () => due, keepCapabilities: ["CAP_SYS_PTRACE"] };
 }

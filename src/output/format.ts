@@ -7,16 +7,33 @@ const ERRNO_NAME = new Map<number, string>(Object.entries(constants.errno).map((
 const SIGNAL_NAME = new Map<number, string>(Object.entries(constants.signals).map(([k, v]) => [v as number, k]));
 
 export const errnoName = (n: number) => ERRNO_NAME.get(n) ?? `E${n}`;
-export const signalName = (n: number) => (n === 0 ? "0" : SIGNAL_NAME.get(n) ?? `SIG${n}`);
+/** A signal's name; "" for 0, which is no signal (exitsnoop: a normal exit; sigsnoop: kill(pid, 0)). */
+export const signalName = (n: number) => (n === 0 ? "" : SIGNAL_NAME.get(n) ?? `SIG${n}`);
 
 const OPEN_FLAGS: [number, string][] = [
   [0o100, "O_CREAT"], [0o200, "O_EXCL"], [0o1000, "O_TRUNC"], [0o2000, "O_APPEND"], [0o4000, "O_NONBLOCK"],
   [0o200000, "O_DIRECTORY"], [0o400000, "O_NOFOLLOW"], [0o2000000, "O_CLOEXEC"], [0o10000000, "O_PATH"], [0o20000000, "O_TMPFILE"],
 ];
-export function openFlags(f: number): string {
+/** open(2) flags by name (x86_64 values), access mode first: 577 → O_WRONLY, O_CREAT, O_TRUNC. Unknown bits as octal. */
+export function openFlagList(f: number): string[] {
   const acc = ["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"][f & 3]!;
-  return [acc, ...OPEN_FLAGS.filter(([bit]) => (f & bit) === bit).map(([, n]) => n)].join("|");
+  const names = [acc];
+  let rest = f & ~3;
+  for (const [bit, n] of OPEN_FLAGS) {
+    if ((f & bit) === bit) {
+      names.push(n);
+      rest &= ~bit;
+    }
+  }
+  if (rest) names.push(`0${rest.toString(8)}`);
+  return names;
 }
+export const openFlags = (f: number): string => openFlagList(f).join("|");
+
+/** Address families by number (linux/socket.h) as JSON names them, and as the IP column shows them. */
+const FAMILY: Record<number, { name: string; ip: string }> = { 2: { name: "inet", ip: "4" }, 10: { name: "inet6", ip: "6" }, 1: { name: "unix", ip: "unix" } };
+export const familyName = (f: number): string => FAMILY[f]?.name ?? `af_${f}`;
+export const ipVersion = (f: number): string => FAMILY[f]?.ip ?? `af${f}`;
 
 export function ipv4(v: EventValue): string {
   if (Array.isArray(v)) return (v as number[]).slice(0, 4).join(".");
@@ -56,6 +73,8 @@ export function formatCell(col: Column, e: DecodedEvent, bootToWallMs: number): 
       return openFlags(Number(v));
     case "signal":
       return signalName(Number(v));
+    case "family":
+      return ipVersion(Number(v));
     case "ipv4":
       return ipv4(v);
     case "ipv6":
@@ -79,16 +98,30 @@ export function formatNs(ns: number): string {
  * `errno` added where a result column is negative, so scripts need no lookup tables.
  */
 /** The JSON form of an event; `owned`: e is a fresh decode nobody else holds, so it is filled in place. */
+/**
+ * Enums are decoded beside their raw value: `"flags": ["O_WRONLY","O_CREAT","O_TRUNC"],
+ * "flags_raw": 577`, `"family": "inet6", "family_raw": 10` (any event's address family field, shown
+ * as a column or not), `"sig_name": null` for no signal.
+ */
 export function jsonEvent(columns: Column[], e: DecodedEvent, owned = false): Record<string, unknown> {
   const out: Record<string, unknown> = owned ? e : { ...e };
+  const family = typeof e.family === "number" ? e.family : undefined;
   for (const c of columns) {
     const v = e[c.field];
     if (v === undefined) continue;
     if ((c.format === "errno" || c.format === "fd_or_errno") && Number(v) < 0) out.errno = errnoName(-Number(v));
     else if (c.format === "ipv4") out[c.field] = ipv4(v);
     else if (c.format === "ipv6") out[c.field] = ipv6(v);
-    else if (c.format === "ip") out[c.field] = ipAny(v, e.family as number | undefined);
-    else if (c.format === "signal") out[`${c.field}_name`] = signalName(Number(v));
+    else if (c.format === "ip") out[c.field] = ipAny(v, family);
+    else if (c.format === "signal") out[`${c.field}_name`] = signalName(Number(v)) || null;
+    else if (c.format === "open_flags") {
+      out[c.field] = openFlagList(Number(v));
+      out[`${c.field}_raw`] = Number(v);
+    }
+  }
+  if (family !== undefined) {
+    out.family = familyName(family);
+    out.family_raw = family;
   }
   return out;
 }

@@ -25,6 +25,36 @@ export function log2Buckets(slots: number[]): Bucket[] {
   return out;
 }
 
+export type Percentiles = Record<"p50" | "p90" | "p99", { low: number; high: number }>;
+
+/**
+ * p50/p90/p99 from log2 buckets: the bucket holding the value of that rank (the ceil(q·n)-th
+ * smallest), as its bounds. A log2 histogram cannot say more than that, so it says no more.
+ */
+export function percentiles(slots: number[]): Percentiles | undefined {
+  const buckets = log2Buckets(slots);
+  const n = total(slots);
+  if (!n) return undefined;
+  const at = (q: number) => {
+    const rank = Math.max(1, Math.ceil(q * n));
+    let seen = 0;
+    for (const b of buckets) {
+      seen += b.count;
+      if (seen >= rank) return { low: b.low, high: b.high };
+    }
+    return { low: buckets[buckets.length - 1]!.low, high: buckets[buckets.length - 1]!.high };
+  };
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+}
+
+/** "p50 1024-2047 usecs  p90 … (bucket bounds)" under a histogram. */
+export function percentilesLine(slots: number[], unit: HistUnit): string | undefined {
+  const p = percentiles(slots);
+  if (!p) return undefined;
+  const r = (b: { low: number; high: number }) => `${b.low}-${b.high}`;
+  return `p50 ${r(p.p50)}  p90 ${r(p.p90)}  p99 ${r(p.p99)} ${UNIT_HEADER[unit]} (bucket bounds)`;
+}
+
 export function total(slots: number[]): number {
   return slots.reduce((a, b) => a + b, 0);
 }

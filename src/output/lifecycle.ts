@@ -94,14 +94,16 @@ export class LifecycleReporter {
       });
       return;
     }
+    // Time runs to the end the user asked for (-d) when it comes before the duration budget.
+    const limits = { ...s.budgets, max_duration: Math.min(s.endMs ?? Infinity, s.budgets.max_duration) };
     if (!this.o.tty) {
       // Not a terminal (a file, a pipe, tee): a plain line per interval, nothing redrawn.
-      const usage = BUDGETS.map((b) => `${LABEL[b]} ${formatBudget(b, s.usage[b])} of ${formatBudget(b, s.budgets[b])}`).join(", ");
+      const usage = BUDGETS.map((b) => `${LABEL[b]} ${formatBudget(b, s.usage[b])} of ${formatBudget(b, limits[b])}`).join(", ");
       this.line(`${this.c(pc.dim, "status:")} ${s.counts.delivered} delivered, ${drops} dropped${s.counts.sampledOut ? `, ${s.counts.sampledOut} sampled out` : ""}; ${usage}`);
       return;
     }
-    const bars = BUDGETS.map((b) => `${LABEL[b]} ${bar(s.usage[b] / s.budgets[b], this.o.color)}`).join(" ");
-    const text = `${formatDuration(s.elapsedMs)}/${formatDuration(s.budgets.max_duration)} ${formatCount(s.rate)} ev/s drops ${drops} ${bars}`;
+    const bars = BUDGETS.map((b) => `${LABEL[b]} ${bar(s.usage[b] / limits[b], this.o.color)}`).join(" ");
+    const text = `${formatDuration(s.elapsedMs)}/${formatDuration(limits.max_duration)} ${formatCount(s.rate)} ev/s drops ${drops} ${bars}`;
     this.lastStatusText = text;
     this.write(`\r\x1b[2K${text}`);
     this.statusShown = true;
@@ -130,11 +132,27 @@ export class LifecycleReporter {
     }
     const verdict = a.verdict === "complete" ? this.c(pc.green, a.verdict) : this.c(pc.yellow, a.verdict);
     this.line(
-      `${recipe}: ${a.delivered} events in ${formatDuration(a.duration_ms)} (${verdict}); produced ${a.produced} = delivered ${a.delivered} + rate-dropped ${a.dropped_rate} + ring-full ${a.dropped_ringbuf} + sampled-out ${a.sampled_out}; ` +
+      `${recipe}: ${a.delivered} events in ${formatDuration(a.duration_ms)} (${verdict}); ${identityText(a)}; ` +
         `peak ${formatCount(a.peak_rate)}/s, cpu ${a.cpu_percent}%, maps ${formatBytes(a.peak_map_memory)}, rss ${formatBytes(a.peak_rss)}; ended: ${r.reason}`,
     );
     for (const f of r.fallbacks ?? []) this.line(`${this.c(pc.yellow, "fell back:")} ${f.probe}: ${f.type} (${f.program}) ${f.stage === "load" ? "rejected by the verifier" : "failed to attach"}: ${f.reason}${f.log ? `; log ${f.log}` : ""}`);
   }
+}
+
+/** "produced N = delivered D + cause C…" (the kernel's causes always, the output's when they happened); ≠ when it does not add up. */
+export function identityText(a: SessionResult["accounting"]): string {
+  const terms: [string, number][] = [
+    ["rate-dropped", a.dropped_rate],
+    ["ring-full", a.dropped_ringbuf],
+    ["sampled-out", a.sampled_out],
+  ];
+  if (a.dropped_output_budget) terms.push(["over-output-budget", a.dropped_output_budget]);
+  if (a.dropped_reader_closed) terms.push(["reader-closed", a.dropped_reader_closed]);
+  if (a.dropped_write_error) terms.push(["write-error", a.dropped_write_error]);
+  const sum = `delivered ${a.delivered}${terms.map(([k, v]) => ` + ${k} ${v}`).join("")}`;
+  if (a.identity_holds) return `produced ${a.produced} = ${sum}`;
+  const accounted = a.delivered + terms.reduce((x, [, v]) => x + v, 0);
+  return `produced ${a.produced} ≠ ${sum} (${Math.abs(a.produced - accounted)} events ${a.produced > accounted ? "unaccounted for" : "counted twice"})`;
 }
 
 function bar(fraction: number, color: boolean): string {

@@ -76,7 +76,7 @@ export class StackSymbolizer {
     const maps = this.maps.get(pid)?.mappings;
     if (!maps) {
       this.warnOnce(`some user stacks are unsymbolised: their processes exited (or hid their memory maps) before the maps could be read`);
-      return addrs.map((a) => `0x${a.toString(16)}`);
+      return addrs.map(() => UNKNOWN_FRAME);
     }
     return addrs.map((a) => {
       const m = maps.find((x) => a >= x.start && a < x.end);
@@ -108,7 +108,7 @@ export class StackSymbolizer {
     const k = this.kallsyms;
     return addrs.map((a) => {
       const s = k?.lookup(a);
-      if (!s) return `0x${a.toString(16)}`;
+      if (!s) return UNKNOWN_FRAME;
       return s.module ? `${s.name} [${s.module}]` : s.name;
     });
   }

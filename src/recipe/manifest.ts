@@ -70,7 +70,7 @@ export const ParameterBinding = z.strictObject({
 export const Column = z.strictObject({
   field: identifier,
   header: nonEmpty(),
-  format: z.optional(z.enum(["int", "string", "argv", "errno", "fd_or_errno", "ns_ts", "ns_duration", "hex", "open_flags", "signal", "ipv4", "ipv6", "ip", "port", "bytes", "syscall"])),
+  format: z.optional(z.enum(["int", "string", "argv", "errno", "fd_or_errno", "ns_ts", "ns_duration", "hex", "open_flags", "signal", "family", "ipv4", "ipv6", "ip", "port", "bytes", "syscall"])),
   width: z.optional(z.int().check(z.positive())),
 });
 export type Column = z.infer<typeof Column>;

@@ -44,6 +44,15 @@ export const PARAMETERS: Record<string, ParameterSpec> = {
     description: "Only this signal (number or name such as KILL)",
     parse: (raw) => signalNumber(String(raw)),
   },
+  by: {
+    flag: "--by",
+    description: "profile: rows by stack (default) or by function (a flat top of self time)",
+    parse: (raw) => {
+      const s = String(raw);
+      if (s !== "stack" && s !== "function") throw new Error(`expected stack or function, got "${s}"`);
+      return s;
+    },
+  },
   port: { flag: "--port", description: "Only this port", parse: positiveInt("a port (0-65535)", 65535) },
   binary: {
     flag: "--binary",

@@ -1,10 +1,15 @@
 // What a session needs from its output, so that the session (below src/output) depends on no
 // renderer or sink: src/output implements these (output/sink.ts, output/event-renderer.ts).
 import type { DecodedEvent } from "../libbpf/event-reader";
+import { EbpfctlError, ExitCode } from "../errors";
 
-/** Where rendered lines go. writeLines is false when they would exceed the output budget. */
+/**
+ * Where rendered lines go. writeLines returns how many of the lines it wrote whole (all of them,
+ * or the ones that fit under the output budget). A line is either written whole or not at all:
+ * that is what lets the session count an event delivered only once its line reached the sink.
+ */
 export interface EventSink {
-  writeLines(lines: string[]): boolean;
+  writeLines(lines: string[]): number;
   readonly bytesWritten: number;
 }
 
@@ -17,7 +22,24 @@ export interface EventRenderer {
 /** The reader of our output went away (e.g. `| head`): end the session cleanly. */
 export class OutputClosedError extends Error {
   readonly code = "EBPFCTL-E0040";
-  constructor() {
+  /** Whole lines of the failed batch that were written before the reader went away. */
+  constructor(readonly linesWritten = 0) {
     super("output closed by the reader");
+  }
+}
+
+/**
+ * A write to the output failed (ENOSPC, EIO, EDQUOT, EFBIG…). The sink has already cut off any
+ * partial line, so the output ends at the last whole line.
+ */
+export class OutputWriteError extends EbpfctlError {
+  constructor(readonly target: string, readonly errno: string, readonly linesWritten = 0) {
+    super(
+      "EBPFCTL-E0041",
+      `cannot write to ${target}: ${errno}; the output ends at its last whole line and the events not written are counted as dropped_write_error`,
+      ExitCode.OUTPUT_WRITE,
+      "free space (or quota) on the output's filesystem, or pass --output-file on another one",
+    );
+    this.name = "OutputWriteError";
   }
 }

@@ -19,11 +19,11 @@ import type { VerifiedRecipe } from "../recipe/verified";
 import type { Budgets, BudgetName } from "../budget/budgets";
 import { BudgetMonitor, type Breach } from "../budget/monitor";
 import { SessionStatsReader } from "./stats";
-import type { Accounting, KernelCounts } from "../budget/accounting";
+import { NO_OUTPUT_LOSSES, type Accounting, type KernelCounts, type OutputLosses } from "../budget/accounting";
 import { attachAlternative, HOOK_ENTRY_NS, KernelAttachRefused, type AttachContext } from "./attach";
 import { verifierError } from "../verifier/verifier-report";
 import type { ParameterValues } from "../recipe/params";
-import { OutputClosedError, type EventRenderer, type EventSink } from "./event-sink";
+import { OutputClosedError, OutputWriteError, type EventRenderer, type EventSink } from "./event-sink";
 import type { CoreBtfCache } from "../kernel/core-btf";
 import { loadObject, setBssVar, type LoadedObject } from "./object-loader";
 import { AlternativeFailed, attachFailure, describeFailure, fallBack, loadFailure, type AlternativeFailure } from "./variant-fallback";
@@ -67,7 +67,14 @@ export interface SessionPlan {
   renderer?: EventRenderer;
   attach?: Omit<AttachContext, "params">;
   /** Aggregation recipes: called at intervals and at the end with the loaded object. */
-  aggregate?: { intervalMs?: number; snapshot(obj: BpfObject, final: boolean): string[] };
+  aggregate?: {
+    intervalMs?: number;
+    snapshot(obj: BpfObject, final: boolean): string[];
+    /** Called with performance.now() once every probe is attached: the first interval starts there. */
+    attached?(at: number): void;
+    /** False when the last snapshot only passed on messages, not the counts (profile between intervals). Default true. */
+    lastSnapshotHadData?(): boolean;
+  };
   sessionId?: string;
   /** Status interval; the loop itself wakes at least every 50 ms. */
   statusIntervalMs?: number;
@@ -83,6 +90,8 @@ export interface SessionPlan {
 
 export interface SessionStatus {
   elapsedMs: number;
+  /** When the session ends by itself (-d), from attach; the duration budget bounds it either way. */
+  endMs?: number;
   rate: number;
   counts: KernelCounts & { delivered: number };
   usage: Record<BudgetName, number>;
@@ -147,8 +156,14 @@ export class TraceSession {
 
     // 1-2, 4. Open, configure, load, attach; a refused alternative falls back to the next one the
     // kernel supports (variant-fallback.ts), each attempt's resources released before the next.
+    // Set once output stops early (budget spent, reader gone, write failed): the events the kernel
+    // submitted but that never reached the sink are then counted under that cause, not as delivered.
+    let outputStopped: keyof OutputLosses | undefined;
+    // delivered counts events whose whole line reached the sink (not events decoded): the sink
+    // says how many lines of a batch it wrote, and the batch's leading header lines are no events.
     let delivered = 0;
     let pending: string[] = [];
+    let pendingHeader = 0;
     let choices = plan.choices;
     const failures: AlternativeFailure[] = [];
     let attempt: Attempt;
@@ -156,15 +171,17 @@ export class TraceSession {
       const own = new DisposableStack();
       try {
         attempt = this.loadAndAttach(choices, failures.length ? { ...plan, coreBtf: undefined } : plan, own, libbpfWarnings, (line) => {
-          delivered++;
-          pending.push(line);
-        }, (lines) => pending.push(...lines));
+          if (!outputStopped) pending.push(line);
+        }, (lines) => {
+          pending.push(...lines);
+          pendingHeader = pending.length;
+        });
         stack.use(own.move());
         break;
       } catch (e) {
         own.dispose();
         pending = [];
-        delivered = 0;
+        pendingHeader = 0;
         if (!(e instanceof AlternativeFailed)) throw e;
         failures.push(e.failure);
         const next = fallBack(manifest.name, choices, plan.fallbacks ?? new Map(), e, failures, plan.unsupported ?? new Map());
@@ -182,6 +199,7 @@ export class TraceSession {
     hooks.record("attached", { ...attachedFields, ...(failures.length ? { fallbacks: failures.map(describeFailure) } : {}) });
     hooks.lifecycle("attached", { session: this.id, recipe: manifest.name, probes: choices.map((c) => `${c.probe.name}:${c.alternative.type}`), ...(failures.length ? { fallbacks: failures } : {}), ...attachedFields });
     const attachedAt = performance.now();
+    plan.aggregate?.attached?.(attachedAt);
 
     // 4. Consume and enforce.
     const monitor = new BudgetMonitor(plan.budgets, {
@@ -195,22 +213,53 @@ export class TraceSession {
     let breach: Breach | undefined;
     let error: EbpfctlError | undefined;
     const deadline = plan.durationMs !== undefined ? attachedAt + plan.durationMs : undefined;
+    const wrote = (lines: number) => {
+      delivered += Math.max(0, lines - pendingHeader);
+      pendingHeader = Math.max(0, pendingHeader - lines);
+    };
     const flush = (): boolean => {
+      if (outputStopped) {
+        pending = [];
+        return false;
+      }
       if (!pending.length) return true;
       const lines = pending;
       pending = [];
       try {
-        if (!plan.sink.writeLines(lines)) {
-          breach ??= { budget: "max_output", observed: plan.sink.bytesWritten + lines.reduce((a, l) => a + Buffer.byteLength(l) + 1, 0), limit: plan.budgets.max_output };
+        const n = plan.sink.writeLines(lines);
+        wrote(n);
+        if (n < lines.length) {
+          breach ??= { budget: "max_output", observed: plan.sink.bytesWritten + lines.slice(n).reduce((a, l) => a + Buffer.byteLength(l) + 1, 0), limit: plan.budgets.max_output };
+          outputStopped = "dropped_output_budget";
           return false;
         }
       } catch (e) {
         if (e instanceof OutputClosedError) {
+          wrote(e.linesWritten);
           this.reason ??= "output-closed";
+          outputStopped = "dropped_reader_closed";
+          return false;
+        }
+        if (e instanceof OutputWriteError) {
+          wrote(e.linesWritten);
+          error ??= e;
+          this.reason ??= "error";
+          outputStopped = "dropped_write_error";
           return false;
         }
         throw e;
       }
+      return true;
+    };
+    // Aggregates: delivered is what the kernel had counted when the last snapshot with the
+    // counts was written whole (the final one, normally).
+    let aggregateDelivered = 0;
+    const flushSnapshot = (final: boolean): boolean => {
+      pending.push(...plan.aggregate!.snapshot(obj, final));
+      const hadData = final || (plan.aggregate!.lastSnapshotHadData?.() ?? true);
+      const submitted = hadData ? statsReader.read().submitted : 0;
+      if (!flush()) return false;
+      if (hadData) aggregateDelivered = submitted;
       return true;
     };
     let nextSnapshot = plan.aggregate?.intervalMs ? attachedAt + plan.aggregate.intervalMs : Infinity;
@@ -230,9 +279,8 @@ export class TraceSession {
         if (!flush()) break;
         const t = performance.now();
         if (plan.aggregate && t >= nextSnapshot) {
-          pending.push(...plan.aggregate.snapshot(obj, false));
           nextSnapshot += plan.aggregate.intervalMs!;
-          if (!flush()) break;
+          if (!flushSnapshot(false)) break;
         }
         // The kernel counters (a bpf syscall per counter) are read only when something uses them:
         // the monitor's once-a-second tick, a status record or the heartbeat.
@@ -241,7 +289,7 @@ export class TraceSession {
         breach = monitor.check(t, readCounts, plan.sink.bytesWritten);
         if (breach) break;
         if (t >= nextStatus) {
-          hooks.status?.({ elapsedMs: t - attachedAt, rate: monitor.lastRate, counts: { ...readCounts(), delivered }, usage: monitor.usage(), budgets: plan.budgets });
+          hooks.status?.({ elapsedMs: t - attachedAt, endMs: plan.durationMs, rate: monitor.lastRate, counts: { ...readCounts(), delivered }, usage: monitor.usage(), budgets: plan.budgets });
           nextStatus = t + (plan.statusIntervalMs ?? 1000);
         }
         if (hooks.heartbeat && t >= nextHeartbeat) {
@@ -254,7 +302,7 @@ export class TraceSession {
         await new Promise<void>((r) => setImmediate(r));
       }
     } catch (e) {
-      error = e instanceof EbpfctlError ? e : new EbpfctlError("EBPFCTL-E0000", `session failed: ${(e as Error).message}`, ExitCode.INTERNAL);
+      error ??= e instanceof EbpfctlError ? e : new EbpfctlError("EBPFCTL-E0000", `session failed: ${(e as Error).message}`, ExitCode.INTERNAL);
       this.reason = "error";
     }
 
@@ -276,20 +324,29 @@ export class TraceSession {
     } catch (e) {
       error ??= e as EbpfctlError;
     }
-    // Final drain: everything submitted before detach is delivered (output budget permitting).
-    if (reader && reason !== "output-closed") {
+    const breachBeforeDrain = breach;
+    // Final drain: everything submitted before detach is written, unless output already stopped
+    // (then the ring is not even decoded: what is left counts under the cause that stopped it).
+    if (reader && !outputStopped) {
       reader.consume();
-      // After an output breach nothing more is written; after any other ending the drain is.
-      if (breach?.budget !== "max_output") flush();
-      else pending = [];
-    }
-    if (plan.aggregate && reason !== "output-closed") {
-      pending.push(...plan.aggregate.snapshot(obj, true));
       flush();
     }
+    if (plan.aggregate && !outputStopped) flushSnapshot(true);
+    // The last lines did not fit the output budget (everything was already detached): still said.
+    if (breach && !breachBeforeDrain) {
+      hooks.lifecycle("budget_breach", { budget: breach.budget, observed: breach.observed, limit: breach.limit, after_detach: true });
+      try {
+        hooks.record("budget_breach", { budget: breach.budget, observed: breach.observed, limit: breach.limit, after_detach: true });
+      } catch (e) {
+        error ??= e as EbpfctlError;
+      }
+    }
     const counts = statsReader.read();
-    if (manifest.kind === "aggregate") delivered = counts.submitted;
-    const accounting = monitor.accounting(counts, delivered, detachedAt - attachedAt, plan.sink.bytesWritten);
+    if (manifest.kind === "aggregate") delivered = aggregateDelivered;
+    // Submitted by the kernel but never written whole: the cause that stopped the output owns them.
+    const losses: OutputLosses = { ...NO_OUTPUT_LOSSES };
+    if (outputStopped) losses[outputStopped] = Math.max(0, counts.submitted - delivered);
+    const accounting = monitor.accounting(counts, delivered, detachedAt - attachedAt, plan.sink.bytesWritten, losses);
     // Every probe is gone: now (not before the first attach) make the next run's load cheaper.
     if (loaded.coreBtfReference && !error) {
       const build = plan.coreBtf!.build(plan.recipe.object, loaded.coreBtfReference);

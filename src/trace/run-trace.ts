@@ -314,7 +314,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       exit_code: result.exitCode,
       reason: result.reason,
       events: a.delivered,
-      drops: a.dropped_rate + a.dropped_ringbuf,
+      drops: a.dropped_rate + a.dropped_ringbuf + a.dropped_output_budget + a.dropped_reader_closed + a.dropped_write_error,
       duration_ms: a.duration_ms,
       accounting: a,
       ...(result.breach ? { breach: result.breach } : {}),

@@ -45,3 +45,43 @@ describe("LifecycleReporter.status", () => {
     expect(out.text()).not.toContain("\n");
   });
 });
+
+describe("the status line's end is the one asked for", () => {
+  test("-d 60 under a 1h budget: the terminal line reads /60s (or 1m), the plain line 'of 1m'", () => {
+    const s: SessionStatus = { ...status, endMs: 60_000 };
+    const tty = capture();
+    new LifecycleReporter(tty.stream, { json: false, color: false, tty: true, session: "s1" }).status(s);
+    expect(tty.text()).toMatch(/^\r\x1b\[2K5\.0s\/(60s|1m) /);
+    const plain = capture();
+    new LifecycleReporter(plain.stream, { json: false, color: false, tty: false, session: "s1" }).status(s);
+    expect(plain.text()).toMatch(/time 5\.0s of (60s|1m),/);
+  });
+
+  test("without -d the duration budget is the end", () => {
+    const tty = capture();
+    new LifecycleReporter(tty.stream, { json: false, color: false, tty: true, session: "s1" }).status(status);
+    expect(tty.text()).toMatch(/^\r\x1b\[2K5\.0s\/1h /);
+  });
+});
+
+describe("LifecycleReporter.summary never prints an identity that does not hold", () => {
+  const base = {
+    produced: 368, delivered: 213, dropped_rate: 0, dropped_ringbuf: 0, sampled_out: 0,
+    dropped_output_budget: 0, dropped_reader_closed: 0, dropped_write_error: 0,
+    duration_ms: 1500, peak_rate: 10, mean_rate: 10, bpf_cpu_ns: 0, bpf_run_cnt: 0, cpu_percent: 0, peak_map_memory: 0, peak_rss: 0, output_bytes: 0,
+  };
+  const summary = (a: Record<string, unknown>) => {
+    const out = capture();
+    new LifecycleReporter(out.stream, { json: false, color: false, tty: false, session: "s1" }).summary("opensnoop", { sessionId: "s1", reason: "output-closed", exitCode: 0, accounting: a as never });
+    return out.text();
+  };
+  test("the reader-closed cause is a term of the sum", () => {
+    const t = summary({ ...base, dropped_reader_closed: 155, identity_holds: true, verdict: "truncated" });
+    expect(t).toContain("(truncated); produced 368 = delivered 213 + rate-dropped 0 + ring-full 0 + sampled-out 0 + reader-closed 155;");
+  });
+  test("an identity that fails is printed with ≠ and the shortfall", () => {
+    const t = summary({ ...base, identity_holds: false, verdict: "lossy" });
+    expect(t).toContain("produced 368 ≠ delivered 213 + rate-dropped 0 + ring-full 0 + sampled-out 0 (155 events unaccounted for)");
+    expect(t).not.toMatch(/produced 368 = /);
+  });
+});

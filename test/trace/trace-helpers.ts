@@ -12,7 +12,7 @@ export const ROOT = join(import.meta.dir, "../..");
 export const BUN = join(ROOT, "node_modules/.bin/bun");
 export const FIXTURES = join(ROOT, "build/fixtures");
 
-const cli = (): string[] => (process.env.EBPFCTL_TEST_CLI === "dist" ? [join(ROOT, "dist/ebpfctl")] : [BUN, join(ROOT, "src/cli/main.ts")]);
+export const cli = (): string[] => (process.env.EBPFCTL_TEST_CLI === "dist" ? [join(ROOT, "dist/ebpfctl")] : [BUN, join(ROOT, "src/cli/main.ts")]);
 
 let fixtureError: string | undefined;
 /** Build test/fixtures (gcc) once per file; recipe tests also need build/embedded.ts (bash scripts/build). */
