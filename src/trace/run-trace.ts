@@ -238,7 +238,9 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
             if (event === "detached") registration.update({ state: "stopping" });
           },
           lifecycle: (kind, fields) => life.event(kind, fields),
-          beforeAttach: () => audit.flush(),
+          // Deferred records made durable, and disk space reserved for every record that must follow
+          // the attach (attached … session_end): a full filesystem refuses here, before any link exists.
+          beforeAttach: () => audit.reserveForAttach(),
           status: statusMs > 0 ? (s) => life.status(s) : undefined,
           externalStop,
           afterAttach: () => {
