@@ -106,6 +106,13 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       audit.append("session_end", { exit_code: err.exitCode, events: 0, drops: 0, duration_ms: 0, refused: true });
       throw err;
     };
+    // Fail closed on space: the records that must follow an attach (attached … session_end) get
+    // their disk blocks now, before anything is verified, loaded or attached (src/audit/reserve.ts).
+    try {
+      audit.reserveForAttach();
+    } catch (e) {
+      refuse(e);
+    }
     if (policyError) refuse(policyError);
     // The kill switch refuses before anything is verified or loaded.
     const engaged = readKillSwitch();
@@ -238,9 +245,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
             if (event === "detached") registration.update({ state: "stopping" });
           },
           lifecycle: (kind, fields) => life.event(kind, fields),
-          // Deferred records made durable, and disk space reserved for every record that must follow
-          // the attach (attached … session_end): a full filesystem refuses here, before any link exists.
-          beforeAttach: () => audit.reserveForAttach(),
+          beforeAttach: () => audit.flush(),
           status: statusMs > 0 ? (s) => life.status(s) : undefined,
           externalStop,
           afterAttach: () => {
