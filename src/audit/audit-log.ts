@@ -7,31 +7,11 @@
 // write(2) on an O_APPEND descriptor and fsync'd before append() returns (or, for records a session
 // writes on its way to its first attach, with `defer`, by the flush() it calls just before that
 // attach: one fsync instead of one per record, and still nothing attached that is not on disk),
-// under an exclusive
-// flock(2) on `audit.jsonl.lock` held across read-tail-and-append, so any number of processes can
+// under an exclusive flock(2) on `audit.jsonl.lock` held across read-tail-and-append, so any number of processes can
 // share one log. `audit.jsonl.head` holds the newest record's seq and hash, so removing whole
 // records from the end is noticed (by the next open and by `ebpfctl audit verify`).
 //
-// Events written by a tracing session (fields beyond the envelope; all optional but these names
-// are what `audit show` reads):
-//   session_start    recipe, user, uid, argv, parameters        (first record of a session)
-//   recipe_verified  recipe, manifest_sha256, object_sha256, key  (signature and pins checked)
-//   refused          recipe, reason, code                        (policy/trust/usage refusal; ends the session)
-//   compat           kernel, features, fallbacks                 (what the kernel can do, what was chosen)
-//   profile          sample_every, dropped_probes                (--profile reduced)
-//   host_budget      reserved, in_use, ceilings                  (the session's share of the host budget)
-//   loaded           programs (prog_id, verified_insns), core_btf: cached | kernel
-//   attached         links (link_id, prog_id, target), capabilities
-//   budget_breach    budget, limit, observed
-//   detached         reason: completed | SIGINT | SIGTERM | … | breach | kill-switch | error; detach_ms
-//   core_btf         result: cached | unavailable | failed       (minimised kernel BTF made after detach)
-//   session_end      exit_code, events, drops, duration_ms      (last record of a session)
-// Written by other commands:
-//   kill_switch_on / kill_switch_off   by, reason
-//   rotated          file (the rotated file's name), first record of every new live file
-//
-//   audit_sealed     public_key, first_seq                      (written by `ebpfctl audit init`)
-//   checkpoint       of_seq, of_hash, signature                  (sealed logs: after session_end, init, rotated)
+// The events and their fields are listed in src/audit/README.md.
 //
 // Sealed logs (after `ebpfctl audit init`, see seal.ts and checkpoint.ts) add `mac` to every record.
 // Every file of the log is opened O_NOFOLLOW and must be a regular file ebpfctl's user owns
@@ -40,19 +20,18 @@
 //
 // Failures are AuditWriteError (exit AUDIT) with the errno: a session must not attach anything
 // it cannot record, so it opens the log (which proves the location writable) before loading.
-import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
-import type { KeyObject } from "node:crypto";
+import { randomBytes, type KeyObject } from "node:crypto";
+import { existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, resolve } from "node:path";
-import { AuditWriteError, auditSealError, auditTailDamaged, usageError } from "../errors";
+import { AuditWriteError, auditSealError, usageError } from "../errors";
 import { lockExclusive, unlock } from "../libbpf/flock";
-import { CHECKPOINT_EVENT, SEALED_EVENT, loadSigningKey, signCheckpoint } from "./checkpoint";
-import { GENESIS, RESERVED_KEYS, headPath, lockPath, recordHash, rfc3339Nano, rotatedFiles, sealKeyPath, signKeyPath, type AuditRecord } from "./record";
+import { CHECKPOINT_EVENT, SEALED_EVENT, readSigningKey, signCheckpoint } from "./checkpoint";
+import { RESERVED_KEYS, headPath, lockPath, recordHash, rfc3339Nano, rotatedFiles, sealKeyPath, type AuditRecord } from "./record";
 import { POST_ATTACH_RESERVE, allocation, preallocate, preallocateIfSupported, release } from "./reserve";
 import { Sealer, recordMac } from "./seal";
 import { sendToSyslog, severityOf, syslogSocketPath } from "./syslog";
-import { HEAD_SIZE, checkAuditPath, closeQuietly, fsyncDir, headBytes, lastRecord, openAuditFile, openLive, readHead, writeError } from "./log-files";
+import { HEAD_SIZE, checkAuditPath, closeQuietly, fsyncDir, headBytes, openAuditFile, openLive, readTailState, writeError, type TailState } from "./log-files";
 
 export type { AuditRecord } from "./record";
 
@@ -70,16 +49,6 @@ export interface AuditLogOptions {
 export const newSessionId = (): string => randomBytes(8).toString("hex");
 
 const EVENT_NAME = /^[a-z][a-z0-9_]*$/;
-
-interface TailState {
-  seq: number;
-  hash: string;
-  /** Size of the live file when the tail was read (where a failed append truncates back to). */
-  size: number;
-  ino: number;
-  /** Set when a lenient read skipped a damaged end. */
-  damaged?: string;
-}
 
 export class AuditLog {
   private closed = false;
@@ -344,41 +313,8 @@ export class AuditLog {
   private tail(lenient: boolean): TailState {
     const st = fstatSync(this.fd);
     if (this.cache && this.cache.ino === st.ino && this.cache.size === st.size) return this.cache;
-    let t: TailState;
-    if (st.size === 0) {
-      // A new live file continues the newest rotated file's chain (also after a crash mid-rotation).
-      const last = rotatedFiles(this.path).at(-1);
-      if (!last) t = { seq: 0, hash: GENESIS, size: 0, ino: st.ino };
-      else {
-        const fd = openSync(last.path, "r");
-        try {
-          t = { ...lastRecord(fd, fstatSync(fd).size, last.path, lenient), size: 0, ino: st.ino };
-        } finally {
-          closeSync(fd);
-        }
-      }
-    } else {
-      t = { ...lastRecord(this.fd, st.size, this.path, lenient), size: st.size, ino: st.ino };
-    }
-    const headProblem = this.checkHead(t);
-    if (headProblem) {
-      if (!lenient) throw auditTailDamaged(this.path, headProblem);
-      t = { ...t, damaged: t.damaged ? `${t.damaged}; ${headProblem}` : headProblem };
-    }
-    this.cache = t;
-    return t;
-  }
-
-  /** The head sidecar must be what ebpfctl writes, not be ahead of the log, nor disagree about its last record. */
-  private checkHead(t: TailState): string | null {
-    const head = readHead(this.headFd);
-    const name = basename(headPath(this.path));
-    if (head === "garbage") return `${name} does not hold a seq and hash as ebpfctl writes them: it was overwritten`;
-    if (!head) return null;
-    if (head.sealed && !this.seal) return `${name} says the log is sealed but its key file ${basename(sealKeyPath(this.path))} is missing: refusing to write unsealed records`;
-    if (head.seq > t.seq) return `the log ends at seq ${t.seq} but seq ${head.seq} was written (per ${name}): records were removed from the end`;
-    if (head.seq === t.seq && head.hash !== t.hash) return `the last record (seq ${t.seq}) is not the one that was written (its hash differs from ${name})`;
-    return null;
+    this.cache = readTailState({ fd: this.fd, path: this.path, headFd: this.headFd, sealed: this.seal !== null, lenient });
+    return this.cache;
   }
 
   private writeHead(seq: number, hash: string): void {
@@ -462,21 +398,8 @@ export class AuditLog {
   private mirror(rec: AuditRecord, checkpoint = false): void {
     const socket = this.syslogSocket ?? (checkpoint ? syslogSocketPath() : null);
     if (!socket) return;
-    const { seq: _s, ts: _t, session: _x, host: _h, pid: _p, event, prev: _v, hash: _y, ...fields } = rec;
+    const { seq: _s, ts: _t, session: _x, host: _h, pid: _p, event, prev: _v, hash: _y, mac: _m, ...fields } = rec;
     this.lastSyslogError = sendToSyslog(JSON.stringify(rec), severityOf(event, fields), socket);
-  }
-}
-
-/** The checkpoint signing key beside a sealed log (regular file, ours, O_NOFOLLOW). */
-function readSigningKey(live: string): KeyObject {
-  const { fd } = openAuditFile(signKeyPath(live), "open checkpoint signing key", { create: false });
-  try {
-    return loadSigningKey(readFileSync(fd, "utf8"));
-  } catch (e) {
-    if (e instanceof AuditWriteError) throw e;
-    throw auditSealError(live, `the checkpoint signing key ${signKeyPath(live)} is unreadable: ${(e as Error).message}`);
-  } finally {
-    closeQuietly(fd);
   }
 }
 

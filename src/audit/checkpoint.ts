@@ -8,6 +8,10 @@
 // The signing key is not evolved (Ed25519 has no forward-secure variant in node:crypto): an attacker
 // with root can sign new checkpoints. They still cannot produce the MACs a checkpointed record needs,
 // so the signature proves "this host signed this head", and the MAC chain proves the records.
+import { readFileSync } from "node:fs";
+import { auditSealError } from "../errors";
+import { closeQuietly, openAuditFile } from "./log-files";
+import { signKeyPath } from "./record";
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 
 export const CHECKPOINT_EVENT = "checkpoint";
@@ -36,5 +40,17 @@ export function verifyCheckpoint(publicKey: string, seq: number, hash: string, s
     return verify(null, checkpointMessage(seq, hash), key, Buffer.from(signature, "base64"));
   } catch {
     return false;
+  }
+}
+
+/** The checkpoint signing key beside a sealed log (regular file, ours, O_NOFOLLOW). */
+export function readSigningKey(live: string): KeyObject {
+  const { fd } = openAuditFile(signKeyPath(live), "open checkpoint signing key", { create: false });
+  try {
+    return loadSigningKey(readFileSync(fd, "utf8"));
+  } catch (e) {
+    throw auditSealError(live, `the checkpoint signing key ${signKeyPath(live)} is unreadable: ${(e as Error).message}`);
+  } finally {
+    closeQuietly(fd);
   }
 }

@@ -5,7 +5,8 @@ import { getSystemErrorMessage } from "node:util";
 import { AuditWriteError, auditPathRefused, auditTailDamaged } from "../errors";
 import { FallocateError } from "../libbpf/fallocate";
 import { FlockError, errnoName } from "../libbpf/flock";
-import { AuditRecordSchema, GENESIS, type AuditRecord } from "./record";
+import { basename } from "node:path";
+import { AuditRecordSchema, GENESIS, headPath, rotatedFiles, sealKeyPath, type AuditRecord } from "./record";
 import { readTail } from "./tail";
 
 /** Bytes of `audit.jsonl.head`: "<seq> <hash>" padded. */
@@ -171,4 +172,54 @@ export function parseRecord(line: string): AuditRecord | null {
   } catch {
     return null;
   }
+}
+
+export interface TailState {
+  seq: number;
+  hash: string;
+  /** Size of the live file when the tail was read (where a failed append truncates back to). */
+  size: number;
+  ino: number;
+  /** Set when a lenient read skipped a damaged end. */
+  damaged?: string;
+}
+
+/**
+ * The last record of the chain at `path` (a new, empty live file continues the newest rotated file),
+ * checked against the head sidecar: strict throws on a damaged end, lenient records why in `damaged`.
+ */
+export function readTailState(o: { fd: number; path: string; headFd: number; sealed: boolean; lenient: boolean }): TailState {
+  const st = fstatSync(o.fd);
+  let t: TailState;
+  if (st.size === 0) {
+    const last = rotatedFiles(o.path).at(-1);
+    if (!last) t = { seq: 0, hash: GENESIS, size: 0, ino: st.ino };
+    else {
+      const fd = openSync(last.path, "r");
+      try {
+        t = { ...lastRecord(fd, fstatSync(fd).size, last.path, o.lenient), size: 0, ino: st.ino };
+      } finally {
+        closeSync(fd);
+      }
+    }
+  } else {
+    t = { ...lastRecord(o.fd, st.size, o.path, o.lenient), size: st.size, ino: st.ino };
+  }
+  const headProblem = checkHead(o.path, readHead(o.headFd), t, o.sealed);
+  if (headProblem) {
+    if (!o.lenient) throw auditTailDamaged(o.path, headProblem);
+    t = { ...t, damaged: t.damaged ? `${t.damaged}; ${headProblem}` : headProblem };
+  }
+  return t;
+}
+
+/** The head sidecar must be what ebpfctl writes, not be ahead of the log, nor disagree about its last record. */
+function checkHead(live: string, head: Head | null | "garbage", t: TailState, sealed: boolean): string | null {
+  const name = basename(headPath(live));
+  if (head === "garbage") return `${name} does not hold a seq and hash as ebpfctl writes them: it was overwritten`;
+  if (!head) return null;
+  if (head.sealed && !sealed) return `${name} says the log is sealed but its key file ${basename(sealKeyPath(live))} is missing: refusing to write unsealed records`;
+  if (head.seq > t.seq) return `the log ends at seq ${t.seq} but seq ${head.seq} was written (per ${name}): records were removed from the end`;
+  if (head.seq === t.seq && head.hash !== t.hash) return `the last record (seq ${t.seq}) is not the one that was written (its hash differs from ${name})`;
+  return null;
 }
