@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AuditLog } from "../../src/audit/audit-log";
+import { AuditLog, rotate } from "../../src/audit/audit-log";
+import { chainFiles } from "../../src/audit/record";
 import { verifyLog } from "../../src/audit/chain";
 import { readRecords } from "../../src/audit/chain";
 import { sealLog } from "../../src/audit/seal-init";
@@ -197,6 +198,52 @@ describe("fail closed on space", () => {
     expect(ran).toBeGreaterThan(0);
     expect(results.length - ran).toBeGreaterThan(0);
   }, 240_000);
+
+  test("reservations are per session: another writer filling the disk, or a rotation, never takes them; close gives them back", () => {
+    if (!ok) return;
+    const mnt = mountTmpfs("256k");
+    const path = join(mnt, "audit.jsonl");
+    const a = AuditLog.open({ path, session: "aaaa000000000001" });
+    a.append("session_start", {});
+    const freeBefore = free(mnt);
+    a.reserveForAttach();
+    // The reservation is real allocation: statfs sees it.
+    expect(freeBefore - free(mnt)).toBeGreaterThanOrEqual(POST_ATTACH_RESERVE);
+    // A second writer (another session) appends until the filesystem is full ...
+    const b = AuditLog.open({ path, session: "bbbb000000000002" });
+    let refusedB: unknown = null;
+    for (let i = 0; i < 10_000 && refusedB === null; i++) {
+      try {
+        b.append("attached", { filler: "x".repeat(900), i });
+      } catch (e) {
+        refusedB = e;
+      }
+    }
+    expect((refusedB as AuditWriteError).errno).toBe("ENOSPC");
+    // ... and a rotation is tried on the way: the reservation moves to the new live file first; the
+    // `rotated` record itself is nobody's reservation, so on a full disk it fails with ENOSPC.
+    let rotation: unknown = null;
+    try {
+      rotate(path);
+    } catch (e) {
+      rotation = e;
+    }
+    expect((rotation as AuditWriteError).errno).toBe("ENOSPC");
+    expect(free(mnt)).toBeLessThan(PAGE * 2);
+    // Session A's records after its attach still all go in.
+    a.append("attached", { links: [{ link_id: 1 }] });
+    a.append("detached", { reason: "completed" });
+    a.append("session_end", { exit_code: 0, accounting: { pad: "y".repeat(2000) } });
+    const beforeClose = free(mnt);
+    a.close();
+    b.close();
+    // What A did not use is given back.
+    expect(free(mnt) - beforeClose).toBeGreaterThanOrEqual(POST_ATTACH_RESERVE - 8 * PAGE);
+    const files = chainFiles(path);
+    expect(files.length).toBe(2);
+    expect(verifyLog(path).result.ok).toBe(true);
+    expect(readRecords(files).filter((r) => r.session === "aaaa000000000001").map((r) => r.event)).toEqual(["session_start", "attached", "detached", "session_end"]);
+  });
 
   test("EBPFCTL_AUDIT_LOG=/dev/full: trace exits 6 in one line; /dev/full is not chmodded, nothing created beside it", async () => {
     if (!ok) return;
