@@ -1,7 +1,8 @@
 // The audit record: its shape, its canonical bytes and its hash, and the names of the files that
 // hold one chain (rotated files, the live file, the lock and the head sidecar).
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { auditPathRefused } from "../errors";
 import { basename, dirname, join } from "node:path";
 import * as z from "zod/mini";
 
@@ -112,5 +113,7 @@ export function rotatedFiles(live: string): { n: number; path: string }[] {
 export function chainFiles(live: string): string[] {
   const files = rotatedFiles(live).map((r) => r.path);
   if (existsSync(live)) files.push(live);
+  // Readers (verify, show, tail) read whole files: a device or a FIFO would never end.
+  for (const f of files) if (!statSync(f).isFile()) throw auditPathRefused(f, "it is not a regular file");
   return files;
 }

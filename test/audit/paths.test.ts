@@ -123,6 +123,20 @@ describe("hostile audit log paths are refused, untouched, with nothing created b
     for (const f of [path, `${path}.lock`, `${path}.head`]) expect(statSync(f).mode & 0o7777).toBe(0o600);
   });
 
+  test("audit verify, show and tail refuse /dev/zero and a FIFO in one line, without hanging (exit 6)", async () => {
+    const fifo = join(tmp(), "audit.jsonl");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    for (const path of ["/dev/zero", fifo]) {
+      for (const cmd of ["verify", "show", "tail"]) {
+        const t0 = performance.now();
+        const r = await run([CLI_ENTRY, "audit", cmd, "--audit-log", path]);
+        expect(performance.now() - t0).toBeLessThan(2000 + 1500); // + the CLI's own start-up on a loaded host
+        expect(r.code).toBe(ExitCode.AUDIT);
+        expect(r.stderr.trim().split("\n")[0]).toContain(`audit log ${path}: refused: it is not a regular file`);
+      }
+    }
+  }, 30_000);
+
   test("the CLI says it in one line with exit 6", async () => {
     const before = snapshot("/dev/full");
     const r = await run([CLI_ENTRY, "audit", "rotate"], { EBPFCTL_AUDIT_LOG: "/dev/full" });
