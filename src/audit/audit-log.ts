@@ -24,7 +24,7 @@ import { randomBytes, type KeyObject } from "node:crypto";
 import { existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, resolve } from "node:path";
-import { AuditWriteError, auditSealError, usageError } from "../errors";
+import { AuditWriteError, auditAlreadySealed, usageError } from "../errors";
 import { lockExclusive, unlock } from "../libbpf/flock";
 import { CHECKPOINT_EVENT, SEALED_EVENT, readSigningKey, signCheckpoint } from "./checkpoint";
 import { RESERVED_KEYS, headPath, lockPath, recordHash, rfc3339Nano, rotatedFiles, sealKeyPath, type AuditRecord } from "./record";
@@ -161,7 +161,7 @@ export class AuditLog {
 
   /** Seal this (unsealed) log: see sealLog() in seal-init.ts, which owns the key files. */
   startSealing(seal: { sealer: Sealer; keyFd: number; signKey: KeyObject }, fields: Record<string, unknown>): { sealed: AuditRecord; checkpoint: AuditRecord } {
-    if (this.seal) throw auditSealError(this.path, "is already sealed");
+    if (this.seal) throw auditAlreadySealed(this.path);
     const out = this.locked(() => {
       this.seal = seal;
       const sealed = this.appendLocked(SEALED_EVENT, fields, false);

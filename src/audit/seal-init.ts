@@ -3,7 +3,7 @@
 // record is sealed (the key file holds k_1 from then on): the caller prints it once.
 import { existsSync, fsyncSync, rmSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { auditSealError } from "../errors";
+import { auditAlreadySealed, auditSealError } from "../errors";
 import { AuditLog, newSessionId } from "./audit-log";
 import { loadSigningKey, newSigningKey } from "./checkpoint";
 import { closeQuietly, fsyncDir, openAuditFile, writeError } from "./log-files";
@@ -23,7 +23,7 @@ export function sealLog(path: string, opts: { session?: string; syslog?: boolean
   const created: string[] = [];
   let keyFd: number | null = null;
   try {
-    if (log.sealed || existsSync(sealKeyPath(log.path))) throw auditSealError(log.path, "is already sealed: the verification secret was printed when it was sealed");
+    if (log.sealed || existsSync(sealKeyPath(log.path))) throw auditAlreadySealed(log.path);
     const firstSeq = log.nextSeq();
     const k0 = newInitialKey();
     const signing = newSigningKey();

@@ -88,7 +88,7 @@ export function verifySeal(records: AuditRecord[], secret: VerificationSecret, l
     const state = parseKeyFile(readFileSync(keyFile, "latin1"));
     if (!state) problem("key-file", null, `${basename(keyFile)} does not hold a key as ebpfctl writes it: it was overwritten`);
     else if (state.nextSeq > lastSeq + 1) problem("truncated", lastSeq + 1, `the sealing key has advanced to seq ${state.nextSeq} but the log ends at seq ${lastSeq}: ${state.nextSeq - 1 === lastSeq + 1 ? `seq ${lastSeq + 1} was` : `seq ${lastSeq + 1}–${state.nextSeq - 1} were`} removed from the end`);
-    else if (state.nextSeq < Math.max(lastSeq, secret.firstSeq)) problem("key-file", state.nextSeq, `${basename(keyFile)} is at seq ${state.nextSeq}, behind the log's seq ${lastSeq}: it was replaced`);
+    else if (state.nextSeq < Math.max(lastSeq, secret.firstSeq)) problem("key-file", state.nextSeq, `${basename(keyFile)} is at seq ${state.nextSeq}, behind the log's seq ${lastSeq}: it was replaced (or a crash lost its last updates; the next append repairs that)`);
     else if (!sameHex(state.key.toString("hex"), walker.keyAt(state.nextSeq).toString("hex"))) problem("key-file", state.nextSeq, `${basename(keyFile)} holds a key that does not derive from the verification secret: it was replaced`);
     else if (state.nextSeq === lastSeq) notes.push(`${basename(keyFile)} lags the last record by one (a crash between a record and its key update)`);
   }
