@@ -143,11 +143,11 @@ export class AuditLog {
   }
 
   /**
-   * Reserve disk space for the records that follow an attach (reserve.ts), after making deferred
-   * records durable: throws AuditWriteError (ENOSPC) when the filesystem cannot hold them.
+   * Reserve disk space for the records that follow an attach (reserve.ts): throws AuditWriteError
+   * (ENOSPC) when the filesystem cannot hold them. No fsync: the allocation guards this run's
+   * appends, and deferred records still become durable at the flush() before the first attach.
    */
   reserveForAttach(bytes = POST_ATTACH_RESERVE): void {
-    this.flush();
     this.locked(() => {
       this.reopenIfRotated();
       try {
