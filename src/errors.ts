@@ -56,6 +56,14 @@ export const auditTailDamaged = (file: string, detail: string) =>
   new EbpfctlError("EBPFCTL-E0501", `audit log ${file}: ${detail}; refusing to extend a damaged chain`, ExitCode.AUDIT, "run \"ebpfctl audit verify\"; \"ebpfctl audit rotate\" keeps the damaged file as evidence and starts a new linked file");
 export const auditChainBroken = (msg: string) =>
   new EbpfctlError("EBPFCTL-E0502", msg, ExitCode.AUDIT_CHAIN, "the log changed after it was written: keep the files as evidence and compare them with the syslog mirror");
+export const auditPathRefused = (file: string, why: string) =>
+  new EbpfctlError("EBPFCTL-E0504", `audit log ${file}: refused: ${why}`, ExitCode.AUDIT, "point --audit-log or EBPFCTL_AUDIT_LOG at a new path, or at a regular file ebpfctl created (owned by the user it runs as, mode 0600)");
+export const auditSealError = (file: string, detail: string) =>
+  new EbpfctlError("EBPFCTL-E0505", `audit log ${file}: ${detail}`, ExitCode.AUDIT, "the sealing key files beside the log (.key, .sign) are needed to write a sealed log: restore them, or keep the files as evidence and start a new log with \"ebpfctl audit init\"");
+export const auditAlreadySealed = (file: string) =>
+  new EbpfctlError("EBPFCTL-E0507", `audit log ${file} is already sealed`, ExitCode.AUDIT, "verify it with the secret printed when it was sealed (ebpfctl audit verify --key); to seal anew, start a new log with --audit-log PATH");
+export const auditSecretInvalid = (detail: string) =>
+  new EbpfctlError("EBPFCTL-E0506", `--key: ${detail}`, ExitCode.USAGE, "pass the verification secret \"ebpfctl audit init\" printed (ebpfctl-seal-1:…), or a file holding it");
 export const auditLogMissing = (file: string) =>
   new EbpfctlError("EBPFCTL-E0503", `no audit log at ${file}`, ExitCode.AUDIT, "pass --audit-log PATH or set EBPFCTL_AUDIT_LOG");
 

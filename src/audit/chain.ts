@@ -3,9 +3,10 @@
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { lockShared, unlock } from "../libbpf/flock";
+import { parseHead, type Head } from "./log-files";
 import { AuditRecordSchema, GENESIS, chainFiles, headPath, lockPath, recordHash, type AuditRecord } from "./record";
 
-export type ChainProblemKind = "edited" | "deleted" | "reordered" | "truncated" | "foreign" | "malformed";
+export type ChainProblemKind = "edited" | "deleted" | "reordered" | "truncated" | "foreign" | "malformed" | "head";
 export type ChainProblem = { ok: false; seq: number | null; line: number; file: string; kind: ChainProblemKind; detail: string };
 export type ChainResult = { ok: true; records: number } | ChainProblem;
 
@@ -47,11 +48,10 @@ function readEntries(paths: string[]): Entry[] {
   return out;
 }
 
-/** Read the head sidecar (seq and hash of the newest record written). */
-export function readHeadFile(path: string): { seq: number; hash: string } | null {
+/** Read the head sidecar (seq and hash of the newest record written): null when absent or empty, "garbage" when overwritten. */
+export function readHeadFile(path: string): Head | null | "garbage" {
   if (!existsSync(path)) return null;
-  const m = /^(\d+) ([0-9a-f]{64})/.exec(readFileSync(path, "latin1"));
-  return m ? { seq: Number(m[1]), hash: m[2]! } : null;
+  return parseHead(readFileSync(path, "latin1"));
 }
 
 /**
@@ -62,7 +62,8 @@ export function readHeadFile(path: string): { seq: number; hash: string } | null
 export function verifyChain(paths: string[], opts: { head?: string | null } = {}): ChainResult {
   const entries = readEntries(paths);
   const headFile = opts.head === undefined ? (paths.length ? headPath(paths[paths.length - 1]!) : null) : opts.head;
-  const head = headFile ? readHeadFile(headFile) : null;
+  const headRead = headFile ? readHeadFile(headFile) : null;
+  const head = headRead === "garbage" ? null : headRead;
 
   // seq -> indices of self-consistent records carrying it (for reorder/duplicate decisions).
   const bySeq = new Map<number, number[]>();
@@ -130,6 +131,10 @@ export function verifyChain(paths: string[], opts: { head?: string | null } = {}
     return bad(e, "foreign", r.seq, `prev does not link to seq ${expectedSeq - 1}'s hash: either this record was not written in this chain, or seq ${expectedSeq - 1} was edited and re-hashed`);
   }
 
+  if (headRead === "garbage") {
+    const lastFile = paths[paths.length - 1] ?? headFile!;
+    return { ok: false, seq: null, line: 1, file: headFile!, kind: "head", detail: `${basename(headFile!)} does not hold a seq and hash as ebpfctl writes them: it was overwritten (the end of ${basename(lastFile)} cannot be checked against it)` };
+  }
   if (head && head.seq >= expectedSeq) {
     const lastFile = paths[paths.length - 1] ?? headFile!;
     const lastLine = entries.filter((x) => x.file === lastFile).length;

@@ -1,7 +1,8 @@
 // The audit record: its shape, its canonical bytes and its hash, and the names of the files that
 // hold one chain (rotated files, the live file, the lock and the head sidecar).
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { auditPathRefused } from "../errors";
 import { basename, dirname, join } from "node:path";
 import * as z from "zod/mini";
 
@@ -20,11 +21,13 @@ export const AuditRecordSchema = z.looseObject({
   event: z.string().check(z.regex(/^[a-z][a-z0-9_]*$/)),
   prev: hex64,
   hash: hex64,
+  /** HMAC-SHA256 of `hash` under the sealing key of this seq (sealed logs only, see seal.ts). */
+  mac: z.optional(hex64),
 });
 export type AuditRecord = z.infer<typeof AuditRecordSchema>;
 
 /** Keys the log writes itself; event fields may not use them. */
-export const RESERVED_KEYS = new Set(["seq", "ts", "session", "host", "pid", "event", "prev", "hash"]);
+export const RESERVED_KEYS = new Set(["seq", "ts", "session", "host", "pid", "event", "prev", "hash", "mac"]);
 
 /**
  * Canonical JSON: object keys sorted (by UTF-16 code units) at every depth, no whitespace, values
@@ -42,9 +45,12 @@ export function canonicalJson(v: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
 }
 
-/** SHA-256 hex over `prev` (64 ASCII hex digits) followed by the canonical bytes of the record without `hash`. */
+/**
+ * SHA-256 hex over `prev` (64 ASCII hex digits) followed by the canonical bytes of the record
+ * without `hash` and `mac` (the MAC is computed over the hash, so it cannot be inside it).
+ */
 export function recordHash(rec: Record<string, unknown>): string {
-  const { hash: _ignored, ...rest } = rec;
+  const { hash: _ignored, mac: _mac, ...rest } = rec;
   return createHash("sha256").update(String(rec.prev)).update(canonicalJson(rest)).digest("hex");
 }
 
@@ -79,6 +85,10 @@ export function parseRfc3339(s: string): number {
 export const lockPath = (live: string) => `${live}.lock`;
 /** `audit.jsonl.head`: seq and hash of the newest record, so a removed last record is noticed. */
 export const headPath = (live: string) => `${live}.head`;
+/** `audit.jsonl.key`: the current sealing key and the seq it seals next (root only, overwritten in place). */
+export const sealKeyPath = (live: string) => `${live}.key`;
+/** `audit.jsonl.sign`: the Ed25519 private key that signs checkpoints (root only, PKCS#8 PEM). */
+export const signKeyPath = (live: string) => `${live}.sign`;
 
 /** Rotated files are `audit.jsonl.1` (oldest), `.2`, …; the next rotation takes max+1. */
 export function rotatedFiles(live: string): { n: number; path: string }[] {
@@ -103,5 +113,7 @@ export function rotatedFiles(live: string): { n: number; path: string }[] {
 export function chainFiles(live: string): string[] {
   const files = rotatedFiles(live).map((r) => r.path);
   if (existsSync(live)) files.push(live);
+  // Readers (verify, show, tail) read whole files: a device or a FIFO would never end.
+  for (const f of files) if (!statSync(f).isFile()) throw auditPathRefused(f, "it is not a regular file");
   return files;
 }

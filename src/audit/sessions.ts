@@ -4,7 +4,7 @@ import { hostname, userInfo } from "node:os";
 import { parseRfc3339, type AuditRecord } from "./record";
 
 /** Records that belong to the log's housekeeping, not to a tracing session. */
-const ADMIN_EVENTS = new Set(["rotated", "kill_switch_on", "kill_switch_off"]);
+const ADMIN_EVENTS = new Set(["rotated", "kill_switch_on", "kill_switch_off", "audit_sealed", "checkpoint"]);
 
 export interface SessionSummary {
   session: string;

@@ -75,7 +75,7 @@ export class AuditTailCommand extends EbpfctlCommand {
       this.context.stdout.write(`(not a record) ${line}\n`);
       return;
     }
-    const { seq, ts, session, host: _h, pid: _p, event, prev: _v, hash: _x, ...fields } = rec;
+    const { seq, ts, session, host: _h, pid: _p, event, prev: _v, hash: _x, mac: _m, ...fields } = rec;
     const rest = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
     this.context.stdout.write(`${ts} #${seq} ${String(session).slice(0, 8)} ${event}${rest ? " " + rest : ""}\n`);
   }

@@ -14,7 +14,7 @@ const GROUPS: Record<string, () => CommandClass[]> = {
   doctor: () => [require("./doctor").DoctorCommand],
   keys: () => [require("./keys-generate").KeysGenerateCommand, require("./keys-list").KeysListCommand],
   recipe: () => [require("./recipe-sign").RecipeSignCommand, require("./recipe-verify").RecipeVerifyCommand, require("./recipe-inspect").RecipeInspectCommand],
-  audit: () => [require("./audit-show").AuditShowCommand, require("./audit-verify").AuditVerifyCommand, require("./audit-tail").AuditTailCommand, require("./audit-rotate").AuditRotateCommand],
+  audit: () => [require("./audit-init").AuditInitCommand, require("./audit-show").AuditShowCommand, require("./audit-verify").AuditVerifyCommand, require("./audit-tail").AuditTailCommand, require("./audit-rotate").AuditRotateCommand],
   verify: () => [require("./verify").VerifyCommand],
   "kill-switch": () => {
     const k = require("./kill-switch");

@@ -75,6 +75,8 @@ const libcSymbols = {
   pthread_join: { args: [u64, ptr], returns: i32 },
   pthread_detach: { args: [u64], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
+  // The audit log reserves disk blocks past its end before anything attaches (src/audit/reserve.ts).
+  fallocate: { args: [i32, i32, FFIType.i64, FFIType.i64], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   // The ring buffer consumer (ringbuf.ts) maps the ring itself and waits with epoll.
   mmap: { args: [ptr, u64, i32, i32, i32, FFIType.i64], returns: FFIType.i64 },

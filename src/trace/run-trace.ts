@@ -108,6 +108,13 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       audit.append("session_end", { exit_code: err.exitCode, events: 0, drops: 0, duration_ms: 0, refused: true });
       throw err;
     };
+    // Fail closed on space: the records that must follow an attach (attached … session_end) get
+    // their disk blocks now, before anything is verified, loaded or attached (src/audit/reserve.ts).
+    try {
+      audit.reserveForAttach();
+    } catch (e) {
+      refuse(e);
+    }
     if (policyError) refuse(policyError);
     // The kill switch refuses before anything is verified or loaded.
     const engaged = readKillSwitch();

@@ -39,6 +39,30 @@ describe("audit verify", () => {
   });
 });
 
+describe("audit init", () => {
+  test("prints the verification secret once; a second init is refused; key files are new and 0600", async () => {
+    const path = makeLog(3);
+    const r = await cli(["audit", "init", "--audit-log", path]);
+    expect(r.code).toBe(0);
+    const secret = /^ebpfctl-seal-1:4:[0-9a-f]{64}:[A-Za-z0-9_-]{43}$/m.exec(r.stdout)?.[0];
+    expect(secret).toBeDefined();
+    const { statSync, readFileSync } = await import("node:fs");
+    for (const f of [`${path}.key`, `${path}.sign`]) expect(statSync(f).mode & 0o7777).toBe(0o600);
+    // The secret's k0 is not on the host any more: the key file already holds a later key.
+    expect(readFileSync(`${path}.key`, "latin1")).not.toContain(secret!.split(":")[2]!);
+    const again = await cli(["audit", "init", "--audit-log", path]);
+    expect(again.code).toBe(ExitCode.AUDIT);
+    expect(again.stderr).toContain("EBPFCTL-E0507");
+    expect(again.stdout).toBe("");
+    const v = await cli(["audit", "verify", "--audit-log", path, "--key", secret!]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain("3 before the seal are hash-chained only");
+    const bad = await cli(["audit", "verify", "--audit-log", path, "--key", "ebpfctl-seal-1:nope"]);
+    expect(bad.code).toBe(ExitCode.USAGE);
+    expect(bad.stderr).toContain("EBPFCTL-E0506");
+  });
+});
+
 describe("audit rotate", () => {
   test("rotates and the chain verifies across files", async () => {
     const path = makeLog(4);

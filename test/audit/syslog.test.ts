@@ -3,6 +3,8 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { AuditLog } from "../../src/audit/audit-log";
+import { verifyCheckpoint } from "../../src/audit/checkpoint";
+import { sealLog } from "../../src/audit/seal-init";
 import { prerequisite, tmp } from "./helpers";
 
 // Bun cannot bind unix datagram sockets, so the listener is a few lines of Debian's python3.
@@ -63,4 +65,45 @@ test("a missing syslog socket never fails the append; the reason is kept", () =>
   expect(r.seq).toBe(1);
   expect(log.lastSyslogError).not.toBeNull();
   log.close();
+});
+
+test("a sealed log mirrors its signed checkpoints to syslog even without --audit-syslog", async () => {
+  if (!prerequisite(existsSync(PY) && Bun.which("logger") !== null, "python3 (test listener) and logger (util-linux)")) return;
+  const dir = tmp();
+  const sock = join(dir, "log.sock");
+  const p = Bun.spawn([PY, "-c", LISTENER, sock], { stdout: "pipe" });
+  children.push(p);
+  const reader = p.stdout.getReader();
+  let buf = "";
+  const nextLine = async () => {
+    while (!buf.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += new TextDecoder().decode(value);
+    }
+    const [line, ...rest] = buf.split("\n");
+    buf = rest.join("\n");
+    return line!;
+  };
+  expect(await nextLine()).toBe("ready");
+  const saved = process.env.EBPFCTL_SYSLOG_SOCKET;
+  process.env.EBPFCTL_SYSLOG_SOCKET = sock;
+  try {
+    const path = join(dir, "audit.jsonl");
+    const { secret } = sealLog(path);
+    const log = AuditLog.open({ path, session: "sys2" });
+    log.append("session_start", {});
+    const end = log.append("session_end", { exit_code: 0 });
+    log.close();
+    const got: Record<string, unknown>[] = [];
+    for (let i = 0; i < 2; i++) got.push(JSON.parse(/ebpfctl\[\d+\]: (\{.*\})$/.exec(await nextLine())![1]!));
+    // init's checkpoint (of audit_sealed), then the session's (of session_end); nothing else.
+    expect(got.map((r) => r.event)).toEqual(["checkpoint", "checkpoint"]);
+    expect(got[1]).toMatchObject({ of_seq: end.seq, of_hash: end.hash });
+    expect(verifyCheckpoint(secret.publicKey, end.seq, end.hash, String(got[1]!.signature))).toBe(true);
+    expect(verifyCheckpoint(secret.publicKey, end.seq, "0".repeat(64), String(got[1]!.signature))).toBe(false);
+  } finally {
+    if (saved === undefined) delete process.env.EBPFCTL_SYSLOG_SOCKET;
+    else process.env.EBPFCTL_SYSLOG_SOCKET = saved;
+  }
 });
