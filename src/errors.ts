@@ -35,6 +35,13 @@ export const recipeNotFound = (name: string, known: string[]) =>
   new EbpfctlError("EBPFCTL-E0010", `unknown recipe "${name}"`, ExitCode.RECIPE, `run "ebpfctl list"; known: ${known.join(", ")}`);
 export const manifestInvalid = (file: string, problems: string[]) =>
   new EbpfctlError("EBPFCTL-E0011", `${file}: ${problems.join("; ")}`, ExitCode.RECIPE, "fix the manifest and sign it again");
+/** A stop signal arrived before anything was attached: the session ends "cancelled" (exit 0, as a signal after attach). */
+export class SessionCancelled extends EbpfctlError {
+  constructor(readonly signal: string, readonly stage: string) {
+    super("EBPFCTL-E0014", `cancelled by ${signal} ${stage}; nothing was attached`, ExitCode.OK);
+    this.name = "SessionCancelled";
+  }
+}
 export const parameterInvalid = (msg: string) => new EbpfctlError("EBPFCTL-E0012", msg, ExitCode.USAGE);
 export const kernelRefused = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0020", msg, ExitCode.KERNEL, hint);
 export const verifierRejected = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0021", msg, ExitCode.KERNEL, hint);

@@ -14,7 +14,8 @@
 // load, a file not owned by us or open to others, and it loads against the kernel's BTF instead.
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { writeExclusive } from "../files/regular-file";
 import { join } from "node:path";
 import { ownedAndPrivate } from "./cache-file";
 
@@ -133,11 +134,11 @@ export class CoreBtfCache {
     const tmpBtf = `${this.path}.${process.pid}.tmp`;
     const tmpIndex = `${this.indexPath}.${process.pid}.tmp`;
     try {
-      writeFileSync(tmpObject, elf, { mode: 0o600 });
+      writeExclusive(tmpObject, elf, 0o600);
       const r = spawnSync(bpftool, ["gen", "min_core_btf", KERNEL_BTF, tmpBtf, tmpObject], { encoding: "utf8", timeout: 10_000 });
       if (r.status !== 0) return done("failed", `bpftool gen min_core_btf: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n").pop()}`);
       const digests = Object.fromEntries([...relocated].map(([name, insns]) => [name, relocationDigest(insns)]));
-      writeFileSync(tmpIndex, JSON.stringify({ key: this.key, digests }) + "\n", { mode: 0o600 });
+      writeExclusive(tmpIndex, JSON.stringify({ key: this.key, digests }) + "\n", 0o600);
       // The BTF first: an index is only ever seen beside its file.
       renameSync(tmpBtf, this.path);
       renameSync(tmpIndex, this.indexPath);

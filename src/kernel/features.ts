@@ -2,7 +2,8 @@
 // per process and cached on disk per boot in features.json; masking (EBPFCTL_MASK_FEATURES)
 // applies on every call.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { writeNewFileAtomic } from "../files/regular-file";
 import { join } from "node:path";
 import { readKernelFacts, type KernelFacts } from "./facts";
 import { privateCacheFile } from "./cache-file";
@@ -70,9 +71,7 @@ function readDiskCache(path: string, key: CacheKey): CacheFile | undefined {
 function writeDiskCache(path: string, c: CacheFile): void {
   try {
     mkdirSync(join(path, ".."), { recursive: true, mode: 0o700 });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(c, null, 1) + "\n", { mode: 0o600 });
-    renameSync(tmp, path);
+    writeNewFileAtomic(path, JSON.stringify(c, null, 1) + "\n", 0o600);
   } catch {
     // A cache that cannot be written only costs the next run a few milliseconds.
   }

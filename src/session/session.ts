@@ -11,7 +11,8 @@ import {
   drainLibbpfLog,
   RingBufferReader,
 } from "../libbpf";
-import { EbpfctlError, ExitCode } from "../errors";
+import { EbpfctlError, ExitCode, SessionCancelled } from "../errors";
+import { onStopSignal, pendingStopSignal, signalCheckpoint } from "../early-signals";
 import type { Alternative, Probe } from "../recipe/manifest";
 import type { VerifiedRecipe } from "../recipe/verified";
 import type { Budgets, BudgetName } from "../budget/budgets";
@@ -94,7 +95,6 @@ const POLL_MS = 50;
 export class TraceSession {
   readonly id: string;
   private reason: EndReason | undefined;
-  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
 
   constructor(private readonly plan: SessionPlan, private readonly hooks: SessionHooks) {
     this.id = plan.sessionId ?? randomBytes(8).toString("hex");
@@ -104,8 +104,12 @@ export class TraceSession {
     const { plan, hooks } = this;
     const manifest = plan.recipe.manifest;
     using stack = new DisposableStack();
-    this.installSignalHandlers();
-    stack.defer(() => this.removeSignalHandlers());
+    // Stop signals are caught from process start (src/early-signals.ts); one that came before
+    // this session existed counts too.
+    this.reason ??= pendingStopSignal();
+    stack.defer(onStopSignal((sig) => {
+      this.reason ??= sig;
+    }));
 
     // libbpf's own messages are kept, not spilled onto the terminal; warnings become lifecycle records.
     captureLibbpfLog();
@@ -155,6 +159,10 @@ export class TraceSession {
       );
     }
 
+    // Last look before the first probe: a signal that arrived while loading (synchronous work, so
+    // its handler has not run yet) ends the session here, with nothing attached.
+    await signalCheckpoint();
+    if (this.reason === "SIGINT" || this.reason === "SIGTERM" || this.reason === "SIGHUP") throw new SessionCancelled(this.reason, "while loading");
     hooks.beforeAttach?.();
     const links: BpfLink[] = [];
     stack.defer(() => BpfLink.closeAll(links.splice(0)));
@@ -297,19 +305,6 @@ export class TraceSession {
     };
   }
 
-  private installSignalHandlers(): void {
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as NodeJS.Signals[]) {
-      const h = () => {
-        this.reason ??= sig as EndReason;
-      };
-      process.on(sig, h);
-      this.signalHandlers.push([sig, h]);
-    }
-  }
-
-  private removeSignalHandlers(): void {
-    for (const [sig, h] of this.signalHandlers.splice(0)) process.off(sig, h);
-  }
 }
 
 export type { Breach };
