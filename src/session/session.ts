@@ -170,6 +170,9 @@ export class TraceSession {
       links.push(...attachAlternative(prog, choice.alternative, { params: plan.params, ...plan.attach }));
     }
     libbpfWarnings();
+    // The CO-RE BTF cache for the next run is built now, on a miss only: it runs bpftool, and once
+    // afterAttach has dropped privileges the seccomp filter denies exec (docs/least-privilege.md).
+    const coreBtfBuild = loaded.coreBtfReference ? plan.coreBtf!.build(plan.recipe.object, loaded.coreBtfReference) : undefined;
     const extra = hooks.afterAttach?.() ?? {};
     const attachedFields = {
       ...extra,
@@ -286,11 +289,10 @@ export class TraceSession {
     const counts = statsReader.read();
     if (manifest.kind === "aggregate") delivered = counts.submitted;
     const accounting = monitor.accounting(counts, delivered, detachedAt - attachedAt, plan.sink.bytesWritten);
-    // Every probe is gone: now (not before the first attach) make the next run's load cheaper.
-    if (loaded.coreBtfReference && !error) {
-      const build = plan.coreBtf!.build(plan.recipe.object, loaded.coreBtfReference);
+    // The next run's cheaper load (built right after attach, recorded now).
+    if (coreBtfBuild && !error) {
       try {
-        hooks.record("core_btf", { ...build });
+        hooks.record("core_btf", { ...coreBtfBuild });
       } catch (e) {
         error ??= e as EbpfctlError;
       }

@@ -27,7 +27,7 @@ import { killSwitchEngaged, notRoot } from "../errors";
 import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "../host/kill-switch";
 import { SessionRegistration } from "../host/registry";
 import { releaseHostBudget, reserveHostBudget } from "../host/host-budget";
-import { dropPrivileges } from "../host/privileges";
+import { dropPrivileges, unionOfEffective } from "../host/privileges";
 import { parseNice, yieldCpu } from "../host/priority";
 import { Kallsyms } from "../symbols/kallsyms";
 import { reducedProfile, type ReducedProfile } from "../session/reduced-profile";
@@ -277,7 +277,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
             // Before the drop: renicing the other threads is refused without CAP_SYS_NICE afterwards.
             yieldCpu(nice);
             const caps = dropPrivileges(aggregate?.keepCapabilities);
-            registration.update({ capabilities: caps.effective });
+            registration.update({ capabilities: unionOfEffective(caps.threads) });
             return { capabilities: caps, nice };
           },
           heartbeat: (s) =>
