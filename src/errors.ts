@@ -156,6 +156,13 @@ export const stopIncomplete = (detail: string) =>
   new EbpfctlError("EBPFCTL-E0904", `stop did not complete: ${detail}`, ExitCode.INTERNAL, "run ebpfctl ps again; bpftool prog/link show lists what the kernel still holds");
 export const privilegeDropFailed = (detail: string) =>
   new EbpfctlError("EBPFCTL-E0905", `could not drop capabilities after attach: ${detail}`, ExitCode.INTERNAL, "the session detached; run ebpfctl doctor and report this with ebpfctl bundle");
+export const cannotDropEveryThread = () =>
+  new EbpfctlError(
+    "EBPFCTL-E0908",
+    "tracing needs CAP_SETUID as well: without it the capabilities of the runtime's helper threads cannot be dropped after attach",
+    ExitCode.KERNEL,
+    "add CAP_SETUID to the service identity's ambient set (docs/least-privilege.md), or run as root",
+  );
 export const runDirUnwritable = (dir: string, detail: string) =>
   new EbpfctlError("EBPFCTL-E0906", `cannot use the run directory ${dir}: ${detail}`, ExitCode.POLICY, "run as root or set EBPFCTL_RUN_DIR to a directory this user can write");
 export const bundleFailed = (msg: string) =>

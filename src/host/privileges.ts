@@ -139,6 +139,11 @@ export function unionOfEffective(threads: ThreadStatus[]): string[] {
   return [...new Set(threads.flatMap((t) => t.effective))].sort();
 }
 
+/** Whether dropPrivileges can reach every thread: it needs CAP_SETUID for the set*id broadcast. */
+export function canDropOnEveryThread(): boolean {
+  return has(capget().effective, CAP_SETUID);
+}
+
 const bit = (name: string): number => CAPABILITY_NAMES.indexOf(name);
 const has = (mask: bigint, cap: number) => ((mask >> BigInt(cap)) & 1n) === 1n;
 

@@ -23,11 +23,11 @@ import { binarySha256, versionReport } from "../forensics/version-report";
 import { aggregatePlan, type AggregateOptions } from "../output/aggregate";
 import { attachHelpers } from "../session/attach-helpers";
 import type { VerifiedRecipe } from "../recipe/verified";
-import { killSwitchEngaged, notRoot } from "../errors";
+import { cannotDropEveryThread, killSwitchEngaged, notRoot } from "../errors";
 import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "../host/kill-switch";
 import { SessionRegistration } from "../host/registry";
 import { releaseHostBudget, reserveHostBudget } from "../host/host-budget";
-import { dropPrivileges, unionOfEffective } from "../host/privileges";
+import { canDropOnEveryThread, dropPrivileges, unionOfEffective } from "../host/privileges";
 import { parseNice, yieldCpu } from "../host/priority";
 import { Kallsyms } from "../symbols/kallsyms";
 import { reducedProfile, type ReducedProfile } from "../session/reduced-profile";
@@ -172,6 +172,9 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     // A missing privilege is the kernel refusing (exit 5), not a kernel without the feature (9):
     // without CAP_BPF+CAP_PERFMON every feature probe is refused, so say so before probing.
     if (!mayLoadTracing(facts)) return refuse(notRoot());
+    // Fail closed on least privilege too: refuse before loading if no thread but the main one
+    // could be made unprivileged after attach.
+    if (!canDropOnEveryThread()) return refuse(cannotDropEveryThread());
     // Only what this recipe's alternatives need: a first run after boot probes those, not everything.
     const features = kernelFeatures({ facts, only: featuresNeeded(manifest) });
     const selection = selectProfile(manifest, features);
