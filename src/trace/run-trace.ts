@@ -23,7 +23,7 @@ import { binarySha256, versionReport } from "../forensics/version-report";
 import { aggregatePlan, type AggregateOptions } from "../output/aggregate";
 import { attachHelpers } from "../session/attach-helpers";
 import type { VerifiedRecipe } from "../recipe/verified";
-import { cannotDropEveryThread, killSwitchEngaged, notRoot } from "../errors";
+import { cannotDropEveryThread, killSwitchEngaged, notRoot, usageError } from "../errors";
 import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "../host/kill-switch";
 import { SessionRegistration } from "../host/registry";
 import { releaseHostBudget, reserveHostBudget } from "../host/host-budget";
@@ -222,7 +222,13 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     );
     if (externalStop.reason) return refuse(killSwitchEngaged(externalStop.detail!));
 
-    const sink = new OutputSink(req.outputFile, budgets.max_output);
+    let sink: OutputSink;
+    try {
+      sink = new OutputSink(req.outputFile, budgets.max_output);
+    } catch (e) {
+      const c = (e as NodeJS.ErrnoException).code;
+      return refuse(usageError(`--output-file ${req.outputFile}: ${c === "EEXIST" || c === "ELOOP" ? "is a symbolic link; refusing to follow it" : (e as Error).message}`, "name a new file, or a regular file of yours to overwrite"));
+    }
     // Events and the live status line share the terminal: lift the status line around each write.
     if (!req.outputFile && io.stderrIsTTY && !json && (process.stdout as { isTTY?: boolean }).isTTY) {
       sink.around = { before: () => life.clearStatus(), after: () => life.redrawStatus() };
