@@ -125,3 +125,17 @@ console.log(JSON.stringify(out));
     expect(out.map_lookup).not.toBe(EPERM);
   });
 });
+
+describe("a missing privilege is exit 5", () => {
+  kernelTest("an unprivileged user (no capabilities) gets exit 5 'missing privilege', not 9 'disabled on this kernel'", () => {
+    const dir = mkdtempSync("/tmp/ebpfctl-nopriv-");
+    chmodSync(dir, 0o777);
+    const env = { ...isolatedEnv(), EBPFCTL_AUDIT_LOG: join(dir, "audit.jsonl"), EBPFCTL_RUN_DIR: join(dir, "run"), EBPFCTL_CACHE_DIR: join(dir, "cache"), HOME: dir };
+    const r = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", EBPFCTL, "trace", "execsnoop", "-d", "1"], { env, stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(5);
+    expect(r.stderr.toString()).toMatch(/^error: tracing needs CAP_BPF and CAP_PERFMON \(or root\) \[EBPFCTL-E0023\]$/m);
+    const log = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; exit_code?: number });
+    expect(log.find((x) => x.event === "session_end")?.exit_code).toBe(5);
+    expect(log.some((x) => x.event === "loaded")).toBe(false);
+  });
+});
