@@ -105,7 +105,6 @@ export function setKeepCaps(on: boolean): void {
 
 const SYS_SETRESUID = 117n; // x86_64
 const SYS_SETRESGID = 119n;
-const KEEP = 0xffffffff; // -1: leave this id as it is
 
 /** setresuid on EVERY thread (glibc's broadcast). -1 leaves an id unchanged. */
 export function setresuidAllThreads(r: number, e: number, s: number): void {
@@ -126,6 +125,3 @@ export function setresuidThisThread(r: number, e: number, s: number): void {
 export function setresgidThisThread(r: number, e: number, s: number): void {
   if (Number(syscallIntIntInt(SYS_SETRESGID, BigInt(r >>> 0), BigInt(e >>> 0), BigInt(s >>> 0))) !== 0) throw new CapabilityError(`setresgid(${r}, ${e}, ${s}) on the main thread`, errno());
 }
-
-export const UNCHANGED = -1;
-void KEEP;
