@@ -36,6 +36,13 @@ export const recipeNotFound = (name: string, known: string[]) =>
   new EbpfctlError("EBPFCTL-E0010", `unknown recipe "${name}"`, ExitCode.RECIPE, `run "ebpfctl list"; known: ${known.join(", ")}`);
 export const manifestInvalid = (file: string, problems: string[]) =>
   new EbpfctlError("EBPFCTL-E0011", `${file}: ${problems.join("; ")}`, ExitCode.RECIPE, "fix the manifest and sign it again");
+/** A stop signal arrived before anything was attached: the session ends "cancelled" (exit 0, as a signal after attach). */
+export class SessionCancelled extends EbpfctlError {
+  constructor(readonly signal: string, readonly stage: string) {
+    super("EBPFCTL-E0014", `cancelled by ${signal} ${stage}; nothing was attached`, ExitCode.OK);
+    this.name = "SessionCancelled";
+  }
+}
 export const parameterInvalid = (msg: string) => new EbpfctlError("EBPFCTL-E0012", msg, ExitCode.USAGE);
 export const kernelRefused = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0020", msg, ExitCode.KERNEL, hint);
 export const verifierRejected = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0021", msg, ExitCode.KERNEL, hint);
@@ -158,6 +165,13 @@ export const stopIncomplete = (detail: string) =>
   new EbpfctlError("EBPFCTL-E0904", `stop did not complete: ${detail}`, ExitCode.INTERNAL, "run ebpfctl ps again; bpftool prog/link show lists what the kernel still holds");
 export const privilegeDropFailed = (detail: string) =>
   new EbpfctlError("EBPFCTL-E0905", `could not drop capabilities after attach: ${detail}`, ExitCode.INTERNAL, "the session detached; run ebpfctl doctor and report this with ebpfctl bundle");
+export const cannotDropEveryThread = () =>
+  new EbpfctlError(
+    "EBPFCTL-E0908",
+    "tracing needs CAP_SETUID as well: without it the capabilities of the runtime's helper threads cannot be dropped after attach",
+    ExitCode.KERNEL,
+    "add CAP_SETUID to the service identity's ambient set (docs/least-privilege.md), or run as root",
+  );
 export const runDirUnwritable = (dir: string, detail: string) =>
   new EbpfctlError("EBPFCTL-E0906", `cannot use the run directory ${dir}: ${detail}`, ExitCode.POLICY, "run as root or set EBPFCTL_RUN_DIR to a directory this user can write");
 export const bundleFailed = (msg: string) =>

@@ -11,6 +11,8 @@ const SRC = resolve(import.meta.dir, "../src");
 export const RANKS: Record<string, number> = {
   "errors.ts": 0,
   "units.ts": 0,
+  "early-signals.ts": 0,
+  files: 0,
   libbpf: 1,
   recipe: 1,
   kernel: 2,

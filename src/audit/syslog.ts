@@ -1,12 +1,11 @@
 // Optional mirror of every audit record to the local syslog daemon, so a copy of the trail leaves
 // the file the tracer writes. Facility authpriv (10): the records say who traced what.
 //
-// Transport: Bun's node:dgram knows only udp4/udp6 ("Bad socket type specified"), and Bun.connect
-// speaks stream sockets while /dev/log is a datagram socket on Debian (systemd-journald and
-// rsyslog both bind SOCK_DGRAM). So the line is handed to util-linux logger(1), which writes one
-// datagram (falling back to a stream socket) in the local RFC 3164 form
-// "<PRI>Mmm dd hh:mm:ss ebpfctl[pid]: {json}".
-import { spawnSync } from "node:child_process";
+// Transport: one datagram on the local AF_UNIX socket (/dev/log is SOCK_DGRAM on Debian:
+// systemd-journald and rsyslog both bind it so), in the local RFC 3164 form
+// "<PRI>Mmm dd hh:mm:ss ebpfctl[pid]: {json}", sent through libbpf/unix-datagram.ts: no process is
+// spawned, so the mirror keeps working after attach, when the seccomp filter denies exec.
+import { UnixDatagramSender } from "../libbpf/unix-datagram";
 
 export const AUTHPRIV = 10;
 export type Severity = "notice" | "info";
@@ -27,17 +26,27 @@ export const priority = (sev: Severity): number => AUTHPRIV * 8 + SEVERITY_CODE[
 /** The socket path in force: EBPFCTL_SYSLOG_SOCKET, else /dev/log. */
 export const syslogSocketPath = (): string => process.env.EBPFCTL_SYSLOG_SOCKET || "/dev/log";
 
+const senders = new Map<string, UnixDatagramSender>();
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** RFC 3164 timestamp, local time: "Dec  1 21:08:12". */
+export function rfc3164Time(d = new Date()): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
 /**
  * Send one line; returns null on success or a one-line reason. Never throws: the file is the
  * record of truth and the mirror is best effort (the caller keeps the reason for `doctor`).
+ * The socket is opened on first use and kept for the process's life.
  */
 export function sendToSyslog(line: string, sev: Severity, socket: string = syslogSocketPath(), pid = process.pid): string | null {
-  const r = spawnSync(
-    "logger",
-    ["-p", `authpriv.${sev}`, "-t", "ebpfctl", `--id=${pid}`, "-u", socket, "--socket-errors=on", "--size", "65536", "--", line],
-    { encoding: "utf8", timeout: 5000, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  if (r.error) return `logger: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`;
-  if (r.status !== 0) return `logger exited ${r.status ?? r.signal}: ${(r.stderr ?? "").trim().split("\n")[0] ?? ""}`;
-  return null;
+  try {
+    let s = senders.get(socket);
+    if (!s) senders.set(socket, (s = new UnixDatagramSender(socket)));
+    s.send(`<${priority(sev)}>${rfc3164Time()} ebpfctl[${pid}]: ${line}`);
+    return null;
+  } catch (e) {
+    return `syslog ${socket}: ${(e as Error).message}`;
+  }
 }

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { writeExclusive, writeNewFileAtomic } from "../files/regular-file";
 import { join, resolve } from "node:path";
 import { Command, Option } from "clipanion";
 import { EbpfctlCommand } from "./base";
@@ -33,8 +34,10 @@ export class KeysGenerateCommand extends EbpfctlCommand {
     }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const kp = generateKeyPair({ untrustedComment: `ebpfctl public key ${this.name}` });
-    writeFileSync(keyFile, kp.secretKeyText, { mode: 0o600, flag: this.force ? "w" : "wx" });
-    writeFileSync(pubFile, kp.publicKeyText, { mode: 0o644, flag: this.force ? "w" : "wx" });
+    // New files only (O_EXCL|O_NOFOLLOW); --force replaces by rename, never writing through a symlink.
+    const write = this.force ? writeNewFileAtomic : writeExclusive;
+    write(keyFile, kp.secretKeyText, 0o600);
+    write(pubFile, kp.publicKeyText, 0o644);
     this.context.stdout.write(`key id      ${kp.keyId}\npublic key  ${pubFile}\nsecret key  ${keyFile} (mode 0600, unencrypted: keep it safe)\n`);
     return 0;
   }

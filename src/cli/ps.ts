@@ -3,7 +3,8 @@ import { Command } from "clipanion";
 import Table from "cli-table3";
 import { EbpfctlCommand, outputOption, useColor } from "./base";
 import { usageError } from "../errors";
-import { listSessions } from "../host/registry";
+import { listSessions, type SessionEntry } from "../host/registry";
+import { threadStatuses, unionOfEffective, type ThreadStatus } from "../host/privileges";
 import { formatBytes, formatCount } from "../units";
 import { formatDuration } from "../audit/sessions";
 
@@ -23,7 +24,11 @@ export class PsCommand extends EbpfctlCommand {
 
   async run(): Promise<number> {
     if (this.output !== "json" && this.output !== "table") throw usageError(`--output must be table or json, got "${this.output}"`);
-    const { live, stale } = listSessions();
+    const listed = listSessions();
+    const stale = listed.stale;
+    // CAPS is read from the kernel, per thread (/proc/PID/task/*/status), not from the entry the
+    // session wrote about itself: the union of every thread's effective set.
+    const live = listed.live.map((s) => withThreadTruth(s));
     if (this.output === "json") {
       this.context.stdout.write(JSON.stringify({ sessions: live, stale_removed: stale.map((s) => ({ id: s.id, pid: s.pid, recipe: s.recipe })) }) + "\n");
       return 0;
@@ -52,10 +57,18 @@ export class PsCommand extends EbpfctlCommand {
         u ? String(u.delivered) : "-",
         u ? String(u.dropped) : "-",
         s.prog_ids.join(","),
-        s.capabilities === null ? "?" : s.capabilities.length ? s.capabilities.map((c) => c.replace(/^CAP_/, "")).join(",") : "none",
+        s.capabilities === null ? "?" : s.capabilities.length ? s.capabilities.map((c) => c.replace(/^CAP_/, "")).join(",") : s.threads ? `none (${s.threads.length} threads)` : "none",
       ]);
     }
     this.context.stdout.write(t.toString() + "\n");
     return 0;
   }
+}
+
+/** The entry with `capabilities` replaced by what every thread of the live process holds now. */
+function withThreadTruth(s: SessionEntry): SessionEntry & { threads?: ThreadStatus[] } {
+  if (s.state !== "running") return s;
+  const threads = threadStatuses(s.pid);
+  if (!threads.length) return s;
+  return { ...s, capabilities: unionOfEffective(threads), threads };
 }

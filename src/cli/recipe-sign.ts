@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { KiB, MiB, readRegularFile, readRegularText, writeNewFileAtomic } from "../files/regular-file";
 import { dirname, join, resolve } from "node:path";
 import { Command, Option } from "clipanion";
 import { EbpfctlCommand } from "./base";
-import { usageError } from "../errors";
+import { ExitCode, usageError } from "../errors";
 import { parseSecretKey, recipeTrustedComment, signMessage } from "../recipe/minisign";
 import { parseManifest } from "../recipe/manifest";
 import { pinObjectHash } from "../recipe/pin";
@@ -30,13 +31,13 @@ export class RecipeSignCommand extends EbpfctlCommand {
     const file = resolve(this.manifest);
     if (!existsSync(file)) throw usageError(`${file}: no such manifest`);
     if (!existsSync(this.key)) throw usageError(`${this.key}: no such secret key file`, "make one with \"ebpfctl keys generate -o DIR\"");
-    const sk = parseSecretKey(readFileSync(this.key, "utf8"), process.env.EBPFCTL_SIGNING_KEY_PASSWORD, this.key);
-    let text = readFileSync(file, "utf8");
+    const sk = parseSecretKey(readRegularText(this.key, { what: "secret key", maxBytes: 4 * KiB, exitCode: ExitCode.USAGE }), process.env.EBPFCTL_SIGNING_KEY_PASSWORD, this.key);
+    let text = readRegularText(file, { what: "recipe manifest", maxBytes: MiB, exitCode: ExitCode.RECIPE });
     const objName = objectFileName(text);
     const objFile = objName ? join(dirname(file), objName) : undefined;
     let pinned: string | undefined;
     if (objFile && existsSync(objFile)) {
-      pinned = createHash("sha256").update(readFileSync(objFile)).digest("hex");
+      pinned = createHash("sha256").update(readRegularFile(objFile, { what: "BPF object", maxBytes: 64 * MiB, exitCode: ExitCode.RECIPE })).digest("hex");
       let next: string;
       try {
         next = pinObjectHash(text, pinned);
@@ -71,8 +72,7 @@ function objectFileName(text: string): string | undefined {
   return typeof f === "string" && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(f) ? f : undefined;
 }
 
+/** A new file renamed over the old one (O_CREAT|O_EXCL|O_NOFOLLOW): a planted symlink is never followed. */
 function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o644 });
-  renameSync(tmp, file);
+  writeNewFileAtomic(file, text, 0o644);
 }

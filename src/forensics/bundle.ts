@@ -12,7 +12,8 @@
 //   verifier-logs/         full verifier logs saved by refused loads ($EBPFCTL_RUN_DIR/verifier-logs)
 // The archive is written by the system tar (GNU tar, gzip), never by hand.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { writeExclusive } from "../files/regular-file";
 import { hostname, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { EbpfctlError, ExitCode, bundleFailed } from "../errors";
@@ -51,7 +52,7 @@ export function writeBundle(o: BundleOptions): BundleResult {
   mkdirSync(dir);
   const entries: string[] = [];
   const put = (name: string, text: string) => {
-    writeFileSync(join(dir, name), text);
+    writeExclusive(join(dir, name), text, 0o600);
     entries.push(name);
   };
   try {

@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { MiB, readRegularText } from "../files/regular-file";
+import { ExitCode } from "../errors";
 import { release, arch } from "node:os";
 import { join } from "node:path";
 import { libbpfVersion } from "../libbpf";
@@ -35,7 +37,7 @@ function cachedExecutableHash(dir: string): string {
   const path = dir ? join(dir, "binary-sha256.json") : undefined;
   if (key && path && privateCacheFile(path)) {
     try {
-      const c = JSON.parse(readFileSync(path, "utf8")) as { key?: string; sha256?: string };
+      const c = JSON.parse(readRegularText(path, { what: "cache file", maxBytes: 16 * MiB, exitCode: ExitCode.INTERNAL, noFollow: true })) as { key?: string; sha256?: string };
       if (c.key === key && typeof c.sha256 === "string" && /^[0-9a-f]{64}$/.test(c.sha256)) return c.sha256;
     } catch {
       /* unreadable: hash */

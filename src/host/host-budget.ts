@@ -5,11 +5,12 @@
 // read or changed under an exclusive flock(2) on reservations.lock. A reservation whose process is
 // gone (SIGKILL, crash) or whose pid now belongs to another process (start-time mismatch) is
 // reclaimed by the next reservation.
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync } from "node:fs";
+import { MiB, openRegularForAppend, readRegularText } from "../files/regular-file";
 import { join } from "node:path";
 import { lockExclusive } from "../libbpf/flock";
 import { formatBudget, type Budgets } from "../budget/budgets";
-import { hostBudgetExceeded } from "../errors";
+import { ExitCode, hostBudgetExceeded } from "../errors";
 import type { HostPolicy } from "../recipe/policy";
 import { ensureDir, runDir, writeAtomic } from "./host-paths";
 import { processAlive, procStartTicks } from "./registry";
@@ -37,7 +38,7 @@ const lockFile = () => join(runDir(), "reservations.lock");
 
 function withLock<T>(fn: () => T): T {
   ensureDir(runDir());
-  const fd = openSync(lockFile(), "a", 0o644);
+  const fd = openRegularForAppend(lockFile(), 0o644);
   try {
     lockExclusive(fd);
     return fn();
@@ -48,7 +49,7 @@ function withLock<T>(fn: () => T): T {
 
 function readTable(): Reservation[] {
   try {
-    const v = JSON.parse(readFileSync(tableFile(), "utf8")) as { reservations?: Reservation[] };
+    const v = JSON.parse(readRegularText(tableFile(), { what: "host budget table", maxBytes: 4 * MiB, exitCode: ExitCode.POLICY })) as { reservations?: Reservation[] };
     return Array.isArray(v.reservations) ? v.reservations : [];
   } catch {
     return [];

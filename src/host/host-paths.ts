@@ -3,7 +3,8 @@
 // holds what may be recomputed but should survive a reboot (the executable's digest, minimised
 // kernel BTF per kernel image);
 // /etc/ebpfctl (EBPFCTL_CONFIG_DIR) is configuration.
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { writeNewFileAtomic } from "../files/regular-file";
 import { join } from "node:path";
 import { runDirUnwritable } from "../errors";
 export { configDir } from "../recipe/policy";
@@ -22,9 +23,10 @@ export function ensureDir(dir: string, mode = 0o755): string {
   return dir;
 }
 
-/** Write a file so readers never see half of it: a temporary beside it, then rename(2). */
+/**
+ * Write a file so readers never see half of it: a new temporary beside it (O_CREAT|O_EXCL|
+ * O_NOFOLLOW: a planted symlink is never followed), then rename(2). Never chmods an existing file.
+ */
 export function writeAtomic(path: string, text: string, mode = 0o644): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode });
-  renameSync(tmp, path);
+  writeNewFileAtomic(path, text, mode);
 }

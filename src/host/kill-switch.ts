@@ -4,7 +4,9 @@
 //
 // Sessions do not poll: they watch both directories with inotify (fs.watch), so an idle session
 // costs nothing, and the watcher's callback only sets a flag the session loop reads every ≤50 ms.
-import { existsSync, readFileSync, rmSync, watch, type FSWatcher } from "node:fs";
+import { existsSync, rmSync, watch, type FSWatcher } from "node:fs";
+import { InputFileError, KiB, readRegularText } from "../files/regular-file";
+import { ExitCode } from "../errors";
 import { dirname, join } from "node:path";
 import { hostname } from "node:os";
 import { invokingUser } from "../audit/sessions";
@@ -29,11 +31,11 @@ export const persistentSwitchFile = (): string => join(configDir(), "kill-switch
 function readSwitch(file: string, persistent: boolean): KillSwitchState | undefined {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readRegularText(file, { what: "kill switch", maxBytes: 64 * KiB, exitCode: ExitCode.KILL_SWITCH });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
-    // Present but unreadable still means on: fail closed.
-    return { by: "unknown", uid: -1, at: "unknown", reason: `${file} exists but cannot be read (${(e as NodeJS.ErrnoException).code})`, host: hostname(), pid: -1, persistent, file };
+    if (e instanceof InputFileError && e.reason === "missing") return undefined;
+    // Present but unreadable (or not a regular file: a FIFO there would block a plain read) still means on: fail closed.
+    return { by: "unknown", uid: -1, at: "unknown", reason: `${file} exists but cannot be read (${e instanceof InputFileError ? e.message : (e as NodeJS.ErrnoException).code})`, host: hostname(), pid: -1, persistent, file };
   }
   let rec: Partial<KillSwitchRecord> = {};
   try {

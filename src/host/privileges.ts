@@ -3,18 +3,54 @@
 //   - ring buffer epoll/mmap reads, map lookups and updates on map fds it already holds,
 //   - BPF_OBJ_GET_INFO_BY_FD on its own program fds (CPU accounting),
 //   - writing the mmaped .bss (sampling), closing links, programs and the BPF_ENABLE_STATS fd,
-// are checks on the file descriptor, not on the caller's capabilities (since 5.19 the
-// unprivileged_bpf_disabled test is made per command, for BPF_PROG_LOAD/BPF_MAP_CREATE and
-// friends, not for fd-based commands). So the session keeps none (docs/least-privilege.md).
+// are checks on the file descriptor, not on the caller's capabilities. So the session keeps none
+// (profile: CAP_SYS_PTRACE on the main thread), on EVERY thread (docs/least-privilege.md):
+//
+// Capabilities are per thread, and the runtime's helper threads (JIT workers, GC scavenger,
+// fs.watch) started with the process's full set. Only two things change another thread's
+// credentials: execve, and glibc's set*id broadcast (glibc runs setresuid/setresgid on every
+// thread). We use the broadcast, because it keeps the session in this process (no hand-over of
+// links, rings and budgets to a re-executed consumer):
+//   root (uid 0): every thread moves to the helper identity (65534) — a change to all-nonzero
+//     uids clears permitted, effective and ambient on each thread — while the main thread, with
+//     PR_SET_KEEPCAPS, keeps its permitted set long enough to move itself back to uid/gid 0 with
+//     the raw (this-thread) syscalls; then it capsets its own sets to `keep`. Its files (run dir,
+//     audit log, cache) stay root's; the helpers end as nobody with nothing.
+//   service identity (uid U with ambient CAP_SETUID): every thread sets its saved uid to 0 and
+//     back to U — the same all-nonzero transition, so the same clearing — and the main thread
+//     capsets to `keep`.
+//   no CAP_SETUID: only the main thread can drop; the report says how many threads kept what.
+// Then a seccomp filter on every thread (TSYNC, which also sets no-new-privs on every thread)
+// denies loading, creating, attaching, exec, ptrace, modules, mounts and credential changes.
 //
 // Order matters: no-new-privs first; the bounding set can only be shrunk while CAP_SETPCAP is
 // still effective; the ambient set is cleared; capset() last, which also gives up CAP_SETPCAP.
 import { readdirSync, readFileSync } from "node:fs";
 import { CAPABILITY_NAMES, decodeCapabilities } from "../kernel/facts";
-import { capget, capLastCap, capset, clearAmbient, dropFromBoundingSet, inBoundingSet, noNewPrivs, setNoNewPrivs, CapabilityError } from "../libbpf/caps";
+import {
+  capget,
+  capLastCap,
+  capset,
+  clearAmbient,
+  dropFromBoundingSet,
+  inBoundingSet,
+  noNewPrivs,
+  setKeepCaps,
+  setNoNewPrivs,
+  setresgidAllThreads,
+  setresgidThisThread,
+  setresuidAllThreads,
+  setresuidThisThread,
+  CapabilityError,
+} from "../libbpf/caps";
+import { installFilterOnAllThreads } from "../libbpf/seccomp";
 import { privilegeDropFailed } from "../errors";
 
+const CAP_SETGID = 6;
+const CAP_SETUID = 7;
 const CAP_SETPCAP = 8;
+/** The identity root's helper threads end as (nobody/nogroup): owns nothing, holds nothing. */
+export const HELPER_THREAD_ID = 65534;
 
 export interface HeldCapabilities {
   effective: string[];
@@ -25,11 +61,31 @@ export interface HeldCapabilities {
   no_new_privs: boolean;
 }
 
+/** One thread's credentials as /proc/PID/task/TID/status shows them. */
+export interface ThreadStatus {
+  tid: number;
+  name: string;
+  uid: number;
+  effective: string[];
+  permitted: string[];
+  no_new_privs: boolean;
+  /** 0 none, 1 strict, 2 filter */
+  seccomp: number;
+}
+
 export interface PrivilegeReport extends HeldCapabilities {
   kept: string[];
   dropped: string[];
   bounding_cleared: boolean;
-  /** Runtime helper threads (JIT, GC) that started before the drop keep the capabilities they began with. */
+  /** How the helper threads were reached: "setxid-broadcast", or "main-thread-only" (no CAP_SETUID). */
+  mechanism: "setxid-broadcast" | "main-thread-only";
+  /** Whether the seccomp filter is on every thread. */
+  seccomp: boolean;
+  /** Every thread, read back from /proc/self/task after the drop. */
+  threads: ThreadStatus[];
+  /** Threads (main included) holding any effective or permitted capability beyond `kept`. */
+  threads_beyond_kept: number;
+  /** Threads other than the main one holding any effective capability. */
   other_threads_with_capabilities: number;
 }
 
@@ -50,9 +106,57 @@ export function heldCapabilities(pid: number | "self" | "thread-self" = "thread-
   };
 }
 
-const bit = (name: string): number => CAPABILITY_NAMES.indexOf(name);
+/** Every thread of `pid` (default this process), from /proc/PID/task/*\/status; exited threads are skipped. */
+export function threadStatuses(pid: number | "self" = "self"): ThreadStatus[] {
+  const out: ThreadStatus[] = [];
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      out.push({
+        tid: Number(tid),
+        name: /^Name:\s*(.*)$/m.exec(text)?.[1] ?? "?",
+        uid: Number(/^Uid:\s*\d+\s+(\d+)/m.exec(text)?.[1] ?? -1),
+        effective: decodeCapabilities(statusField(text, "CapEff")),
+        permitted: decodeCapabilities(statusField(text, "CapPrm")),
+        no_new_privs: /^NoNewPrivs:\s*1$/m.test(text),
+        seccomp: Number(/^Seccomp:\s*(\d+)$/m.exec(text)?.[1] ?? 0),
+      });
+    } catch {
+      /* thread exited */
+    }
+  }
+  return out.sort((a, b) => a.tid - b.tid);
+}
 
-/** Drop every capability not in `keep`, clear ambient and bounding sets, set no-new-privs. */
+/** The effective capabilities held by any thread (what `ps` shows as CAPS). */
+export function unionOfEffective(threads: ThreadStatus[]): string[] {
+  return [...new Set(threads.flatMap((t) => t.effective))].sort();
+}
+
+/** Whether dropPrivileges can reach every thread: it needs CAP_SETUID for the set*id broadcast. */
+export function canDropOnEveryThread(): boolean {
+  return has(capget().effective, CAP_SETUID);
+}
+
+const bit = (name: string): number => CAPABILITY_NAMES.indexOf(name);
+const has = (mask: bigint, cap: number) => ((mask >> BigInt(cap)) & 1n) === 1n;
+
+/** Real, effective and saved ids from /proc/self/status ("Uid:" or "Gid:"), of the calling thread. */
+function ids(which: "Uid" | "Gid"): [number, number, number] {
+  const m = new RegExp(`^${which}:\\s*(\\d+)\\s+(\\d+)\\s+(\\d+)`, "m").exec(readFileSync("/proc/thread-self/status", "utf8"));
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [-1, -1, -1];
+}
+
+/**
+ * Drop every capability not in `keep` on every thread (see the header for how), clear ambient and
+ * bounding sets, set no-new-privs and install the seccomp filter on every thread.
+ */
 export function dropPrivileges(keep: string[] = []): PrivilegeReport {
   try {
     const before = capget();
@@ -64,44 +168,72 @@ export function dropPrivileges(keep: string[] = []): PrivilegeReport {
       /* kernels before 4.3 have no ambient set */
     }
     let boundingCleared = false;
-    if ((before.effective >> BigInt(CAP_SETPCAP)) & 1n) {
+    if (has(before.effective, CAP_SETPCAP)) {
       for (let cap = 0; cap <= capLastCap(); cap++) {
-        if ((keepMask >> BigInt(cap)) & 1n) continue;
+        if (has(keepMask, cap)) continue;
         if (inBoundingSet(cap)) dropFromBoundingSet(cap);
       }
       boundingCleared = true;
     }
+    const mechanism = has(before.effective, CAP_SETUID) ? "setxid-broadcast" : "main-thread-only";
+    if (mechanism === "setxid-broadcast") dropOnEveryThread(before.effective);
     capset({ effective: keepMask, permitted: keepMask, inheritable: 0n });
     const after = capget();
     if (after.effective !== keepMask || after.permitted !== keepMask || !noNewPrivs()) throw new Error(`capget shows effective ${after.effective.toString(16)}, permitted ${after.permitted.toString(16)} after capset`);
-    const held = heldCapabilities("thread-self");
-    const droppedMask = before.permitted & ~keepMask;
+    installFilterOnAllThreads();
+
+    const kept = decodeCapabilities(keepMask.toString(16));
+    const threads = threadStatuses();
+    const beyond = threads.filter((t) => [...t.effective, ...t.permitted].some((c) => !kept.includes(c)));
+    const unfiltered = threads.filter((t) => t.seccomp !== 2 || !t.no_new_privs);
+    if (unfiltered.length) throw new Error(`threads ${unfiltered.map((t) => `${t.tid} (${t.name})`).join(", ")} lack the seccomp filter or no-new-privs`);
+    // With the broadcast every thread must be down to `keep`; without CAP_SETUID the report says what is left.
+    if (mechanism === "setxid-broadcast" && beyond.length) throw new Error(`threads ${beyond.map((t) => `${t.tid} (${t.name})`).join(", ")} still hold capabilities after the broadcast`);
+    const self = process.pid;
     return {
-      ...held,
-      kept: decodeCapabilities(keepMask.toString(16)),
-      dropped: decodeCapabilities(droppedMask.toString(16)),
+      ...heldCapabilities("thread-self"),
+      kept,
+      dropped: decodeCapabilities((before.permitted & ~keepMask).toString(16)),
       bounding_cleared: boundingCleared,
-      other_threads_with_capabilities: otherThreadsWithCapabilities(),
+      mechanism,
+      seccomp: true,
+      threads,
+      threads_beyond_kept: beyond.length,
+      other_threads_with_capabilities: threads.filter((t) => t.tid !== self && t.effective.length > 0).length,
     };
   } catch (e) {
     throw privilegeDropFailed(e instanceof CapabilityError ? e.message : (e as Error).message);
+  } finally {
+    try {
+      setKeepCaps(false);
+    } catch {
+      /* only fails where it was never set */
+    }
   }
 }
 
-function otherThreadsWithCapabilities(): number {
-  let n = 0;
-  const self = String(process.pid);
-  try {
-    for (const tid of readdirSync("/proc/self/task")) {
-      if (tid === self) continue;
-      try {
-        if (BigInt(`0x${statusField(readFileSync(`/proc/self/task/${tid}/status`, "utf8"), "CapEff")}`) !== 0n) n++;
-      } catch {
-        /* thread exited */
-      }
-    }
-  } catch {
-    /* no procfs */
+/**
+ * Clear the permitted, effective and ambient sets of every thread with one all-nonzero uid
+ * transition, broadcast by glibc; the main thread keeps its permitted set (PR_SET_KEEPCAPS) so
+ * that it can return to its own ids and then capset itself down to `keep`.
+ */
+function dropOnEveryThread(effective: bigint): void {
+  const [ruid, euid, suid] = ids("Uid");
+  const [rgid, egid, sgid] = ids("Gid");
+  const permitted = capget().permitted;
+  setKeepCaps(true);
+  if (ruid === 0 || euid === 0 || suid === 0) {
+    // root: everyone to the helper identity (gid first, while CAP_SETGID is still effective)...
+    if (has(effective, CAP_SETGID)) setresgidAllThreads(HELPER_THREAD_ID, HELPER_THREAD_ID, HELPER_THREAD_ID);
+    setresuidAllThreads(HELPER_THREAD_ID, HELPER_THREAD_ID, HELPER_THREAD_ID);
+    // ...then the main thread alone back to root's ids, with the permitted set it kept.
+    capset({ effective: permitted, permitted, inheritable: 0n });
+    if (has(effective, CAP_SETGID)) setresgidThisThread(rgid, egid, sgid);
+    setresuidThisThread(ruid, euid, suid);
+  } else {
+    // A service identity with CAP_SETUID: saved uid 0, then back; the second step is the
+    // all-nonzero transition that clears every thread's sets.
+    setresuidAllThreads(-1, -1, 0);
+    setresuidAllThreads(ruid, euid, suid);
   }
-  return n;
 }

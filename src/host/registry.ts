@@ -4,6 +4,8 @@
 // ticks since boot): after a crash the kernel may hand the pid to an unrelated process, and the
 // start time tells them apart. Entries whose process is gone are stale and get removed.
 import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { MiB, readRegularText } from "../files/regular-file";
+import { ExitCode } from "../errors";
 import { join } from "node:path";
 import { ensureDir, sessionsDir, writeAtomic } from "./host-paths";
 import type { Budgets } from "../budget/budgets";
@@ -122,7 +124,7 @@ export function listSessions(opts: { keepStale?: boolean } = {}): { live: Listed
   for (const f of files) {
     let e: SessionEntry;
     try {
-      e = JSON.parse(readFileSync(join(sessionsDir(), f), "utf8")) as SessionEntry;
+      e = JSON.parse(readRegularText(join(sessionsDir(), f), { what: "session entry", maxBytes: MiB, exitCode: ExitCode.INTERNAL, noFollow: true })) as SessionEntry;
     } catch {
       continue; // being replaced right now, or not ours
     }

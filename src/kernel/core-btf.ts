@@ -14,7 +14,10 @@
 // load, a file not owned by us or open to others, and it loads against the kernel's BTF instead.
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { MiB, readRegularText } from "../files/regular-file";
+import { ExitCode } from "../errors";
+import { writeExclusive } from "../files/regular-file";
 import { join } from "node:path";
 import { ownedAndPrivate } from "./cache-file";
 
@@ -75,7 +78,7 @@ export class CoreBtfCache {
   lookup(): CoreBtfEntry | undefined {
     if (!ownedAndPrivate(this.dir, true) || !ownedAndPrivate(this.path) || !ownedAndPrivate(this.indexPath)) return undefined;
     try {
-      const index = JSON.parse(readFileSync(this.indexPath, "utf8")) as { key?: unknown; digests?: Record<string, string> };
+      const index = JSON.parse(readRegularText(this.indexPath, { what: "cache file", maxBytes: 16 * MiB, exitCode: ExitCode.INTERNAL, noFollow: true })) as { key?: unknown; digests?: Record<string, string> };
       if (JSON.stringify(index.key) !== JSON.stringify(this.key) || !index.digests) return undefined;
       if (!this.key.programs.every((p) => typeof index.digests![p] === "string")) return undefined;
       return { path: this.path, digests: index.digests };
@@ -97,7 +100,7 @@ export class CoreBtfCache {
       const index = join(this.dir, f);
       let key: Partial<CoreBtfKey> | undefined;
       try {
-        key = (JSON.parse(readFileSync(index, "utf8")) as { key?: Partial<CoreBtfKey> }).key;
+        key = (JSON.parse(readRegularText(index, { what: "cache file", maxBytes: 16 * MiB, exitCode: ExitCode.INTERNAL, noFollow: true })) as { key?: Partial<CoreBtfKey> }).key;
       } catch {
         key = undefined; // unreadable: not an entry anyone can use
       }
@@ -133,11 +136,11 @@ export class CoreBtfCache {
     const tmpBtf = `${this.path}.${process.pid}.tmp`;
     const tmpIndex = `${this.indexPath}.${process.pid}.tmp`;
     try {
-      writeFileSync(tmpObject, elf, { mode: 0o600 });
+      writeExclusive(tmpObject, elf, 0o600);
       const r = spawnSync(bpftool, ["gen", "min_core_btf", KERNEL_BTF, tmpBtf, tmpObject], { encoding: "utf8", timeout: 10_000 });
       if (r.status !== 0) return done("failed", `bpftool gen min_core_btf: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n").pop()}`);
       const digests = Object.fromEntries([...relocated].map(([name, insns]) => [name, relocationDigest(insns)]));
-      writeFileSync(tmpIndex, JSON.stringify({ key: this.key, digests }) + "\n", { mode: 0o600 });
+      writeExclusive(tmpIndex, JSON.stringify({ key: this.key, digests }) + "\n", 0o600);
       // The BTF first: an index is only ever seen beside its file.
       renameSync(tmpBtf, this.path);
       renameSync(tmpIndex, this.indexPath);

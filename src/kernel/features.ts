@@ -2,7 +2,10 @@
 // per process and cached on disk per boot in features.json; masking (EBPFCTL_MASK_FEATURES)
 // applies on every call.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { MiB, readRegularText } from "../files/regular-file";
+import { ExitCode } from "../errors";
+import { writeNewFileAtomic } from "../files/regular-file";
 import { join } from "node:path";
 import { readKernelFacts, type KernelFacts } from "./facts";
 import { privateCacheFile } from "./cache-file";
@@ -57,7 +60,7 @@ function cacheKey(facts: KernelFacts, elf: Uint8Array): CacheKey {
 function readDiskCache(path: string, key: CacheKey): CacheFile | undefined {
   if (!privateCacheFile(path)) return undefined;
   try {
-    const c = JSON.parse(readFileSync(path, "utf8")) as CacheFile;
+    const c = JSON.parse(readRegularText(path, { what: "cache file", maxBytes: 16 * MiB, exitCode: ExitCode.INTERNAL, noFollow: true })) as CacheFile;
     if (JSON.stringify(c.key) !== JSON.stringify(key)) return undefined;
     const known = new Set<string>(ALL_FEATURES);
     for (const [name, f] of Object.entries(c.features ?? {})) if (!known.has(name) || f.status === "unknown") return undefined;
@@ -70,9 +73,7 @@ function readDiskCache(path: string, key: CacheKey): CacheFile | undefined {
 function writeDiskCache(path: string, c: CacheFile): void {
   try {
     mkdirSync(join(path, ".."), { recursive: true, mode: 0o700 });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(c, null, 1) + "\n", { mode: 0o600 });
-    renameSync(tmp, path);
+    writeNewFileAtomic(path, JSON.stringify(c, null, 1) + "\n", 0o600);
   } catch {
     // A cache that cannot be written only costs the next run a few milliseconds.
   }

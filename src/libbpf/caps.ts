@@ -2,11 +2,13 @@
 // the bounding set and ambient set through prctl, and no-new-privs. Used by the session to drop what
 // it no longer needs once every probe is attached.
 //
-// Linux capabilities are per thread: capset(2) changes the calling thread only. Every bpf() call
-// ebpfctl makes comes from the JavaScript main thread (the thread group leader, the one
-// /proc/PID/status shows), which is the thread this module changes.
+// Linux capabilities are per thread: capset(2), prctl and the raw set*id syscalls change the
+// calling thread only (every bpf() call ebpfctl makes comes from the JavaScript main thread).
+// glibc's setresuid/setresgid are the exception this module also offers: glibc runs them on every
+// thread of the process, which is how the runtime's helper threads lose their capabilities
+// (src/host/privileges.ts).
 import { readFileSync } from "node:fs";
-import { errno, libc, syscallPtrPtr } from "./ffi";
+import { errno, glibcSetresgid, glibcSetresuid, libc, syscallIntIntInt, syscallPtrPtr } from "./ffi";
 import { errnoName } from "./flock";
 
 const sys = { syscall: syscallPtrPtr };
@@ -15,6 +17,7 @@ const SYS_CAPGET = 125n; // x86_64
 const SYS_CAPSET = 126n;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
+const PR_SET_KEEPCAPS = 8;
 const PR_CAPBSET_READ = 23;
 const PR_CAPBSET_DROP = 24;
 const PR_SET_NO_NEW_PRIVS = 38;
@@ -93,4 +96,32 @@ export function setNoNewPrivs(): void {
 
 export function noNewPrivs(): boolean {
   return libc.prctl(PR_GET_NO_NEW_PRIVS, 0n, 0n, 0n, 0n) === 1;
+}
+
+/** Keep the permitted set across this thread's next change to all-nonzero uids (PR_SET_KEEPCAPS). */
+export function setKeepCaps(on: boolean): void {
+  if (libc.prctl(PR_SET_KEEPCAPS, on ? 1n : 0n, 0n, 0n, 0n) !== 0) throw new CapabilityError("prctl(PR_SET_KEEPCAPS)", errno());
+}
+
+const SYS_SETRESUID = 117n; // x86_64
+const SYS_SETRESGID = 119n;
+
+/** setresuid on EVERY thread (glibc's broadcast). -1 leaves an id unchanged. */
+export function setresuidAllThreads(r: number, e: number, s: number): void {
+  if (glibcSetresuid(r >>> 0, e >>> 0, s >>> 0) !== 0) throw new CapabilityError(`setresuid(${r}, ${e}, ${s}) on every thread`, errno());
+}
+
+/** setresgid on EVERY thread (glibc's broadcast). */
+export function setresgidAllThreads(r: number, e: number, s: number): void {
+  if (glibcSetresgid(r >>> 0, e >>> 0, s >>> 0) !== 0) throw new CapabilityError(`setresgid(${r}, ${e}, ${s}) on every thread`, errno());
+}
+
+/** setresuid on the calling thread only (the raw syscall). */
+export function setresuidThisThread(r: number, e: number, s: number): void {
+  if (Number(syscallIntIntInt(SYS_SETRESUID, BigInt(r >>> 0), BigInt(e >>> 0), BigInt(s >>> 0))) !== 0) throw new CapabilityError(`setresuid(${r}, ${e}, ${s}) on the main thread`, errno());
+}
+
+/** setresgid on the calling thread only (the raw syscall). */
+export function setresgidThisThread(r: number, e: number, s: number): void {
+  if (Number(syscallIntIntInt(SYS_SETRESGID, BigInt(r >>> 0), BigInt(e >>> 0), BigInt(s >>> 0))) !== 0) throw new CapabilityError(`setresgid(${r}, ${e}, ${s}) on the main thread`, errno());
 }

@@ -120,6 +120,19 @@ const libcTwoPointerSyscall = dlopen("libc.so.6", {
 });
 export const syscallPtrPtr = libcTwoPointerSyscall.symbols.syscall;
 
+// Credentials through glibc, not the raw syscall: glibc's setresuid/setresgid run the change on
+// every thread of the process (its SIGSETXID broadcast), the raw syscall only on the caller.
+const libcCredentials = dlopen("libc.so.6", {
+  setresuid: { args: [u32, u32, u32], returns: i32 },
+  setresgid: { args: [u32, u32, u32], returns: i32 },
+});
+export const glibcSetresuid = libcCredentials.symbols.setresuid;
+export const glibcSetresgid = libcCredentials.symbols.setresgid;
+// syscall(2) with three integer arguments (setresuid/setresgid on the calling thread only) and
+// with two integers and a pointer (seccomp).
+export const syscallIntIntInt = dlopen("libc.so.6", { syscall: { args: [FFIType.i64, u64, u64, u64], returns: FFIType.i64 } }).symbols.syscall;
+export const syscallIntIntPtr = dlopen("libc.so.6", { syscall: { args: [FFIType.i64, u64, u64, ptr], returns: FFIType.i64 } }).symbols.syscall;
+
 let libbpfHandle: ReturnType<typeof openLibbpf> | undefined;
 
 type Symbols = ReturnType<typeof openLibbpf>["symbols"];

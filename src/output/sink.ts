@@ -1,5 +1,6 @@
 // Where events go (stdout or --output-file), with exact byte accounting for the output budget.
-import { openSync, writeSync, closeSync, fsyncSync, fstatSync, ftruncateSync } from "node:fs";
+import { writeSync, closeSync, fsyncSync, fstatSync, ftruncateSync } from "node:fs";
+import { openOutputFile } from "../files/regular-file";
 import { OutputClosedError, OutputWriteError, type EventSink } from "../session/event-sink";
 export { OutputClosedError, OutputWriteError } from "../session/event-sink";
 
@@ -12,7 +13,7 @@ export class OutputSink implements EventSink {
 
   constructor(readonly path: string | undefined, readonly limit: number) {
     if (path) {
-      this.fd = openSync(path, "w", 0o600);
+      this.fd = openOutputFile(path, 0o600);
       this.ownsFd = true;
     } else {
       this.fd = 1;

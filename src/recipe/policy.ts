@@ -1,10 +1,10 @@
 // The host policy, <config>/policy.yaml: what the machine's owner allows on this host, whatever
 // the recipe or the command line asks for. A missing file means the safe defaults (unsigned
 // recipes refused). The file is path-checked like every other trust anchor.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as z from "zod/mini";
-import { policyInvalid } from "../errors";
+import { ExitCode, policyInvalid } from "../errors";
+import { MiB, readRegularText } from "../files/regular-file";
 import { bytes, count, formatZodIssues, percent } from "./manifest";
 import { checkTrustedFile, existsPath } from "./trust-path";
 
@@ -34,7 +34,7 @@ export function loadPolicy(): HostPolicy & { file: string | undefined } {
   const file = policyFile();
   if (!existsPath(file)) return { ...HostPolicy.parse({}), file: undefined };
   const real = checkTrustedFile(file, configDir());
-  const text = readFileSync(real, "utf8");
+  const text = readRegularText(real, { what: "host policy", maxBytes: MiB, code: "EBPFCTL-E0331", exitCode: ExitCode.POLICY, noFollow: true, hint: "the host policy is a small regular YAML file (keys: allow_unsigned, audit_syslog, host)" });
   let doc: unknown;
   try {
     doc = Bun.YAML.parse(text);

@@ -3,9 +3,11 @@
 // to "/", is not owned by root or is writable by group or others, and a symlink that resolves
 // outside the trusted tree — the checks OpenSSH's safe_path() and sudo apply to their configs.
 //
-// One exception, as in those tools: a group/world-writable directory with the sticky bit (/tmp)
-// is accepted, because others cannot rename or replace the root-owned entries inside it (and the
-// entry below it is itself checked).
+// One exception, as in those tools, and only ABOVE the trusted root: a group/world-writable
+// directory with the sticky bit (/tmp holding a test's config dir) is accepted there, because
+// others cannot rename or replace the root-owned entry below it (which is itself checked). Inside
+// the trusted tree a sticky writable directory is refused like any other writable one: anyone
+// could add a file to it (a .pub in trusted-keys/, a recipe in recipes/).
 import { lstatSync, realpathSync, type Stats } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
 import { untrustedPath } from "../errors";
@@ -24,13 +26,13 @@ function chain(p: string): string[] {
   return out;
 }
 
-function checkOne(p: string, st: Stats, file: string): void {
+function checkOne(p: string, st: Stats, file: string, insideRoot: boolean): void {
   const fix = `chown root:root ${p} && chmod go-w ${p}`;
   if (st.uid !== 0) {
     throw untrustedPath("not-root-owned", file, `refusing ${file}: ${p} is owned by uid ${st.uid}, not root`, `trusted files and every directory above them must be root-owned: ${fix}`);
   }
   if (st.isSymbolicLink()) return; // a symlink's own mode is meaningless; its target is checked
-  const sticky = st.isDirectory() && (st.mode & S_ISVTX) !== 0;
+  const sticky = !insideRoot && st.isDirectory() && (st.mode & S_ISVTX) !== 0;
   const mode = (st.mode & 0o7777).toString(8).padStart(4, "0");
   if (st.mode & 0o002 && !sticky) {
     throw untrustedPath("world-writable", file, `refusing ${file}: ${p} is world-writable (mode ${mode})`, `trusted files and every directory above them must not be writable by others: ${fix}`);
@@ -73,7 +75,7 @@ export function checkTrustedFile(path: string, trustedRoot: string): string {
     } catch (e) {
       throw untrustedPath("missing", abs, `refusing ${abs}: cannot inspect ${p}: ${(e as Error).message}`, "check the file and its directories");
     }
-    checkOne(p, st, abs);
+    checkOne(p, st, abs, within(p, rootReal) || within(p, resolve(trustedRoot)));
   }
   return real;
 }

@@ -18,11 +18,12 @@
 //
 // <config> is $EBPFCTL_CONFIG_DIR or /etc/ebpfctl.
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { EMBEDDED_PUBLIC_KEYS } from "../../build/embedded";
-import { EbpfctlError, objectHashMismatch, objectPinMissing, objectUnreadable, publicKeyInvalid, recipeNameMismatch, recipeNotFound, recipeUnsigned, SignatureError, TrustError, unsignedNotAllowed, usageError } from "../errors";
+import { EbpfctlError, ExitCode, objectHashMismatch, objectPinMissing, objectUnreadable, publicKeyInvalid, recipeNameMismatch, recipeNotFound, recipeUnsigned, SignatureError, TrustError, unsignedNotAllowed, usageError } from "../errors";
 import { embeddedSources, type RecipeSource } from "./catalog";
+import { KiB, MiB, readRegularFile, readRegularText, type ReadPolicy } from "../files/regular-file";
 import { parseManifest } from "./manifest";
 import { parsePublicKey, verifySignature, type MinisignPublicKey } from "./minisign";
 import { configDir, loadPolicy, policyFile } from "./policy";
@@ -54,25 +55,50 @@ function record(d: TrustDecision): void {
 
 // ---- Trusted keys ----
 
-/** Keys embedded at build + <config>/trusted-keys/*.pub (each path-checked; a bad one is an error). */
+/**
+ * Keys embedded at build + <config>/trusted-keys/*.pub. A host key (or the whole directory) that
+ * is refused — path check, not a regular file, malformed, a key id clashing with another key — is
+ * named in a warning and in the audit log and left out; it never disables the other keys, so a
+ * file dropped into trusted-keys/ cannot stop embedded recipes from verifying (a local DoS).
+ */
 export function loadTrustedKeys(): MinisignPublicKey[] {
-  const keys = EMBEDDED_PUBLIC_KEYS.map((t) => parsePublicKey(t, "embedded"));
+  const out: MinisignPublicKey[] = EMBEDDED_PUBLIC_KEYS.map((t) => parsePublicKey(t, "embedded"));
   const root = configDir();
   const dir = join(root, "trusted-keys");
-  if (existsPath(dir)) {
+  if (!existsPath(dir)) return out;
+  let names: string[];
+  try {
     checkTrustedFile(dir, root);
-    for (const f of readdirSync(dir).filter((n) => n.endsWith(".pub")).sort()) {
-      const file = join(dir, f);
-      keys.push(parsePublicKey(readFileSync(checkTrustedFile(file, root), "utf8"), file));
+    names = readdirSync(dir).filter((n) => n.endsWith(".pub")).sort();
+  } catch (e) {
+    refuseKey(dir, e);
+    return out;
+  }
+  for (const f of names) {
+    const file = join(dir, f);
+    try {
+      const k = parsePublicKey(readRegularText(checkTrustedFile(file, root), KEY_READ), file);
+      const prev = out.find((o) => o.keyId === k.keyId);
+      if (prev && prev.base64 !== k.base64) throw publicKeyInvalid(file, `key id ${k.keyId} is already used by a different key (${prev.source}); remove one of them`);
+      if (!prev) out.push(k);
+    } catch (e) {
+      refuseKey(file, e);
     }
   }
-  const out: MinisignPublicKey[] = [];
-  for (const k of keys) {
-    const prev = out.find((o) => o.keyId === k.keyId);
-    if (!prev) out.push(k);
-    else if (prev.base64 !== k.base64) throw publicKeyInvalid(k.source, `key id ${k.keyId} is already used by a different key (${prev.source}); remove one of them`);
-  }
   return out;
+}
+
+const KEY_READ: ReadPolicy = { what: "trusted key", maxBytes: 4 * KiB, code: "EBPFCTL-E0313", exitCode: ExitCode.TRUST, noFollow: true };
+const warnedKeys = new Set<string>();
+
+/** A host key left out: one warning per file per process, and a `refused` trust decision. */
+function refuseKey(file: string, e: unknown): void {
+  if (!(e instanceof EbpfctlError)) throw e;
+  const err = e as TrustError;
+  record({ event: "refused", reason: err.reason ?? err.code, file: err.file ?? file });
+  if (warnedKeys.has(file)) return;
+  warnedKeys.add(file);
+  process.stderr.write(`warning: host trusted key ${file} ignored: ${err.message} [${err.code}]; the embedded and other trusted keys still apply\n`);
 }
 
 // ---- Recipe sources ----
@@ -104,28 +130,44 @@ export function readPin(manifestText: string): string | undefined {
   return tolerantObjectField(manifestText, "sha256");
 }
 
-function hostSource(manifestPath: string, name: string, root: string | undefined): RecipeSource {
+/** Caps on what a recipe's files may be: far above any real recipe, far below a hostile /dev/zero. */
+const MANIFEST_MAX = MiB;
+const SIGNATURE_MAX = 64 * KiB;
+const OBJECT_MAX = 64 * MiB;
+
+/**
+ * How a recipe file is read: a host recipe (under <config>) is a trust anchor, refused with exit
+ * TRUST; a --recipe-file the operator named is refused as a bad recipe (exit RECIPE).
+ */
+function recipeRead(what: string, maxBytes: number, trusted: boolean): ReadPolicy {
+  return trusted
+    ? { what, maxBytes, code: "EBPFCTL-E0313", exitCode: ExitCode.TRUST, noFollow: true }
+    : { what, maxBytes, exitCode: ExitCode.RECIPE, hint: "give the path of a recipe manifest (.yaml), with its .minisig and object beside it" };
+}
+
+function hostSource(manifestPath: string, name: string, root: string | undefined, manifestText?: string): RecipeSource {
   const manifestFile = resolve(manifestPath);
-  const read = (f: string) => readFileSync(root ? checkTrustedFile(f, root) : f, "utf8");
+  const trusted = root !== undefined;
+  const path = (f: string) => (root ? checkTrustedFile(f, root) : f);
   if (!root && !existsPath(manifestFile)) throw usageError(`${manifestFile}: no such recipe file`);
-  const manifestText = read(manifestFile);
+  const text = manifestText ?? readRegularText(path(manifestFile), recipeRead("recipe manifest", MANIFEST_MAX, trusted));
   const signatureFile = `${manifestFile}.minisig`;
-  const signatureText = existsPath(signatureFile) ? read(signatureFile) : undefined;
-  const objName = tolerantObjectField(manifestText, "file");
+  const signatureText = existsPath(signatureFile) ? readRegularText(path(signatureFile), recipeRead("recipe signature", SIGNATURE_MAX, trusted)) : undefined;
+  const objName = tolerantObjectField(text, "file");
   const safeName = objName !== undefined && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(objName);
   const objectFile = join(dirname(manifestFile), safeName ? objName! : `${name}.bpf.o`);
   return {
     name,
     origin: manifestFile,
     manifestFile,
-    manifestText,
+    manifestText: text,
     signatureFile,
     signatureText,
     objectFile,
     readObject(): Uint8Array {
       if (!safeName) throw objectUnreadable(objectFile, `object.file ${JSON.stringify(objName)} is not a plain file name beside the manifest`);
       try {
-        return new Uint8Array(readFileSync(root ? checkTrustedFile(objectFile, root) : objectFile));
+        return new Uint8Array(readRegularFile(path(objectFile), { ...recipeRead("BPF object", OBJECT_MAX, trusted), code: "EBPFCTL-E0324", exitCode: ExitCode.TRUST }));
       } catch (e) {
         if (e instanceof EbpfctlError) throw e;
         throw objectUnreadable(objectFile, (e as NodeJS.ErrnoException).code ?? (e as Error).message);
@@ -159,9 +201,10 @@ export function hostRecipeSources(): RecipeSource[] {
 export function recipeSourceFromFile(path: string): RecipeSource {
   const abs = resolve(path);
   if (!existsPath(abs)) throw usageError(`${abs}: no such recipe file`, "give the path of a recipe manifest (.yaml)");
-  const declared = tolerantDoc(readFileSync(abs, "utf8"))?.name;
+  const text = readRegularText(abs, recipeRead("recipe manifest", MANIFEST_MAX, false));
+  const declared = tolerantDoc(text)?.name;
   const name = typeof declared === "string" && NAME.test(declared) ? declared : basename(abs).replace(/\.ya?ml$/, "");
-  return hostSource(abs, name, undefined);
+  return hostSource(abs, name, undefined, text);
 }
 
 /** Embedded recipes, then host recipes (same-name host entries included: they may override). */

@@ -13,7 +13,8 @@ import {
   RingBufferReader,
   type BpfProgram,
 } from "../libbpf";
-import { EbpfctlError, ExitCode } from "../errors";
+import { EbpfctlError, ExitCode, SessionCancelled } from "../errors";
+import { onStopSignal, pendingStopSignal, signalCheckpoint } from "../early-signals";
 import type { Alternative, Probe } from "../recipe/manifest";
 import type { VerifiedRecipe } from "../recipe/verified";
 import type { Budgets, BudgetName } from "../budget/budgets";
@@ -126,7 +127,6 @@ interface Attempt {
 export class TraceSession {
   readonly id: string;
   private reason: EndReason | undefined;
-  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
 
   constructor(private readonly plan: SessionPlan, private readonly hooks: SessionHooks) {
     this.id = plan.sessionId ?? randomBytes(8).toString("hex");
@@ -136,8 +136,12 @@ export class TraceSession {
     const { plan, hooks } = this;
     const manifest = plan.recipe.manifest;
     using stack = new DisposableStack();
-    this.installSignalHandlers();
-    stack.defer(() => this.removeSignalHandlers());
+    // Stop signals are caught from process start (src/early-signals.ts); one that came before
+    // this session existed counts too.
+    this.reason ??= pendingStopSignal();
+    stack.defer(onStopSignal((sig) => {
+      this.reason ??= sig;
+    }));
 
     // libbpf's own messages are kept, not spilled onto the terminal; warnings become lifecycle records.
     captureLibbpfLog();
@@ -170,7 +174,7 @@ export class TraceSession {
     for (;;) {
       const own = new DisposableStack();
       try {
-        attempt = this.loadAndAttach(choices, failures.length ? { ...plan, coreBtf: undefined } : plan, own, libbpfWarnings, (line) => {
+        attempt = await this.loadAndAttach(choices, failures.length ? { ...plan, coreBtf: undefined } : plan, own, libbpfWarnings, (line) => {
           if (!outputStopped) pending.push(line);
         }, (lines) => {
           pending.push(...lines);
@@ -191,6 +195,9 @@ export class TraceSession {
     }
     const { obj, loaded, programs, statsReader, reader, links } = attempt;
     libbpfWarnings();
+    // The CO-RE BTF cache for the next run is built now, on a miss only: it runs bpftool, and once
+    // afterAttach has dropped privileges the seccomp filter denies exec (docs/least-privilege.md).
+    const coreBtfBuild = loaded.coreBtfReference ? plan.coreBtf!.build(plan.recipe.object, loaded.coreBtfReference) : undefined;
     const extra = hooks.afterAttach?.() ?? {};
     const attachedFields = {
       ...extra,
@@ -347,11 +354,10 @@ export class TraceSession {
     const losses: OutputLosses = { ...NO_OUTPUT_LOSSES };
     if (outputStopped) losses[outputStopped] = Math.max(0, counts.submitted - delivered);
     const accounting = monitor.accounting(counts, delivered, detachedAt - attachedAt, plan.sink.bytesWritten, losses);
-    // Every probe is gone: now (not before the first attach) make the next run's load cheaper.
-    if (loaded.coreBtfReference && !error) {
-      const build = plan.coreBtf!.build(plan.recipe.object, loaded.coreBtfReference);
+    // The next run's cheaper load (built right after attach, recorded now).
+    if (coreBtfBuild && !error) {
       try {
-        hooks.record("core_btf", { ...build });
+        hooks.record("core_btf", { ...coreBtfBuild });
       } catch (e) {
         error ??= e as EbpfctlError;
       }
@@ -368,7 +374,7 @@ export class TraceSession {
   }
 
   /** One attempt: load `choices`, record `loaded`, make the consumer, attach every probe. Everything goes on `own`. */
-  private loadAndAttach(choices: ProbeChoice[], plan: SessionPlan, own: DisposableStack, libbpfWarnings: () => void, onLine: (line: string) => void, onHeader: (lines: string[]) => void): Attempt {
+  private async loadAndAttach(choices: ProbeChoice[], plan: SessionPlan, own: DisposableStack, libbpfWarnings: () => void, onLine: (line: string) => void, onHeader: (lines: string[]) => void): Promise<Attempt> {
     const { hooks } = this;
     const manifest = plan.recipe.manifest;
     let loaded: LoadedObject;
@@ -409,6 +415,10 @@ export class TraceSession {
       reader = own.use(new RingBufferReader(obj.map(ev.ringbuf), (p, size) => onLine(renderer.render(decoder.decode(p, size)))));
     }
 
+    // Last look before the first probe: a signal that arrived while loading (synchronous work, so
+    // its handler has not run yet) ends the session here, with nothing attached.
+    await signalCheckpoint();
+    if (this.reason === "SIGINT" || this.reason === "SIGTERM" || this.reason === "SIGHUP") throw new SessionCancelled(this.reason, "while loading");
     hooks.beforeAttach?.();
     const links: BpfLink[] = [];
     own.defer(() => BpfLink.closeAll(links.splice(0)));
@@ -422,20 +432,6 @@ export class TraceSession {
       }
     }
     return { obj, loaded, programs, statsReader, reader, links };
-  }
-
-  private installSignalHandlers(): void {
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as NodeJS.Signals[]) {
-      const h = () => {
-        this.reason ??= sig as EndReason;
-      };
-      process.on(sig, h);
-      this.signalHandlers.push([sig, h]);
-    }
-  }
-
-  private removeSignalHandlers(): void {
-    for (const [sig, h] of this.signalHandlers.splice(0)) process.off(sig, h);
   }
 }
 

@@ -1,7 +1,12 @@
 // ELF symbol tables (.symtab and .dynsym) of 64-bit little-endian files, read in TypeScript:
 // symbol -> file offset for uprobe attach, and address -> nearest function for user-stack
 // symbolisation. No libelf, no external tools: a production host may have neither.
-import { readFileSync } from "node:fs";
+import { closeSync, constants, openSync, readSync } from "node:fs";
+import { readRegularFile } from "../files/regular-file";
+import { ExitCode } from "../errors";
+
+/** Far above any real executable or library, and a bound on what a symbol table read may cost. */
+const ELF_MAX = 2 * 1024 * 1024 * 1024 - 1;
 
 const SHT_SYMTAB = 2;
 const SHT_DYNSYM = 11;
@@ -111,8 +116,17 @@ export class ElfFile {
   static read(path: string): ElfFile {
     let data: Uint8Array;
     try {
-      data = new Uint8Array(readFileSync(path));
+      // The magic first: a 1 GB file of zeros (or a device) is refused without reading it all.
+      const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      try {
+        const head = new Uint8Array(4);
+        if (readSync(fd, head, 0, 4, 0) !== 4 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) throw new ElfError(`${path}: not an ELF file`);
+      } finally {
+        closeSync(fd);
+      }
+      data = new Uint8Array(readRegularFile(path, { what: "ELF file", maxBytes: ELF_MAX, exitCode: ExitCode.USAGE, timeoutMs: 10_000 }));
     } catch (e) {
+      if (e instanceof ElfError) throw e;
       throw new ElfError(`${path}: cannot read: ${(e as Error).message}`);
     }
     return new ElfFile(path, data);

@@ -1,7 +1,8 @@
 // The `trace` use case end to end, callable without the CLI:
 // audit open (fail closed) → session_start → verify recipe → parameters and budgets → kernel
 // profile (compat record) → session → session_end and summary.
-import { EbpfctlError, ExitCode, asEbpfctlError } from "../errors";
+import { EbpfctlError, ExitCode, SessionCancelled, asEbpfctlError } from "../errors";
+import { claimStopSignals, signalCheckpoint } from "../early-signals";
 import { AuditLog, newSessionId } from "../audit/audit-log";
 import { invokingUser } from "../audit/sessions";
 import { loadVerifiedRecipe, setTrustDecisionHook } from "../recipe/trust";
@@ -9,7 +10,7 @@ import { loadPolicy } from "../recipe/policy";
 import { resolveBudgets, type BudgetFlags } from "../budget/budgets";
 import { parseDuration } from "../units";
 import { kernelFeatures } from "../kernel/features";
-import { readKernelFacts } from "../kernel/facts";
+import { mayLoadTracing, readKernelFacts } from "../kernel/facts";
 import { selectProfile, compatRecord, featuresNeeded } from "../kernel/profile";
 import { VariantOutcomes, type VariantOutcome } from "../kernel/variant-outcomes";
 import { describeFailure, fallbackPlan } from "../session/variant-fallback";
@@ -24,11 +25,11 @@ import { binarySha256, versionReport } from "../forensics/version-report";
 import { aggregatePlan, type AggregateOptions } from "../output/aggregate";
 import { attachHelpers } from "../session/attach-helpers";
 import type { VerifiedRecipe } from "../recipe/verified";
-import { killSwitchEngaged } from "../errors";
+import { cannotDropEveryThread, killSwitchEngaged, notRoot, usageError } from "../errors";
 import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "../host/kill-switch";
 import { SessionRegistration } from "../host/registry";
 import { releaseHostBudget, reserveHostBudget } from "../host/host-budget";
-import { dropPrivileges } from "../host/privileges";
+import { canDropOnEveryThread, dropPrivileges, unionOfEffective } from "../host/privileges";
 import { parseNice, yieldCpu } from "../host/priority";
 import { Kallsyms } from "../symbols/kallsyms";
 import { reducedProfile, type ReducedProfile } from "../session/reduced-profile";
@@ -76,6 +77,9 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
   const json = req.output === "json";
   const life = new LifecycleReporter(io.stderr, { json, color: io.color, tty: io.stderrIsTTY, session });
   const recipeLabel = req.recipe ?? req.recipeFile ?? "?";
+  // From here a stop signal is remembered, not fatal: the session it interrupts still gets its
+  // session_end (cancelled before attach; detached with the signal as reason after).
+  claimStopSignals();
 
   // Fail closed: nothing is verified or loaded unless the audit log takes records.
   let policy: ReturnType<typeof loadPolicy> | undefined;
@@ -115,6 +119,19 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     } catch (e) {
       refuse(e);
     }
+    // A stop signal before attach ends the session "cancelled", with its session_end.
+    const cancel = (e: SessionCancelled): number => {
+      audit.append("cancelled", { recipe: recipeLabel, signal: e.signal, stage: e.stage });
+      audit.append("session_end", { exit_code: e.exitCode, reason: "cancelled", signal: e.signal, events: 0, drops: 0, duration_ms: 0 });
+      life.info("cancelled", e.message, { signal: e.signal, stage: e.stage });
+      return e.exitCode;
+    };
+    const checkpoint = async (stage: string): Promise<SessionCancelled | undefined> => {
+      const sig = await signalCheckpoint();
+      return sig ? new SessionCancelled(sig, stage) : undefined;
+    };
+    let stop = await checkpoint("before the recipe was verified");
+    if (stop) return cancel(stop);
     if (policyError) refuse(policyError);
     // The kill switch refuses before anything is verified or loaded.
     const engaged = readKillSwitch();
@@ -135,6 +152,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       setTrustDecisionHook(undefined);
     }
     const manifest = recipe.manifest;
+    if ((stop = await checkpoint("after the recipe was verified"))) return cancel(stop);
     audit.append("recipe_verified", {
       recipe: manifest.name,
       version: manifest.version,
@@ -160,6 +178,12 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
 
     // Kernel reality: pick each probe's variant from what this kernel really does.
     const facts = readKernelFacts();
+    // A missing privilege is the kernel refusing (exit 5), not a kernel without the feature (9):
+    // without CAP_BPF+CAP_PERFMON every feature probe is refused, so say so before probing.
+    if (!mayLoadTracing(facts)) return refuse(notRoot());
+    // Fail closed on least privilege too: refuse before loading if no thread but the main one
+    // could be made unprivileged after attach.
+    if (!canDropOnEveryThread()) return refuse(cannotDropEveryThread());
     // Only what this recipe's alternatives need: a first run after boot probes those, not everything.
     const features = kernelFeatures({ facts, only: featuresNeeded(manifest) });
     // What this kernel image's verifier already refused at run time is skipped from the start.
@@ -183,6 +207,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       life.info("profile", `reduced profile: keeping 1 event in ${reduced.sampleEvery}${reduced.dropped.length ? `; dropped optional probes ${reduced.dropped.map((d) => `${d.probe} (cost ${d.cost ?? "?"})`).join(", ")}` : ""}`, { profile: "reduced", sample_every: reduced.sampleEvery, dropped_probes: reduced.dropped });
     }
 
+    if ((stop = await checkpoint("before anything was loaded"))) return cancel(stop);
     // Host governance: a share of the host budget, a live-session entry and a kill-switch watch,
     // all before anything loads; all released on every path below.
     using governance = new DisposableStack();
@@ -211,7 +236,13 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     );
     if (externalStop.reason) return refuse(killSwitchEngaged(externalStop.detail!));
 
-    const sink = new OutputSink(req.outputFile, budgets.max_output);
+    let sink: OutputSink;
+    try {
+      sink = new OutputSink(req.outputFile, budgets.max_output);
+    } catch (e) {
+      const c = (e as NodeJS.ErrnoException).code;
+      return refuse(usageError(`--output-file ${req.outputFile}: ${c === "EEXIST" || c === "ELOOP" ? "is a symbolic link; refusing to follow it" : (e as Error).message}`, "name a new file, or a regular file of yours to overwrite"));
+    }
     // Events and the live status line share the terminal: lift the status line around each write.
     if (!req.outputFile && io.stderrIsTTY && !json && (process.stdout as { isTTY?: boolean }).isTTY) {
       sink.around = { before: () => life.clearStatus(), after: () => life.redrawStatus() };
@@ -282,7 +313,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
             // Before the drop: renicing the other threads is refused without CAP_SYS_NICE afterwards.
             yieldCpu(nice);
             const caps = dropPrivileges(aggregate?.keepCapabilities);
-            registration.update({ capabilities: caps.effective });
+            registration.update({ capabilities: unionOfEffective(caps.threads) });
             return { capabilities: caps, nice };
           },
           heartbeat: (s) =>
@@ -304,6 +335,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       result = await ts.run();
     } catch (e) {
       // Everything the session owned is closed by now (its DisposableStack ran): report after detach.
+      if (e instanceof SessionCancelled) return cancel(e);
       const err = asEbpfctlError(e);
       life.clearStatus();
       try {

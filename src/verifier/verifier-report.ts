@@ -1,6 +1,7 @@
 // When the verifier refuses a program: keep the few lines that explain it for the user, and the
 // whole log in a file named in the message.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { writeExclusive } from "../files/regular-file";
 import { join } from "node:path";
 import { verifierRejected } from "../errors";
 
@@ -30,10 +31,10 @@ export function saveVerifierLog(recipe: string, program: string, log: string): s
   let path = join(dir, `${recipe}-${program}-${Date.now()}.log`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(path, log, { mode: 0o600 });
+    writeExclusive(path, log, 0o600);
   } catch {
     path = join("/tmp", `ebpfctl-verifier-${recipe}-${program}-${Date.now()}.log`);
-    writeFileSync(path, log, { mode: 0o600 });
+    writeExclusive(path, log, 0o600);
   }
   return path;
 }

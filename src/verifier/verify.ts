@@ -7,9 +7,9 @@
 // past a threshold.
 //
 // Only verified recipes are loaded (loadVerifiedRecipe): signature, object pin and schema first.
-import { readFileSync, writeFileSync, renameSync } from "node:fs";
+import { InputFileError, MiB, readRegularText, writeNewFileAtomic } from "../files/regular-file";
 import { BpfObject, LoadError, LibbpfError, captureLibbpfLog, drainLibbpfLog } from "../libbpf";
-import { baselineInvalid, verifyGateFailed, notRoot, EbpfctlError } from "../errors";
+import { baselineInvalid, verifyGateFailed, notRoot, EbpfctlError, ExitCode } from "../errors";
 import { readKernelFacts, mayLoadTracing, type KernelFacts } from "../kernel/facts";
 import { kernelFeatures, type FeatureReport } from "../kernel/features";
 import { ATTACH_FEATURE, selectProfile, type Profile } from "../kernel/profile";
@@ -195,16 +195,15 @@ export function toBaseline(r: VerifyReport): VerifyReport {
 }
 
 export function writeBaseline(file: string, r: VerifyReport): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(toBaseline(r), null, 2) + "\n");
-  renameSync(tmp, file);
+  writeNewFileAtomic(file, JSON.stringify(toBaseline(r), null, 2) + "\n", 0o644);
 }
 
 export function readBaseline(file: string): VerifyReport {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readRegularText(file, { what: "verifier baseline", maxBytes: 16 * MiB, code: "EBPFCTL-E0702", exitCode: ExitCode.VERIFY_GATE });
   } catch (e) {
+    if (e instanceof InputFileError) throw baselineInvalid(file, e.message.slice(`verifier baseline ${file}: `.length));
     throw baselineInvalid(file, `cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   let doc: VerifyReport;

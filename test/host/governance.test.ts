@@ -235,12 +235,13 @@ describe("least privilege", () => {
   );
 
   kernelTest(
-    "trace runs as an unprivileged user with exactly CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH (ambient)",
+    "trace runs as an unprivileged user with exactly CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH, CAP_SETUID (ambient)",
     async () => {
       // The service identity (nobody) must be able to write the audit log and run dir: temp dirs it owns.
       const e = governanceEnv();
       chmodSync(e.dir, 0o777);
-      const caps = "+bpf,+perfmon,+dac_read_search";
+      // CAP_SETUID: the set*id broadcast that empties every thread's sets after attach.
+      const caps = "+bpf,+perfmon,+dac_read_search,+setuid";
       const run = (c: string) =>
         Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", `--inh-caps=${c}`, `--ambient-caps=${c}`, join(import.meta.dir, "../../node_modules/.bin/bun"), join(import.meta.dir, "../../src/cli/main.ts"), "trace", "execsnoop", "-d", "2", "-o", "json"], {
           env: { ...e.env, HOME: e.dir },
@@ -253,7 +254,18 @@ describe("least privilege", () => {
       expect(ok.exitCode).toBe(0);
       const att = auditRecords(e).find((r) => r.event === "attached") as { capabilities: { effective: string[]; dropped: string[] } };
       expect(att.capabilities.effective).toEqual([]);
-      expect(att.capabilities.dropped.sort()).toEqual(["CAP_BPF", "CAP_DAC_READ_SEARCH", "CAP_PERFMON"]);
+      expect(att.capabilities.dropped.sort()).toEqual(["CAP_BPF", "CAP_DAC_READ_SEARCH", "CAP_PERFMON", "CAP_SETUID"]);
+      // Without CAP_SETUID the helper threads could not be emptied: refused before anything loads, exit 5.
+      const e3 = governanceEnv();
+      chmodSync(e3.dir, 0o777);
+      const noSetuid = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+bpf,+perfmon,+dac_read_search", "--ambient-caps=+bpf,+perfmon,+dac_read_search", join(import.meta.dir, "../../node_modules/.bin/bun"), join(import.meta.dir, "../../src/cli/main.ts"), "trace", "execsnoop", "-d", "1"], {
+        env: { ...e3.env, HOME: e3.dir },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      expect(noSetuid.exitCode).toBe(5);
+      expect(noSetuid.stderr.toString()).toContain("EBPFCTL-E0908");
+      expect(auditRecords(e3).some((r) => r.event === "loaded")).toBe(false);
       // One fewer is not enough: without CAP_DAC_READ_SEARCH tracefs (mode 0700) hides tracepoint ids.
       const e2 = governanceEnv();
       chmodSync(e2.dir, 0o777);

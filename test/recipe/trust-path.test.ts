@@ -1,12 +1,14 @@
 // Trusted-path checks on a real tree under /tmp: world/group-writable directories, non-root
 // owners (chown to nobody), symlinks escaping the tree; and that the trust store applies them.
 import { afterEach, beforeEach, describe, expect } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { EbpfctlError, TrustError } from "../../src/errors";
 import { loadPolicy } from "../../src/recipe/policy";
 import { checkTrustedFile } from "../../src/recipe/trust-path";
-import { hostRecipeSource, loadTrustedKeys } from "../../src/recipe/trust";
+import { hostRecipeSource, loadTrustedKeys, loadVerifiedRecipe, setTrustDecisionHook, type TrustDecision } from "../../src/recipe/trust";
+import { EMBEDDED_PUBLIC_KEYS } from "../../build/embedded";
 import { ConfigRoot, newKey, notRootReason, requireTest } from "./helpers";
 
 const NOBODY = 65534;
@@ -25,6 +27,17 @@ function refusal(fn: () => unknown): TrustError {
   throw new Error("expected a refusal, nothing was thrown");
 }
 const rootTest = (name: string, fn: () => void) => requireTest(name, notRootReason, fn);
+
+/** loadTrustedKeys with its trust decisions captured (a refused host key is left out, not fatal). */
+function keysAndRefusals(): { keys: ReturnType<typeof loadTrustedKeys>; refused: TrustDecision[] } {
+  const refused: TrustDecision[] = [];
+  setTrustDecisionHook((d) => refused.push(d));
+  try {
+    return { keys: loadTrustedKeys(), refused };
+  } finally {
+    setTrustDecisionHook(undefined);
+  }
+}
 
 describe("checkTrustedFile", () => {
   let base = "";
@@ -60,9 +73,15 @@ describe("checkTrustedFile", () => {
     chmodSync(file, 0o664);
     expect(refusal(() => checkTrustedFile(file, root)).reason).toBe("group-writable");
   });
-  rootTest("a sticky world-writable directory is accepted, as /tmp is", () => {
-    chmodSync(join(root, "sub"), 0o1777);
+  rootTest("a sticky world-writable directory above the trusted root is accepted, as /tmp is", () => {
+    chmodSync(base, 0o1777);
     expect(checkTrustedFile(file, root)).toBe(realpathSync(file));
+  });
+  rootTest("a sticky world-writable (1777) directory inside the trusted tree is refused like any writable one", () => {
+    chmodSync(join(root, "sub"), 0o1777);
+    expect(refusal(() => checkTrustedFile(file, root)).reason).toBe("world-writable");
+    chmodSync(join(root, "sub"), 0o1775);
+    expect(refusal(() => checkTrustedFile(file, root)).reason).toBe("group-writable");
   });
   rootTest("file owned by nobody", () => {
     chownSync(file, NOBODY, NOBODY);
@@ -112,25 +131,57 @@ describe("the trust store applies the path checks", () => {
   });
   afterEach(() => cfg.cleanup());
 
-  rootTest("a world-writable trusted-keys directory is refused, not skipped", () => {
+  rootTest("a world-writable trusted-keys directory is refused (named, audited), and the embedded keys still apply", () => {
     cfg.trust(newKey());
     expect(loadTrustedKeys().some((k) => k.source.endsWith("test.pub"))).toBe(true);
     chmodSync(join(cfg.dir, "trusted-keys"), 0o777);
-    expect(refusal(() => loadTrustedKeys()).reason).toBe("world-writable");
+    const { keys, refused } = keysAndRefusals();
+    expect(refused).toEqual([{ event: "refused", reason: "world-writable", file: join(cfg.dir, "trusted-keys") }]);
+    expect(keys.map((k) => k.source)).toEqual(EMBEDDED_PUBLIC_KEYS.map(() => "embedded"));
   });
-  rootTest("a trusted key owned by nobody is refused", () => {
-    const p = cfg.trust(newKey());
+  rootTest("a sticky world-writable (1777) trusted-keys directory is refused too (anyone could drop a .pub there)", () => {
+    cfg.trust(newKey());
+    chmodSync(join(cfg.dir, "trusted-keys"), 0o1777);
+    const { keys, refused } = keysAndRefusals();
+    expect(refused.map((r) => r.reason)).toEqual(["world-writable"]);
+    expect(keys.some((k) => k.source.endsWith("test.pub"))).toBe(false);
+  });
+  rootTest("a trusted key owned by nobody is refused and named; the other keys stay", () => {
+    const good = cfg.trust(newKey(), "good");
+    const p = cfg.trust(newKey(), "nobodys");
     chownSync(p, NOBODY, NOBODY);
-    const e = refusal(() => loadTrustedKeys());
-    expect(e.reason).toBe("not-root-owned");
-    expect(e.file).toBe(p);
+    const { keys, refused } = keysAndRefusals();
+    expect(refused).toEqual([{ event: "refused", reason: "not-root-owned", file: p }]);
+    expect(keys.some((k) => k.source === good)).toBe(true);
   });
   rootTest("a trusted key symlinked from outside the config tree is refused", () => {
     const outside = join(cfg.base, "planted.pub");
     writeFileSync(outside, newKey().pub);
     chmodSync(outside, 0o644);
     symlinkSync(outside, join(cfg.dir, "trusted-keys", "planted.pub"));
-    expect(refusal(() => loadTrustedKeys()).reason).toBe("symlink-escape");
+    expect(keysAndRefusals().refused.map((r) => r.reason)).toEqual(["symlink-escape"]);
+  });
+  rootTest("a malformed .pub in trusted-keys names the file and does not disable embedded trust (was: every command exit 4)", () => {
+    const bad = cfg.write("trusted-keys/garbage.pub", "untrusted comment: x\nnot base64 at all\n");
+    const { keys, refused } = keysAndRefusals();
+    expect(refused).toEqual([{ event: "refused", reason: "bad-public-key", file: bad }]);
+    expect(keys.length).toBe(EMBEDDED_PUBLIC_KEYS.length);
+    // An embedded recipe still verifies under the embedded key.
+    expect(loadVerifiedRecipe({ name: "execsnoop" }).signer?.keySource).toBe("embedded");
+  });
+  rootTest("special files as trusted keys (FIFO, directory, 1 GB sparse file) are refused within 2 s, one line each", () => {
+    const dir = join(cfg.dir, "trusted-keys");
+    execFileSync("mkfifo", ["-m", "0644", join(dir, "fifo.pub")]);
+    mkdirSync(join(dir, "dir.pub"), { mode: 0o755 });
+    const sparse = join(dir, "sparse.pub");
+    writeFileSync(sparse, "");
+    chmodSync(sparse, 0o644);
+    truncateSync(sparse, 1 << 30);
+    const t0 = performance.now();
+    const { keys, refused } = keysAndRefusals();
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(refused.map((r) => [basename(r.file), r.reason]).sort()).toEqual([["dir.pub", "not-regular"], ["fifo.pub", "not-regular"], ["sparse.pub", "too-large"]]);
+    expect(keys.length).toBe(EMBEDDED_PUBLIC_KEYS.length);
   });
   rootTest("a group-writable config root refuses the policy file", () => {
     cfg.write("policy.yaml", "allow_unsigned: true\n");
