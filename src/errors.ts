@@ -35,7 +35,7 @@ export const recipeNotFound = (name: string, known: string[]) =>
   new EbpfctlError("EBPFCTL-E0010", `unknown recipe "${name}"`, ExitCode.RECIPE, `run "ebpfctl list"; known: ${known.join(", ")}`);
 export const manifestInvalid = (file: string, problems: string[]) =>
   new EbpfctlError("EBPFCTL-E0011", `${file}: ${problems.join("; ")}`, ExitCode.RECIPE, "fix the manifest and sign it again");
-export const parameterInvalid = (msg: string) => new EbpfctlError("EBPFCTL-E0012", msg, ExitCode.USAGE);
+export const parameterInvalid = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0012", msg, ExitCode.USAGE, hint);
 export const kernelRefused = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0020", msg, ExitCode.KERNEL, hint);
 export const verifierRejected = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0021", msg, ExitCode.KERNEL, hint);
 export const attachFailed = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0022", msg, ExitCode.KERNEL, hint);

@@ -11,6 +11,7 @@ const GROUPS: Record<string, () => CommandClass[]> = {
   list: () => [require("./list").ListCommand],
   version: () => [require("./version").VersionCommand],
   "--version": () => [require("./version").VersionCommand],
+  "-V": () => [require("./version").VersionCommand],
   doctor: () => [require("./doctor").DoctorCommand],
   keys: () => [require("./keys-generate").KeysGenerateCommand, require("./keys-list").KeysListCommand],
   recipe: () => [require("./recipe-sign").RecipeSignCommand, require("./recipe-verify").RecipeVerifyCommand, require("./recipe-inspect").RecipeInspectCommand],

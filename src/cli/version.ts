@@ -3,7 +3,7 @@ import { EbpfctlCommand, outputOption } from "./base";
 import { versionReport } from "../forensics/version-report";
 
 export class VersionCommand extends EbpfctlCommand {
-  static paths = [["version"], ["--version"]];
+  static paths = [["version"], ["--version"], ["-V"]];
   static usage = Command.Usage({
     description: "Show ebpfctl's version, the libbpf it uses and the running kernel",
     examples: [["Show versions", "ebpfctl version"], ["As JSON", "ebpfctl version --output json"]],
