@@ -20,11 +20,12 @@ cli.register(Builtins.HelpCommand);
 const argv = process.argv.slice(2);
 for (const c of commandsFor(argv)) cli.register(c);
 
-/** -o json / --output json / --output=json anywhere before "--": errors become JSON records. */
+/** The last -o/--output before "--" is json (the last one wins, as when clipanion parses): errors become JSON records. */
 function wantsJson(args: string[]): boolean {
   const end = args.indexOf("--");
   const a = end < 0 ? args : args.slice(0, end);
-  return a.some((t, i) => ((t === "-o" || t === "--output") && a[i + 1] === "json") || t === "--output=json" || t === "-ojson" || t === "-o=json");
+  const given = a.flatMap((t, i) => (t === "-o" || t === "--output" ? [a[i + 1]] : /^(?:--output=|-o=?)(.+)$/.exec(t)?.slice(1) ?? []));
+  return given.at(-1) === "json";
 }
 
 /** `trace RECIPE --help`: that recipe's help (parameters, columns, budgets), not trace's. */

@@ -4,6 +4,7 @@
 import * as z from "zod/mini";
 import { parameterInvalid } from "../errors";
 import { parseDuration, parseCount } from "../units";
+import { cgroupId } from "../kernel/cgroup";
 import type { Manifest } from "./manifest";
 
 export interface ParameterSpec {
@@ -32,6 +33,11 @@ export const PARAMETERS: Record<string, ParameterSpec> = {
     },
   },
   errors_only: { flag: "-x,--errors-only", description: "Only failed calls", parse: (raw) => raw === true || raw === "true" },
+  cgroup: {
+    flag: "--cgroup",
+    description: "Only tasks in this cgroup v2 directory (filtered in the kernel by cgroup id); --unit NAME.service resolves a systemd unit's",
+    parse: (raw) => cgroupId(String(raw)),
+  },
   per_process: { flag: "-P,--per-process", description: "Aggregate per process", parse: (raw) => raw === true || raw === "true" },
   min_latency: {
     flag: "-m,--min-latency",
@@ -92,7 +98,7 @@ export function resolveParameters(manifest: Manifest, given: Record<string, stri
     if (!spec) throw parameterInvalid(`unknown parameter ${name}`);
     if (!(name in manifest.parameters)) {
       const supported = Object.keys(manifest.parameters).map((p) => PARAMETERS[p]?.flag ?? p);
-      throw parameterInvalid(`${manifest.name} does not support ${spec.flag}; it supports ${supported.join(", ") || "no parameters"}`);
+      throw parameterInvalid(`${manifest.name} does not support ${spec.flag}; it supports ${supported.join(", ") || "no parameters"}`, `ebpfctl explain ${manifest.name} says what it answers and how`);
     }
   }
   for (const [name, binding] of Object.entries(manifest.parameters)) {

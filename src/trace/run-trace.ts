@@ -1,7 +1,7 @@
 // The `trace` use case end to end, callable without the CLI:
 // audit open (fail closed) → session_start → verify recipe → parameters and budgets → kernel
 // profile (compat record) → session → session_end and summary.
-import { EbpfctlError, ExitCode, asEbpfctlError } from "../errors";
+import { EbpfctlError, ExitCode, asEbpfctlError, usageError } from "../errors";
 import { AuditLog, newSessionId } from "../audit/audit-log";
 import { invokingUser } from "../audit/sessions";
 import { loadVerifiedRecipe, setTrustDecisionHook } from "../recipe/trust";
@@ -30,6 +30,8 @@ import { dropPrivileges } from "../host/privileges";
 import { parseNice, yieldCpu } from "../host/priority";
 import { Kallsyms } from "../symbols/kallsyms";
 import { reducedProfile, type ReducedProfile } from "../session/reduced-profile";
+import { checkModeFlags, type OutputFormat } from "./mode-flags";
+import type { Column } from "../recipe/manifest";
 
 /**
  * Records on the way to the first attach are fsync'd together by the flush just before it (one
@@ -47,7 +49,9 @@ export interface TraceRequest {
   allowUnsigned?: boolean;
   params: Record<string, string | boolean | undefined>;
   budgets: BudgetFlags;
-  output: "table" | "json";
+  output: OutputFormat;
+  /** -T: a TIME column first (stream recipes). */
+  timestamp?: boolean;
   outputFile?: string;
   auditLogPath: string;
   auditSyslog?: boolean;
@@ -72,7 +76,25 @@ export interface TraceIO {
 export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> {
   const session = newSessionId();
   const json = req.output === "json";
-  const life = new LifecycleReporter(io.stderr, { json, color: io.color, tty: io.stderrIsTTY, session });
+  const life = new LifecycleReporter(io.stderr, { json, color: io.color, tty: io.stderrIsTTY, session, recipe: req.recipe ?? null });
+  try {
+    return await traceSteps(req, io, session, life);
+  } catch (e) {
+    // JSON mode: the error is a record on stderr and an `end` record follows, whatever the path.
+    if (!json) throw e;
+    const err = asEbpfctlError(e);
+    if (!life.hasEnded) {
+      life.error(err);
+      life.refusedEnd(err);
+    }
+    return err.exitCode;
+  } finally {
+    life.close();
+  }
+}
+
+async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life: LifecycleReporter): Promise<number> {
+  const json = req.output === "json";
   const recipeLabel = req.recipe ?? req.recipeFile ?? "?";
 
   // Fail closed: nothing is verified or loaded unless the audit log takes records.
@@ -126,6 +148,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       setTrustDecisionHook(undefined);
     }
     const manifest = recipe.manifest;
+    life.setRecipe(manifest.name);
     audit.append("recipe_verified", {
       recipe: manifest.name,
       version: manifest.version,
@@ -138,10 +161,11 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     let params, budgets, durationMs: number | undefined, statusMs: number, nice: number;
     try {
       nice = parseNice(req.nice ?? "10");
+      checkModeFlags(manifest, { ...req.aggregate, timestamp: req.timestamp, output: req.output });
       params = resolveParameters(manifest, req.params);
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
-      statusMs = req.statusInterval !== undefined ? parseDuration(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
+      statusMs = req.statusInterval !== undefined ? parseStatusInterval(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
     } catch (e) {
       return refuse(e);
     }
@@ -203,10 +227,11 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       sink.around = { before: () => life.clearStatus(), after: () => life.redrawStatus() };
     }
     const bootToWall = bootToWallOffsetMs();
-    const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall) : new TableRenderer(manifest.columns, bootToWall, io.color && !req.outputFile && Boolean((process.stdout as { isTTY?: boolean }).isTTY))) : undefined;
+    const columns: Column[] = req.timestamp ? [{ field: "ts_ns", header: "TIME", format: "ns_ts" }, ...manifest.columns] : manifest.columns;
+    const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && Boolean((process.stdout as { isTTY?: boolean }).isTTY))) : undefined;
     let result: SessionResult;
     try {
-      const aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json }) : undefined;
+      const aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json, session }) : undefined;
       const ts = new TraceSession(
         {
           recipe,
@@ -299,11 +324,20 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       accounting: a,
       ...(result.breach ? { breach: result.breach } : {}),
     });
+    if (result.error) life.error(asEbpfctlError(result.error));
     life.summary(manifest.name, result);
     if (result.error) throw result.error;
     return result.exitCode;
   } finally {
     audit.close();
+  }
+}
+
+function parseStatusInterval(raw: string): number {
+  try {
+    return parseDuration(raw);
+  } catch (e) {
+    throw usageError(`--status-interval: ${(e as Error).message}`, "a duration such as 5s, or 0 to turn status records off");
   }
 }
 
