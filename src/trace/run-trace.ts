@@ -170,7 +170,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       return refuse(e);
     }
 
-    if (recipe.signer) life.info("verified", `${manifest.name} ${manifest.version} signed by ${recipe.signer.keyId}: ${recipe.signer.trustedComment}`, { recipe: manifest.name, key: recipe.signer.keyId, trusted_comment: recipe.signer.trustedComment });
+    if (recipe.signer) life.info("verified", `${manifest.name} ${manifest.version} signed by key ${recipe.signer.keyId}`, { recipe: manifest.name, key: recipe.signer.keyId, trusted_comment: recipe.signer.trustedComment });
     else life.warn("unsigned", `${manifest.name} is unsigned; running because --allow-unsigned and the host policy allow it`);
 
     // Kernel reality: pick each probe's variant from what this kernel really does.
@@ -227,8 +227,9 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       sink.around = { before: () => life.clearStatus(), after: () => life.redrawStatus() };
     }
     const bootToWall = bootToWallOffsetMs();
+    const stdoutTTY = Boolean((process.stdout as { isTTY?: boolean }).isTTY);
     const columns: Column[] = req.timestamp ? [{ field: "ts_ns", header: "TIME", format: "ns_ts" }, ...manifest.columns] : manifest.columns;
-    const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && Boolean((process.stdout as { isTTY?: boolean }).isTTY))) : undefined;
+    const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && stdoutTTY, !req.outputFile && stdoutTTY ? () => (process.stdout as { columns?: number }).columns ?? 0 : undefined)) : undefined;
     let result: SessionResult;
     try {
       const aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json, session }) : undefined;
