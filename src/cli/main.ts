@@ -6,7 +6,6 @@ import { BUILD_INFO } from "../../build/embedded";
 import { diagnoseUsage } from "./usage-errors";
 import { writeError } from "./base";
 import { asEbpfctlError } from "../errors";
-import { envelope } from "../output/records";
 
 // A CLI run parses each schema about once: zod's generated fast path (compiled with new Function
 // on first use) costs more than it saves here.
@@ -54,9 +53,8 @@ void (async () => {
       const recipes = argv[0] === "trace" ? (require("./recipe-help") as typeof import("./recipe-help")).embeddedRecipeNames() : [];
       const err = e instanceof Error && /Syntax|UsageError/.test(e.name) ? diagnoseUsage(argv, cli.definitions(), recipes) : asEbpfctlError(e);
       const json = wantsJson(argv);
-      writeError(process.stderr, err, { json });
       // JSON mode: an `end` record follows on every path, a line refused at parse time included.
-      if (json) process.stderr.write(JSON.stringify({ ...envelope("end", null, null), ts: new Date().toISOString(), reason: "usage", exit_code: err.exitCode }) + "\n");
+      writeError(process.stderr, err, { json, end: json, recipe: argv[0] === "trace" && argv[1] && !argv[1].startsWith("-") ? argv[1] : null });
       command = undefined;
       code = err.exitCode;
     }

@@ -27,6 +27,7 @@ export class TraceCommand extends EbpfctlCommand {
     ],
   });
 
+  protected override readonly endsWithRecord = true;
   recipe = Option.String({ required: false, name: "recipe" });
   recipeFile = Option.String("--recipe-file", { description: "Run a recipe manifest from a file (still needs a trusted signature)" });
   allowUnsigned = Option.Boolean("--allow-unsigned", false, { description: "Run an unsigned recipe if the host policy allows it" });

@@ -13,7 +13,7 @@ export class VersionCommand extends EbpfctlCommand {
   async run(): Promise<number> {
     const v = versionReport();
     if (this.output === "json") this.context.stdout.write(JSON.stringify(v) + "\n");
-    else this.context.stdout.write(`ebpfctl ${v.version}\nlibbpf  ${v.libbpf}\nkernel  ${v.kernel} (${v.arch})\nbinary  sha256:${v.binarySha256.slice(0, 16)}…\n`);
+    else this.context.stdout.write(`ebpfctl ${v.version}\nlibbpf  ${v.libbpf}\nkernel  ${v.kernel} (${v.arch})\nbinary  sha256:${v.binary_sha256.slice(0, 16)}…\n`);
     return 0;
   }
 }

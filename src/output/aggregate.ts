@@ -5,6 +5,7 @@
 // With --interval, each snapshot covers only its interval: the keys it read are deleted from the
 // map afterwards, as BCC's runqlat/syscount do. An increment landing between a key's read and its
 // delete is lost to the output (never to the accounting, which counts in the kernel).
+import { envelope, SCHEMA_VERSION } from "./records";
 import { readFileSync } from "node:fs";
 import { EventReader, type BpfMap, type BpfObject, type DecodedEvent } from "../libbpf";
 import type { Manifest } from "../recipe/manifest";
@@ -21,6 +22,8 @@ export interface AggregateOptions {
   interval?: string;
   top?: string;
   folded?: boolean;
+  /** The session id every JSON record carries. */
+  session?: string;
   json?: boolean;
 }
 
@@ -52,7 +55,7 @@ export function aggregatePlan(manifest: Manifest, params: ParameterValues, opts:
     if (!Number.isInteger(top) || top < 1) throw parameterInvalid(`--top: expected a positive whole number, got "${opts.top}"`);
   }
   if (opts.folded && agg.render !== "stacks") throw parameterInvalid(`--folded applies to stack recipes (profile), not ${manifest.name}`);
-  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded) };
+  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded), session: opts.session };
   switch (agg.render) {
     case "histogram":
       return { intervalMs, snapshot: histogramSnapshot(ctx) };
@@ -70,11 +73,12 @@ interface RenderContext {
   intervalMs?: number;
   top?: number;
   folded: boolean;
+  session?: string;
 }
 
-/** Snapshot metadata every JSON record carries. */
+/** Snapshot metadata every JSON record carries (the envelope's schema_version and session too). */
 function stamp(ctx: RenderContext, final: boolean): Record<string, unknown> {
-  return { time: new Date().toISOString(), ...(ctx.intervalMs ? { interval_ms: ctx.intervalMs } : {}), final };
+  return { schema_version: SCHEMA_VERSION, session: ctx.session ?? null, time: new Date().toISOString(), ...(ctx.intervalMs ? { interval_ms: ctx.intervalMs } : {}), final };
 }
 
 /** Interval header line for the human output. */
@@ -240,8 +244,8 @@ const STACK_ERRORS: Record<number, string> = { [-14]: "no stack", [-17]: "stack 
 function stacksPlan(ctx: RenderContext): AggregatePlan {
   const pending: string[] = [];
   const symbolizer = new StackSymbolizer((message) => {
-    // Said once per cause: in JSON as a record, otherwise on stderr so folded output stays clean.
-    if (ctx.json) pending.push(JSON.stringify({ kind: "warning", recipe: ctx.manifest.name, message }));
+    // Said once per cause, always on stderr (stdout is data): in JSON mode as a warning record.
+    if (ctx.json) process.stderr.write(JSON.stringify({ ...envelope("warning", ctx.manifest.name, ctx.session ?? null), ts: new Date().toISOString(), level: "warning", message }) + "\n");
     else process.stderr.write(`ebpfctl: warning: ${message}\n`);
   });
   // Kernel symbols now, while the process still holds CAP_SYSLOG (kallsyms hides addresses from

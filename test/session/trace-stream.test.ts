@@ -32,7 +32,7 @@ interface ExecEvent {
   comm: string;
   filename: string;
   args: string[];
-  retval: number;
+  ret: number;
   time: string;
 }
 
@@ -55,7 +55,7 @@ describe("execsnoop", () => {
     expect(e.comm).toBe(bin.comm);
     expect(e.filename).toBe(bin.path);
     expect(e.args).toEqual([bin.path, arg, "second arg"]);
-    expect(e.retval).toBe(0);
+    expect(e.ret).toBe(0);
     // The kernel's timestamp placed on the wall clock: within a second of when we exec'd.
     expect(Math.abs(Date.parse(e.time) - execAt)).toBeLessThan(1000);
   });
@@ -89,7 +89,7 @@ describe("execsnoop", () => {
     await sh.exited;
     expect(await t.exited).toBe(0);
     const e = t.events<ExecEvent & { errno?: string }>().find((x) => x.filename === bin.path);
-    expect(e?.retval).toBe(-8);
+    expect(e?.ret).toBe(-8);
     expect(e?.errno).toBe("ENOEXEC");
   });
 });
