@@ -8,7 +8,7 @@ import { expectIdentity, recipeTest, run, traceDuring, useFixtures } from "./tra
 useFixtures();
 
 type Ev = Record<string, unknown>;
-const events = (records: Ev[]) => records.filter((r) => r.kind === undefined);
+const events = (records: Ev[]) => records.filter((r) => r.kind === "event");
 
 describe("exitsnoop", () => {
   recipeTest("exit code 42 and death by SIGKILL, exactly", async () => {
