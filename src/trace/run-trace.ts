@@ -31,6 +31,7 @@ import { parseNice, yieldCpu } from "../host/priority";
 import { Kallsyms } from "../symbols/kallsyms";
 import { reducedProfile, type ReducedProfile } from "../session/reduced-profile";
 import { checkModeFlags, type OutputFormat } from "./mode-flags";
+import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
 
 /**
@@ -162,6 +163,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     try {
       nice = parseNice(req.nice ?? "10");
       checkModeFlags(manifest, { ...req.aggregate, timestamp: req.timestamp, output: req.output });
+      if (req.output === "openmetrics" && !req.outputFile) throw usageError("-o openmetrics needs --output-file PATH", "e.g. --output-file /var/lib/prometheus/node-exporter/ebpfctl_runqlat.prom -i 15s (node_exporter's textfile directory)");
       params = resolveParameters(manifest, req.params);
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
@@ -221,7 +223,9 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     );
     if (externalStop.reason) return refuse(killSwitchEngaged(externalStop.detail!));
 
-    const sink = new OutputSink(req.outputFile, budgets.max_output);
+    // openmetrics: the file is rewritten whole at each snapshot (atomically), not appended to.
+    const metrics = req.output === "openmetrics" ? new OpenMetricsWriter(manifest, req.outputFile!) : undefined;
+    const sink = new OutputSink(metrics ? undefined : req.outputFile, budgets.max_output);
     // Events and the live status line share the terminal: lift the status line around each write.
     if (!req.outputFile && io.stderrIsTTY && !json && (process.stdout as { isTTY?: boolean }).isTTY) {
       sink.around = { before: () => life.clearStatus(), after: () => life.redrawStatus() };
@@ -232,7 +236,11 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && stdoutTTY, !req.outputFile && stdoutTTY ? () => (process.stdout as { columns?: number }).columns ?? 0 : undefined)) : undefined;
     let result: SessionResult;
     try {
-      const aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json, session }) : undefined;
+      let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json: json || Boolean(metrics), session }) : undefined;
+      if (aggregate && metrics) {
+        const plan = aggregate;
+        aggregate = { ...plan, snapshot: (obj, final) => (metrics.update(plan.snapshot(obj, final)), []) };
+      }
       const ts = new TraceSession(
         {
           recipe,

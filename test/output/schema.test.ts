@@ -52,7 +52,8 @@ function validate(recipe: string, line: string, stream: "stdout" | "stderr"): st
   if (stream === "stdout" && (r.kind === "warning" || r.kind === "error")) return `${r.kind} on stdout: ${line}`;
   const v = r.kind === "event" ? events[recipe] : records[String(r.kind)] ?? records.lifecycle;
   if (!v) return `no schema for ${recipe} ${r.kind}`;
-  if (!v(r)) return `${recipe} ${r.kind}: ${ajv.errorsText(v.errors)}: ${line.slice(0, 300)}`;
+  const kind = String(r.kind);
+  if (!v(r)) return `${recipe} ${kind}: ${ajv.errorsText(v.errors)}: ${line.slice(0, 300)}`;
   return undefined;
 }
 
