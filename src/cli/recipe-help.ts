@@ -31,8 +31,8 @@ export function recipeHelp(name: string, extra: string[] = []): string {
   const out: string[] = [`${m.name} ${m.version}: ${m.summary}`, ""];
   const question = docField(doc, "Question");
   if (question) out.push(`Answers:  ${question}`);
-  const overhead = /\*\*Overhead: ([^.*]+)\.?\*\*\s*([^\n]*)/.exec(doc);
-  if (overhead) out.push(`Overhead: ${overhead[1]}${overhead[2] ? ` (${overhead[2].replace(/`/g, "").trim()})` : ""}`);
+  const overhead = /\*\*Overhead: ([^.*]+)\.?\*\*\s*([\s\S]*?)(?:\n\s*\n|$)/.exec(doc);
+  if (overhead) out.push(`Overhead: ${overhead[1]}${overhead[2] ? `. ${overhead[2].replace(/`/g, "").replace(/\s*\n\s*/g, " ").trim()}` : ""}`);
   out.push(`Kind:     ${m.kind === "stream" ? "stream (one line per event)" : `aggregation (${m.aggregate?.render}${m.aggregate?.label ? `: ${m.aggregate.label}` : ""})`}`);
   out.push(`Probes:   ${m.probes.map((p) => `${p.name} (${p.alternatives.map((a) => `${a.type}${a.target ? ` ${a.target}` : ""}`).join(" | ")})${p.essential ? "" : " optional"}`).join("; ")}`);
   out.push("", "Parameters:");
