@@ -87,7 +87,8 @@ export class LifecycleReporter {
 
   compat(c: { profile: string; reasons: string[] }): void {
     if (this.o.json) this.record("compat", c as unknown as Record<string, unknown>);
-    else if (c.profile === "reduced") this.line(`${this.c(pc.yellow, "reduced profile:")} ${c.reasons.join("; ")}`);
+    // One line: libbpf's wrapped text collapsed, each reason cut short (the compat record has it whole).
+    else if (c.profile === "reduced") this.line(`${this.c(pc.yellow, "reduced profile:")} ${c.reasons.map((r) => shorten(r.replace(/\s+/g, " ").trim(), 100)).join("; ")}`);
   }
 
   event(kind: string, fields: Record<string, unknown>): void {
@@ -180,6 +181,8 @@ export class LifecycleReporter {
     );
   }
 }
+
+const shorten = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
 
 function terminalWidth(out: NodeJS.WritableStream): number {
   const c = (out as { columns?: number }).columns;

@@ -334,6 +334,8 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       ...(result.breach ? { breach: result.breach } : {}),
     });
     if (result.error) life.error(asEbpfctlError(result.error));
+    // Who engaged the kill switch and why, not only "ended: kill-switch".
+    if (result.reason === "kill-switch" && externalStop.detail) life.warn("kill_switch", `stopped by the host kill switch: ${externalStop.detail}`, { detail: externalStop.detail });
     life.summary(manifest.name, result);
     if (result.error) throw result.error;
     return result.exitCode;
