@@ -4,7 +4,6 @@
 import * as z from "zod/mini";
 import { parameterInvalid } from "../errors";
 import { parseDuration, parseCount } from "../units";
-import { cgroupId } from "../kernel/cgroup";
 import type { Manifest } from "./manifest";
 
 export interface ParameterSpec {
@@ -36,7 +35,8 @@ export const PARAMETERS: Record<string, ParameterSpec> = {
   cgroup: {
     flag: "--cgroup",
     description: "Only tasks in this cgroup v2 directory (filtered in the kernel by cgroup id); --unit NAME.service resolves a systemd unit's",
-    parse: (raw) => cgroupId(String(raw)),
+    // The caller (run-trace) resolves the path to its id first: recipe/ must not reach into kernel/.
+    parse: positiveInt("a cgroup id", Number.MAX_SAFE_INTEGER),
   },
   per_process: { flag: "-P,--per-process", description: "Aggregate per process", parse: (raw) => raw === true || raw === "true" },
   min_latency: {

@@ -1,7 +1,8 @@
 // The `trace` use case end to end, callable without the CLI:
 // audit open (fail closed) → session_start → verify recipe → parameters and budgets → kernel
 // profile (compat record) → session → session_end and summary.
-import { EbpfctlError, ExitCode, asEbpfctlError, usageError } from "../errors";
+import { EbpfctlError, ExitCode, asEbpfctlError, parameterInvalid, usageError } from "../errors";
+import { cgroupId } from "../kernel/cgroup";
 import { AuditLog, newSessionId } from "../audit/audit-log";
 import { invokingUser } from "../audit/sessions";
 import { loadVerifiedRecipe, setTrustDecisionHook } from "../recipe/trust";
@@ -164,7 +165,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       nice = parseNice(req.nice ?? "10");
       checkModeFlags(manifest, { ...req.aggregate, timestamp: req.timestamp, output: req.output });
       if (req.output === "openmetrics" && !req.outputFile) throw usageError("-o openmetrics needs --output-file PATH", "e.g. --output-file /var/lib/prometheus/node-exporter/ebpfctl_runqlat.prom -i 15s (node_exporter's textfile directory)");
-      params = resolveParameters(manifest, req.params);
+      params = resolveParameters(manifest, withCgroupId(manifest, req.params));
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
       statusMs = req.statusInterval !== undefined ? parseStatusInterval(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
@@ -341,6 +342,17 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     return result.exitCode;
   } finally {
     audit.close();
+  }
+}
+
+/** --cgroup PATH becomes the id the kernel compares (for recipes that take it; others refuse the flag). */
+function withCgroupId(manifest: { parameters: Record<string, unknown> }, params: TraceRequest["params"]): TraceRequest["params"] {
+  const path = params.cgroup;
+  if (typeof path !== "string" || !("cgroup" in manifest.parameters)) return params;
+  try {
+    return { ...params, cgroup: String(cgroupId(path)) };
+  } catch (e) {
+    throw parameterInvalid(`--cgroup: ${(e as Error).message}`, "give a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice/nginx.service, or --unit nginx.service");
   }
 }
 
