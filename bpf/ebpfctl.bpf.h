@@ -16,6 +16,8 @@ const volatile __u32 targ_tgid = 0;
 const volatile __u32 targ_uid = (__u32)-1;
 const volatile bool filter_comm = false;
 const volatile char targ_comm[TASK_COMM_LEN] = {};
+/* cgroup v2 id (the cgroup directory's inode): --cgroup PATH and --unit NAME.service. */
+const volatile __u64 targ_cgroup = 0;
 
 /* Rate cap: at most rate_window_limit events per rate_window_ns window (0 = unlimited). */
 const volatile __u64 rate_window_ns = 0;
@@ -66,6 +68,8 @@ static __always_inline bool current_task_matches(void)
 	if (targ_tgid && tgid != targ_tgid)
 		return false;
 	if (targ_uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != targ_uid)
+		return false;
+	if (targ_cgroup && bpf_get_current_cgroup_id() != targ_cgroup)
 		return false;
 	return true;
 }

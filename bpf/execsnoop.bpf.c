@@ -6,6 +6,9 @@
 #include "ebpfctl.bpf.h"
 #include "execsnoop.h"
 
+/* -x: only failed exec() calls (ret < 0). */
+const volatile bool targ_failed = false;
+
 EVENTS_RINGBUF(events, 1024 * 1024);
 EVENT_TYPE(struct exec_event);
 
@@ -22,12 +25,10 @@ static const struct exec_event empty_event = {};
 SEC("tracepoint/syscalls/sys_enter_execve")
 int tp_execve_enter(struct trace_event_raw_sys_enter *ctx)
 {
+	if (!current_task_matches())
+		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	if ((self_tgid && tgid == self_tgid) || (targ_tgid && tgid != targ_tgid))
-		return 0;
-	if (targ_uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != targ_uid)
-		return 0;
 	__u32 pid = (__u32)id;
 	if (bpf_map_update_elem(&execs, &pid, &empty_event, BPF_ANY))
 		return 0;
@@ -55,7 +56,13 @@ int tp_execve_enter(struct trace_event_raw_sys_enter *ctx)
 			break;
 		e->args_count++;
 		e->args_size += n;
+		/* An argument cut at EXEC_ARG_LEN: the reader marks the list truncated (" ..."). */
+		if (n == EXEC_ARG_LEN)
+			e->args_truncated = 1;
 	}
+	/* More arguments than were copied (count or space ran out). */
+	if (e->args_count && bpf_probe_read_user(&argp, sizeof(argp), &argv[e->args_count]) == 0 && argp)
+		e->args_truncated = 1;
 	return 0;
 }
 
@@ -66,6 +73,8 @@ int tp_execve_exit(struct trace_event_raw_sys_exit *ctx)
 	struct exec_event *stored = bpf_map_lookup_elem(&execs, &pid);
 	if (!stored)
 		return 0;
+	if (targ_failed && ctx->ret >= 0)
+		goto out;
 	char comm[TASK_COMM_LEN];
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (!comm_matches(comm))
@@ -75,7 +84,7 @@ int tp_execve_exit(struct trace_event_raw_sys_exit *ctx)
 		goto out;
 	/* Too large for an inline copy; map value to ring buffer memory. */
 	bpf_probe_read_kernel(e, sizeof(*e), stored);
-	e->retval = ctx->ret;
+	e->ret = ctx->ret;
 	__builtin_memcpy(e->comm, comm, sizeof(comm));
 	submit_event(&events, e);
 out:

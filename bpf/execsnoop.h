@@ -13,9 +13,11 @@ struct exec_event {
 	__u32 pid;
 	__u32 ppid;
 	__u32 uid;
-	__s32 retval;
+	__s32 ret;
 	__u32 args_count;
 	__u32 args_size;
+	/* 1 when argv had more than was copied: shown as " ..." like libbpf-tools. */
+	__u32 args_truncated;
 	char comm[TASK_COMM_LEN];
 	char filename[EXEC_FILENAME_LEN];
 	char args[EXEC_ARGS_LEN];

@@ -43,7 +43,7 @@ export class SessionCancelled extends EbpfctlError {
     this.name = "SessionCancelled";
   }
 }
-export const parameterInvalid = (msg: string) => new EbpfctlError("EBPFCTL-E0012", msg, ExitCode.USAGE);
+export const parameterInvalid = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0012", msg, ExitCode.USAGE, hint);
 export const kernelRefused = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0020", msg, ExitCode.KERNEL, hint);
 export const verifierRejected = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0021", msg, ExitCode.KERNEL, hint);
 export const attachFailed = (msg: string, hint?: string) => new EbpfctlError("EBPFCTL-E0022", msg, ExitCode.KERNEL, hint);

@@ -25,7 +25,17 @@ const FLAG: Record<BudgetName, string> = {
   max_output: "--max-output",
 };
 
-export const budgetRefused = (msg: string) => new EbpfctlError("EBPFCTL-E0030", msg, ExitCode.USAGE, "budgets can be tightened, never loosened past the recipe's ceiling");
+const CEILING_HINT = "budgets can be tightened, never loosened past the recipe's ceiling";
+export const budgetRefused = (msg: string, hint: string = CEILING_HINT) => new EbpfctlError("EBPFCTL-E0030", msg, ExitCode.USAGE, hint);
+// A value that does not parse has nothing to do with ceilings: say what a valid value looks like.
+const VALUE_HINT: Record<BudgetName | "duration", string> = {
+  max_duration: "a duration: 500ms, 10s, 5m, 1h",
+  duration: "a duration: 500ms, 10s, 5m, 1h (a bare number is seconds)",
+  max_rate: "events per second: 500, 5k, 1M",
+  max_memory: "a size: 64MiB, 1GiB",
+  max_cpu: "a percent of one core: 5, 12.5",
+  max_output: "a size: 64MiB, 1GiB",
+};
 
 export function formatBudget(name: BudgetName, v: number): string {
   switch (name) {
@@ -59,9 +69,9 @@ export function resolveBudgets(manifest: Manifest, flags: BudgetFlags): Budgets 
     try {
       v = parse(raw);
     } catch (e) {
-      throw budgetRefused(`${FLAG[name]}: ${(e as Error).message}`);
+      throw budgetRefused(`${FLAG[name]}: ${(e as Error).message}`, VALUE_HINT[name]);
     }
-    if (v <= 0) throw budgetRefused(`${FLAG[name]}: must be greater than zero`);
+    if (v <= 0) throw budgetRefused(`${FLAG[name]}: must be greater than zero`, VALUE_HINT[name]);
     if (v > ceilings[name]) {
       throw budgetRefused(`${FLAG[name]} ${formatBudget(name, v)} is above ${manifest.name}'s ceiling of ${formatBudget(name, ceilings[name])}`);
     }
@@ -72,9 +82,9 @@ export function resolveBudgets(manifest: Manifest, flags: BudgetFlags): Budgets 
     try {
       d = parseDuration(flags.durationSeconds);
     } catch (e) {
-      throw budgetRefused(`-d/--duration: ${(e as Error).message}`);
+      throw budgetRefused(`-d/--duration: ${(e as Error).message}`, VALUE_HINT.duration);
     }
-    if (d <= 0) throw budgetRefused("-d/--duration: must be greater than zero");
+    if (d <= 0) throw budgetRefused("-d/--duration: must be greater than zero", VALUE_HINT.duration);
     if (d > ceilings.max_duration) {
       throw budgetRefused(`-d ${formatDuration(d)} is above ${manifest.name}'s ceiling of ${formatDuration(ceilings.max_duration)}`);
     }

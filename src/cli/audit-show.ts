@@ -1,5 +1,5 @@
 import { Command, Option } from "clipanion";
-import Table from "cli-table3";
+import { renderTable } from "../output/aggregate-table";
 import { EbpfctlCommand, outputOption } from "./base";
 import { auditLogMissing, usageError } from "../errors";
 import { readRecords } from "../audit/chain";
@@ -41,16 +41,18 @@ export class AuditShowCommand extends EbpfctlCommand {
       filter[key] = ms;
     }
     const sessions = filterSessions(summarizeSessions(readRecords(files)), filter);
+    // A running session's last record is its start: its duration is how long it has run so far.
+    const durationOf = (x: (typeof sessions)[number]) => (x.ended === "running" ? Math.max(0, Date.now() - Date.parse(x.start)) : x.durationMs);
     if (this.output === "json") {
-      this.context.stdout.write(JSON.stringify(sessions) + "\n");
+      // snake_case like the audit records themselves.
+      const out = sessions.map(({ durationMs: _d, ...x }) => ({ ...x, duration_ms: Math.round(durationOf(x as (typeof sessions)[number])) }));
+      this.context.stdout.write(JSON.stringify(out) + "\n");
       return 0;
     }
     if (this.output !== "table") throw usageError(`--output: expected table or json, got "${this.output}"`);
-    const t = new Table({ head: ["TIME", "USER", "RECIPE", "DURATION", "EVENTS", "DROPS", "ENDED", "SESSION"], style: { head: [], border: [] } });
-    for (const s of sessions) {
-      t.push([s.start.slice(0, 19).replace("T", " ") + "Z", s.user, s.recipe ?? "-", formatDuration(s.durationMs), s.events, s.drops, s.ended, s.session.slice(0, 8)]);
-    }
-    this.context.stdout.write(sessions.length ? t.toString() + "\n" : "no sessions match\n");
+    const rows = sessions.map((s) => [s.start.slice(0, 19).replace("T", " ") + "Z", s.user, s.recipe ?? "-", `${formatDuration(durationOf(s))}${s.ended === "running" ? " so far" : ""}`, String(s.events), String(s.drops), s.ended, s.session.slice(0, 8)]);
+    const table = renderTable(["TIME", "USER", "RECIPE", "DURATION", "EVENTS", "DROPS", "ENDED", "SESSION"].map((header) => ({ header, align: header === "EVENTS" || header === "DROPS" ? ("right" as const) : ("left" as const) })), rows);
+    this.context.stdout.write(sessions.length ? table.join("\n") + "\n" : "no sessions match\n");
     return 0;
   }
 }

@@ -20,13 +20,13 @@ export class BundleCommand extends EbpfctlCommand {
       The bundle reads the audit log; it contains no event data.
     `,
     examples: [
-      ["Everything recent", "sudo ebpfctl bundle -o /tmp/ebpfctl-bundle.tar.gz"],
-      ["One session", "sudo ebpfctl bundle --session 3f2a9c -o inc-4211.tar.gz"],
+      ["Everything recent", "sudo ebpfctl bundle --output-file /tmp/ebpfctl-bundle.tar.gz"],
+      ["One session", "sudo ebpfctl bundle --session 3f2a9c --output-file inc-4211.tar.gz"],
     ],
   });
   session = Option.String("--session", { description: "Only this session (id or unique prefix)" });
   last = Option.String("--last", "10", { description: "How many recent sessions to include" });
-  out = Option.String("-o,--output-file", { required: true, description: "Where to write the .tar.gz" });
+  out = Option.String("--output-file", { required: true, description: "Where to write the .tar.gz" });
 
   async run(): Promise<number> {
     const last = Number(this.last);

@@ -11,6 +11,7 @@ const GROUPS: Record<string, () => CommandClass[]> = {
   list: () => [require("./list").ListCommand],
   version: () => [require("./version").VersionCommand],
   "--version": () => [require("./version").VersionCommand],
+  "-V": () => [require("./version").VersionCommand],
   doctor: () => [require("./doctor").DoctorCommand],
   keys: () => [require("./keys-generate").KeysGenerateCommand, require("./keys-list").KeysListCommand],
   recipe: () => [require("./recipe-sign").RecipeSignCommand, require("./recipe-verify").RecipeVerifyCommand, require("./recipe-inspect").RecipeInspectCommand],
@@ -23,12 +24,16 @@ const GROUPS: Record<string, () => CommandClass[]> = {
   ps: () => [require("./ps").PsCommand],
   stop: () => [require("./stop").StopCommand],
   bundle: () => [require("./bundle").BundleCommand],
+  explain: () => [require("./explain").ExplainCommand],
+  // Generated from every command's definition: they need them all registered.
+  completion: () => allCommands(),
+  man: () => allCommands(),
 };
 
 /** Every command, in the order `ebpfctl --help` lists them. */
 export function allCommands(): CommandClass[] {
-  const order = ["audit", "version", "list", "trace", "doctor", "keys", "recipe", "verify", "kill-switch", "ps", "stop", "bundle"];
-  return order.flatMap((g) => GROUPS[g]!());
+  const order = ["audit", "version", "list", "trace", "explain", "doctor", "keys", "recipe", "verify", "kill-switch", "ps", "stop", "bundle"];
+  return [...order.flatMap((g) => GROUPS[g]!()), require("./completion").CompletionCommand, require("./man").ManCommand];
 }
 
 /** The commands the command line can select: its first word's group, or every command. */

@@ -1,4 +1,5 @@
 import { Command } from "clipanion";
+import { snakeKeys } from "../output/records";
 import Table from "cli-table3";
 import { EbpfctlCommand, outputOption } from "./base";
 import { loadTrustedKeys } from "../recipe/trust";
@@ -20,7 +21,7 @@ export class KeysListCommand extends EbpfctlCommand {
   async run(): Promise<number> {
     const keys = loadTrustedKeys().map((k) => ({ keyId: k.keyId, source: k.source, comment: k.untrustedComment ?? "", publicKey: k.base64 }));
     if (this.output === "json") {
-      this.context.stdout.write(JSON.stringify({ configDir: configDir(), keys }) + "\n");
+      this.context.stdout.write(JSON.stringify(snakeKeys({ configDir: configDir(), keys })) + "\n");
       return 0;
     }
     const t = new Table({ head: ["KEY ID", "SOURCE", "COMMENT"], style: { head: [], border: [] } });

@@ -1,4 +1,5 @@
 import { Command, Option } from "clipanion";
+import { snakeKeys } from "../output/records";
 import { EbpfctlCommand, outputOption } from "./base";
 import { usageError } from "../errors";
 import { loadVerifiedRecipe } from "../recipe/trust";
@@ -35,7 +36,7 @@ export class RecipeInspectCommand extends EbpfctlCommand {
     const m = r.manifest;
     if (this.output === "json") {
       this.context.stdout.write(
-        JSON.stringify({ manifest: m, source: r.source, objectSha256: r.objectSha256, objectBytes: r.object.length, signer: r.signer }) + "\n",
+        JSON.stringify(snakeKeys({ manifest: m, source: r.source, objectSha256: r.objectSha256, objectBytes: r.object.length, signer: r.signer })) + "\n",
       );
       return 0;
     }

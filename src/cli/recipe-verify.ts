@@ -1,4 +1,5 @@
 import { Command, Option } from "clipanion";
+import { snakeKeys } from "../output/records";
 import { EbpfctlCommand, outputOption } from "./base";
 import { usageError } from "../errors";
 import { loadVerifiedRecipe } from "../recipe/trust";
@@ -26,7 +27,7 @@ export class RecipeVerifyCommand extends EbpfctlCommand {
     const r = loadVerifiedRecipe({ name: this.name, file: this.file });
     const s = r.signer!;
     if (this.output === "json") {
-      this.context.stdout.write(JSON.stringify({ verified: true, name: r.manifest.name, version: r.manifest.version, manifest: r.source.manifestFile, object: r.source.objectFile, objectSha256: r.objectSha256, signer: s }) + "\n");
+      this.context.stdout.write(JSON.stringify(snakeKeys({ verified: true, name: r.manifest.name, version: r.manifest.version, manifest: r.source.manifestFile, object: r.source.objectFile, objectSha256: r.objectSha256, signer: s })) + "\n");
     } else {
       this.context.stdout.write(
         `verified  ${r.manifest.name} ${r.manifest.version} (${r.source.manifestFile})\n` +

@@ -2,6 +2,8 @@ import { Command, Option } from "clipanion";
 import { EbpfctlCommand, useColor } from "./base";
 import { runTrace } from "../trace/run-trace";
 import { usageError } from "../errors";
+import { existsSync } from "node:fs";
+import { unitCgroupPath } from "../kernel/cgroup";
 
 export class TraceCommand extends EbpfctlCommand {
   static paths = [["trace"]];
@@ -20,10 +22,12 @@ export class TraceCommand extends EbpfctlCommand {
       ["Trace every exec() until Ctrl-C", "ebpfctl trace execsnoop"],
       ["Opens by nginx for 10 seconds", "ebpfctl trace opensnoop -c nginx -d 10"],
       ["JSON lines for one process", "ebpfctl trace execsnoop -p 1234 --output json"],
+      ["Failed exec() calls in one service, with timestamps", "ebpfctl trace execsnoop -x -T --unit nginx.service"],
       ["Tighter budgets", "ebpfctl trace opensnoop --max-rate 1k --max-duration 5m --max-output 64MiB"],
     ],
   });
 
+  protected override readonly endsWithRecord = true;
   recipe = Option.String({ required: false, name: "recipe" });
   recipeFile = Option.String("--recipe-file", { description: "Run a recipe manifest from a file (still needs a trusted signature)" });
   allowUnsigned = Option.Boolean("--allow-unsigned", false, { description: "Run an unsigned recipe if the host policy allows it" });
@@ -31,7 +35,10 @@ export class TraceCommand extends EbpfctlCommand {
   pid = Option.String("-p,--pid", { description: "Only this process id" });
   uid = Option.String("-u,--uid", { description: "Only this user id" });
   comm = Option.String("-c,--comm", { description: "Only this command name" });
-  errorsOnly = Option.Boolean("-x,--errors-only", false, { description: "Only failed calls" });
+  errorsOnly = Option.Boolean("-x,--errors-only", false, { description: "Only failed calls (execsnoop: failed exec(), opensnoop: failed open())" });
+  cgroup = Option.String("--cgroup", { description: "Only tasks in this cgroup v2 directory (in the kernel, by cgroup id)" });
+  unit = Option.String("--unit", { description: "Only tasks of this systemd unit (NAME.service: its cgroup)" });
+  timestamp = Option.Boolean("-T,--timestamp", false, { description: "Stream recipes: a TIME column (HH:MM:SS.mmm, UTC)" });
   perProcess = Option.Boolean("-P,--per-process", false, { description: "Aggregate per process" });
   minLatency = Option.String("-m,--min-latency", { description: "Only operations slower than this (e.g. 10ms)" });
   freq = Option.String("-F,--freq", { description: "Sampling frequency in Hz (profile)" });
@@ -47,7 +54,7 @@ export class TraceCommand extends EbpfctlCommand {
   maxCpu = Option.String("--max-cpu", { description: "Budget: percent of one core (BPF + ebpfctl)" });
   maxOutput = Option.String("--max-output", { description: "Budget: bytes written (e.g. 1GiB)" });
 
-  output = Option.String("-o,--output", "table", { description: "table or json" });
+  output = Option.String("-o,--output", "table", { description: "table, json, or openmetrics (aggregations, with --output-file)" });
   outputFile = Option.String("--output-file", { description: "Write events to this file instead of stdout" });
   statusInterval = Option.String("--status-interval", { description: "Status records interval (0 = off)" });
   interval = Option.String("-i,--interval", { description: "Aggregations: print a snapshot every N seconds" });
@@ -62,7 +69,17 @@ export class TraceCommand extends EbpfctlCommand {
   async run(): Promise<number> {
     if (!this.recipe && !this.recipeFile) throw usageError("name a recipe (ebpfctl list shows them) or give --recipe-file PATH");
     if (this.recipe && this.recipeFile) throw usageError("give a recipe name or --recipe-file, not both");
-    if (this.output !== "table" && this.output !== "json") throw usageError(`--output: expected table or json, got "${this.output}"`);
+    if (this.output !== "table" && this.output !== "json" && this.output !== "openmetrics") throw usageError(`--output: expected table, json or openmetrics, got "${this.output}"`, "ebpfctl trace --help lists the output formats");
+    if (this.cgroup !== undefined && this.unit !== undefined) throw usageError("give --cgroup PATH or --unit NAME, not both");
+    let cgroup = this.cgroup;
+    if (this.unit !== undefined) {
+      try {
+        cgroup = unitCgroupPath(this.unit);
+      } catch (e) {
+        throw usageError(`--unit ${this.unit}: ${(e as Error).message}`);
+      }
+      if (!existsSync(cgroup)) throw usageError(`--unit ${this.unit}: no cgroup ${cgroup}`, `is the unit running? (systemctl status ${this.unit})`);
+    }
     if (this.profile !== "full" && this.profile !== "reduced") throw usageError(`--profile: expected full or reduced, got "${this.profile}"`);
     if (this.sampleEvery !== undefined && this.profile !== "reduced") throw usageError("--sample-every goes with --profile reduced");
     return runTrace(
@@ -75,6 +92,7 @@ export class TraceCommand extends EbpfctlCommand {
           uid: this.uid,
           comm: this.comm,
           errors_only: this.errorsOnly,
+          cgroup,
           per_process: this.perProcess,
           min_latency: this.minLatency,
           freq: this.freq,
@@ -98,6 +116,7 @@ export class TraceCommand extends EbpfctlCommand {
         auditSyslog: this.auditSyslog,
         statusInterval: this.statusInterval,
         aggregate: { interval: this.interval, top: this.top, folded: this.folded },
+        timestamp: this.timestamp,
         argv: process.argv.slice(1),
         profile: this.profile,
         sampleEvery: this.sampleEvery !== undefined ? Number(this.sampleEvery) : undefined,

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { Command, Option } from "clipanion";
 import Table from "cli-table3";
 import pc from "picocolors";
@@ -43,6 +44,8 @@ export class VerifyCommand extends EbpfctlCommand {
     const threshold = Number(String(this.threshold).replace(/\s*%$/, ""));
     if (!Number.isFinite(threshold) || threshold < 0) throw usageError(`--threshold must be a non-negative percentage, got "${this.threshold}"`);
     // Read the baseline first: a bad file fails before minutes of loading.
+    // A path that does not exist is the caller's mistake (exit 2), not a baseline that changed (11).
+    if (this.baseline && !existsSync(this.baseline)) throw usageError(`--baseline ${this.baseline}: no such file`, "give the path of a baseline written by ebpfctl verify --write-baseline (bpf/verifier-baseline/<kernel release>.json)");
     const base = this.baseline ? readBaseline(this.baseline) : undefined;
     const report = verifyRecipes({ recipes: this.recipes });
     if (this.writeBaselineFile) writeBaseline(this.writeBaselineFile, report);

@@ -70,5 +70,5 @@ function hashFile(path: string): string {
 }
 
 export function versionReport() {
-  return { version: BUILD_INFO.version, built: BUILD_INFO.built, libbpf: libbpfVersion(), kernel: release(), arch: arch(), binarySha256: binarySha256() };
+  return { version: BUILD_INFO.version, built: BUILD_INFO.built, libbpf: libbpfVersion(), kernel: release(), arch: arch(), binary_sha256: binarySha256() };
 }

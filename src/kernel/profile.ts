@@ -125,7 +125,7 @@ export function selectProfile(manifest: Pick<Manifest, "probes">, features: Feat
 
 export interface CompatRecord {
   recipe: string;
-  recipeVersion: string;
+  recipe_version: string;
   kernel: { release: string; arch: string };
   btf: { vmlinux: boolean; modules: number };
   lockdown: string;
@@ -140,7 +140,7 @@ export function compatRecord(manifest: Pick<Manifest, "name" | "version">, facts
   const by = (s: Feature["status"]) => Object.values(report.features).filter((f) => f.status === s).map((f) => f.name).sort();
   return {
     recipe: manifest.name,
-    recipeVersion: manifest.version,
+    recipe_version: manifest.version,
     kernel: { release: facts.release, arch: facts.arch },
     btf: { vmlinux: facts.btf.vmlinux, modules: facts.btf.modules },
     lockdown: facts.lockdown.mode,

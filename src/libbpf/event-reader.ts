@@ -45,7 +45,8 @@ export class EventReader {
     const last = this.fields[this.fields.length - 1];
     this.size = last ? last.offset + last.size : 0;
     const byName = new Map(this.fields.map((f) => [f.name, f]));
-    this.readers = this.fields.map((f) => {
+    // Padding members (__pad…) are layout, not data: never decoded, never shown.
+    this.readers = this.fields.filter((f) => !f.name.startsWith("__")).map((f) => {
       const hint = hints[f.name];
       if (hint) {
         const len = byName.get(hint.lengthField);

@@ -5,6 +5,7 @@
 // With --interval, each snapshot covers only its interval: the keys it read are deleted from the
 // map afterwards, as BCC's runqlat/syscount do. An increment landing between a key's read and its
 // delete is lost to the output (never to the accounting, which counts in the kernel).
+import { envelope, SCHEMA_VERSION } from "./records";
 import { readFileSync } from "node:fs";
 import { EventReader, type BpfMap, type BpfObject, type DecodedEvent } from "../libbpf";
 import type { Manifest } from "../recipe/manifest";
@@ -22,6 +23,8 @@ export interface AggregateOptions {
   interval?: string;
   top?: string;
   folded?: boolean;
+  /** The session id every JSON record carries. */
+  session?: string;
   json?: boolean;
 }
 
@@ -58,7 +61,7 @@ export function aggregatePlan(manifest: Manifest, params: ParameterValues, opts:
   }
   if (opts.folded && agg.render !== "stacks") throw parameterInvalid(`--folded applies to stack recipes (profile), not ${manifest.name}`);
   const clock = { since: performance.now() };
-  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded), clock };
+  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded), clock, session: opts.session };
   const attached = (at: number) => void (clock.since = at);
   switch (agg.render) {
     case "histogram":
@@ -79,17 +82,19 @@ interface RenderContext {
   folded: boolean;
   /** When the current interval began (performance.now()): attach, then each snapshot. */
   clock: { since: number };
+  session?: string;
 }
 
 /**
- * Snapshot metadata every JSON record carries. interval_ms is the time the snapshot really
- * covers, since the previous one (or since attach): the last interval of a run is usually short.
+ * Snapshot metadata every JSON record carries (the envelope's schema_version and session too).
+ * interval_ms is the time the snapshot really covers, since the previous one (or since attach):
+ * the last interval of a run is usually short.
  */
 function stamp(ctx: RenderContext, final: boolean): Record<string, unknown> {
   const now = performance.now();
   const covered = Math.round(now - ctx.clock.since);
   ctx.clock.since = now;
-  return { time: new Date().toISOString(), ...(ctx.intervalMs ? { interval_ms: covered } : {}), final };
+  return { schema_version: SCHEMA_VERSION, session: ctx.session ?? null, time: new Date().toISOString(), ...(ctx.intervalMs ? { interval_ms: covered } : {}), final };
 }
 
 /** Interval header line for the human output. */
@@ -263,8 +268,8 @@ const STACK_ERRORS: Record<number, string> = { [-14]: "no stack", [-17]: "stack 
 function stacksPlan(ctx: RenderContext): AggregatePlan {
   const pending: string[] = [];
   const symbolizer = new StackSymbolizer((message) => {
-    // Said once per cause: in JSON as a record, otherwise on stderr so folded output stays clean.
-    if (ctx.json) pending.push(JSON.stringify({ kind: "warning", recipe: ctx.manifest.name, message }));
+    // Said once per cause, always on stderr (stdout is data): in JSON mode as a warning record.
+    if (ctx.json) process.stderr.write(JSON.stringify({ ...envelope("warning", ctx.manifest.name, ctx.session ?? null), ts: new Date().toISOString(), level: "warning", message }) + "\n");
     else process.stderr.write(`ebpfctl: warning: ${message}\n`);
   });
   // Kernel symbols now, while the process still holds CAP_SYSLOG (kallsyms hides addresses from

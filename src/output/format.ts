@@ -57,8 +57,11 @@ export function formatCell(col: Column, e: DecodedEvent, bootToWallMs: number): 
   const v = e[col.field];
   if (v === undefined) return "";
   switch (col.format) {
-    case "argv":
-      return (v as string[]).map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(" ");
+    case "argv": {
+      const text = (v as string[]).map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(" ");
+      // Cut in the kernel (too many or too long arguments): marked the way libbpf-tools does.
+      return e[`${col.field}_truncated`] ? `${text} ...` : text;
+    }
     case "errno":
       return Number(v) < 0 ? errnoName(-Number(v)) : String(v);
     case "fd_or_errno":

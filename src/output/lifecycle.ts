@@ -1,16 +1,21 @@
 // Lifecycle messages on stderr (events go to stdout). JSON mode: one record per line with a
 // `kind`. Human mode: short lines; on a TTY a live status line with a bar per budget, elsewhere a
 // plain status line per interval.
+import { writeSync } from "node:fs";
 import pc from "picocolors";
 import type { SessionResult, SessionStatus } from "../session/session";
 import { formatBudget, type BudgetName } from "../budget/budgets";
 import { formatCount, formatDuration, formatBytes } from "../units";
+import { envelope, errorRecord } from "./records";
+import type { EbpfctlError } from "../errors";
 
 interface Options {
   json: boolean;
   color: boolean;
   tty: boolean;
   session: string;
+  /** The recipe's name once known (every JSON record carries it; null before). */
+  recipe?: string | null;
 }
 
 const BUDGETS: BudgetName[] = ["max_duration", "max_rate", "max_memory", "max_cpu", "max_output"];
@@ -18,16 +23,47 @@ const LABEL: Record<BudgetName, string> = { max_duration: "time", max_rate: "rat
 
 export class LifecycleReporter {
   private statusShown = false;
-  private lastStatusText = "";
+  private lastStatus: SessionStatus | undefined;
+  private ended = false;
+  private lastStatusLength = 0;
+  private readonly onResize = () => {
+    // The terminal got narrower than the line on it: a reflowing terminal (tmux, VTE, kitty…)
+    // rewrapped it onto several rows with the cursor on the last. Erase them all, then draw the
+    // line for the new width.
+    if (!this.statusShown || !this.lastStatus) return;
+    const rows = Math.ceil(this.lastStatusLength / terminalWidth(this.out));
+    this.write("\r\x1b[2K" + "\x1b[1A\x1b[2K".repeat(Math.max(0, rows - 1)));
+    this.status(this.lastStatus);
+  };
 
-  constructor(private readonly out: NodeJS.WritableStream, private readonly o: Options) {}
+  constructor(private readonly out: NodeJS.WritableStream, private readonly o: Options) {
+    if (o.tty && !o.json) (out as unknown as { on?: (e: string, f: () => void) => void }).on?.("resize", this.onResize);
+  }
+
+  /** True once the `end` record (or the human summary) was written. */
+  get hasEnded(): boolean {
+    return this.ended;
+  }
+
+  /** The recipe every later record names. */
+  setRecipe(name: string): void {
+    this.o.recipe = name;
+  }
+
+  /** Stop following the terminal's size (end of session). */
+  close(): void {
+    (this.out as unknown as { off?: (e: string, f: () => void) => void }).off?.("resize", this.onResize);
+  }
 
   private write(s: string): void {
-    this.out.write(s);
+    // On the terminal, write synchronously: the status line is lifted and redrawn around rows
+    // written with writeSync on stdout, and an async stderr write could land after the row.
+    if (this.o.tty && this.out === process.stderr) writeSync(2, s);
+    else this.out.write(s);
   }
 
   private record(kind: string, fields: Record<string, unknown>): void {
-    this.write(JSON.stringify({ kind, ts: new Date().toISOString(), session: this.o.session, ...fields }) + "\n");
+    this.write(JSON.stringify({ ...envelope(kind, this.o.recipe ?? null, this.o.session), ts: new Date().toISOString(), ...fields }) + "\n");
   }
 
   private line(s: string): void {
@@ -51,15 +87,17 @@ export class LifecycleReporter {
 
   compat(c: { profile: string; reasons: string[] }): void {
     if (this.o.json) this.record("compat", c as unknown as Record<string, unknown>);
-    else if (c.profile === "reduced") this.line(`${this.c(pc.yellow, "reduced profile:")} ${c.reasons.join("; ")}`);
+    // One line: libbpf's wrapped text collapsed, each reason cut short (the compat record has it whole).
+    else if (c.profile === "reduced") this.line(`${this.c(pc.yellow, "reduced profile:")} ${c.reasons.map((r) => shorten(r.replace(/\s+/g, " ").trim(), 100)).join("; ")}`);
   }
 
   event(kind: string, fields: Record<string, unknown>): void {
     if (this.o.json) return this.record(kind, fields);
     switch (kind) {
       case "attached": {
-        const probes = (fields.probes as string[]).join(", ");
-        this.line(`${this.c(pc.green, "attached")} ${fields.recipe} (${probes}) session ${this.o.session}. Ctrl-C to end.`);
+        // Short enough for 80 columns; the probes and variants are in the audit log and -o json.
+        const probes = (fields.probes as string[]).length;
+        this.line(`${this.c(pc.green, "attached")} ${fields.recipe} (${probes} probe${probes === 1 ? "" : "s"}) session ${this.o.session}; Ctrl-C ends`);
         break;
       }
       case "budget_breach":
@@ -102,21 +140,20 @@ export class LifecycleReporter {
       this.line(`${this.c(pc.dim, "status:")} ${s.counts.delivered} delivered, ${drops} dropped${s.counts.sampledOut ? `, ${s.counts.sampledOut} sampled out` : ""}; ${usage}`);
       return;
     }
-    const bars = BUDGETS.map((b) => `${LABEL[b]} ${bar(s.usage[b] / limits[b], this.o.color)}`).join(" ");
-    const text = `${formatDuration(s.elapsedMs)}/${formatDuration(limits.max_duration)} ${formatCount(s.rate)} ev/s drops ${drops} ${bars}`;
-    this.lastStatusText = text;
+    this.lastStatus = s;
+    const shown = { ...s, budgets: limits };
+    const text = fitStatus(shown, drops, terminalWidth(this.out), this.o.color);
+    this.lastStatusLength = fitStatus(shown, drops, terminalWidth(this.out), false).length;
     this.write(`\r\x1b[2K${text}`);
     this.statusShown = true;
   }
 
   /** Put the last status line back after events were written to the same terminal. */
   redrawStatus(): void {
-    if (this.lastStatusText && !this.statusShown) {
-      this.write(`\r\x1b[2K${this.lastStatusText}`);
-      this.statusShown = true;
-    }
+    if (this.lastStatus && !this.statusShown && !this.ended) this.status(this.lastStatus);
   }
 
+  /** Lift the status line off the terminal: the cursor is left at the start of an empty line. */
   clearStatus(): void {
     if (this.statusShown) {
       this.write("\r\x1b[2K");
@@ -124,8 +161,21 @@ export class LifecycleReporter {
     }
   }
 
+  /** An error as a JSON record (JSON mode); the caller still ends with end(). */
+  error(err: EbpfctlError): void {
+    this.clearStatus();
+    if (this.o.json) this.write(JSON.stringify({ ...errorRecord(err, { recipe: this.o.recipe ?? null, session: this.o.session }) }) + "\n");
+  }
+
+  /** JSON mode: the `end` record for a session that never ran (refused before attach). */
+  refusedEnd(err: EbpfctlError): void {
+    if (this.o.json && !this.ended) this.record("end", { reason: "refused", exit_code: err.exitCode, error: err.message, code: err.code });
+    this.ended = true;
+  }
+
   summary(recipe: string, r: SessionResult): void {
     const a = r.accounting;
+    this.ended = true;
     if (this.o.json) {
       this.record("end", { recipe, reason: r.reason, exit_code: r.exitCode, ...(r.breach ? { breach: r.breach } : {}), ...(r.error ? { error: r.error.message } : {}), ...(r.fallbacks?.length ? { fallbacks: r.fallbacks } : {}), accounting: a });
       return;
@@ -153,6 +203,61 @@ export function identityText(a: SessionResult["accounting"]): string {
   if (a.identity_holds) return `produced ${a.produced} = ${sum}`;
   const accounted = a.delivered + terms.reduce((x, [, v]) => x + v, 0);
   return `produced ${a.produced} ≠ ${sum} (${Math.abs(a.produced - accounted)} events ${a.produced > accounted ? "unaccounted for" : "counted twice"})`;
+}
+
+const shorten = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
+
+function terminalWidth(out: NodeJS.WritableStream): number {
+  const c = (out as { columns?: number }).columns;
+  return typeof c === "number" && c > 0 ? c : 80;
+}
+
+/**
+ * The live status line for a terminal `width` columns wide, never wider than width - 1 (writing
+ * the last column makes some terminals wrap). Most detail first (a bar and its numbers per
+ * budget), then numbers only, then the least urgent budgets dropped.
+ */
+export function fitStatus(s: SessionStatus, drops: number, width: number, color: boolean): string {
+  const head = [`${formatCount(s.rate)} ev/s`, `drops ${drops}`];
+  const nums = (b: BudgetName) => `${LABEL[b]} ${usageOf(b, s.usage[b], s.budgets[b])}`;
+  const withBar = (b: BudgetName) => `${LABEL[b]} ${bar(s.usage[b] / s.budgets[b], false)} ${usageOf(b, s.usage[b], s.budgets[b])}`;
+  // The budgets in the order they are dropped when space runs out: output and time first.
+  const keep: BudgetName[][] = [BUDGETS, ["max_duration", "max_rate", "max_memory", "max_cpu"], ["max_duration", "max_memory", "max_cpu"], ["max_duration", "max_cpu"], ["max_cpu"]];
+  const max = Math.max(10, width - 1);
+  const candidates: string[][] = [BUDGETS.map(withBar), ...keep.map((k) => k.map(nums))];
+  for (const parts of candidates) {
+    const line = [...head, ...parts].join("  ");
+    if (line.length <= max) return color ? colorBars(line, s) : line;
+  }
+  const line = [formatDuration(s.elapsedMs), ...head].join(" ");
+  return line.length <= max ? line : line.slice(0, max);
+}
+
+/** "1.2/10%", "2.4/64 MiB": what is used of a budget, compact. */
+function usageOf(b: BudgetName, used: number, limit: number): string {
+  switch (b) {
+    case "max_cpu":
+      return `${used < 10 ? used.toFixed(1) : Math.round(used)}/${formatBudget(b, limit)}`;
+    case "max_rate":
+      return `${formatCount(used)}/${formatBudget(b, limit)}`;
+    case "max_duration":
+      return `${formatDuration(used)}/${formatDuration(limit)}`;
+    default: {
+      const [u, unit] = formatBytes(limit).split(" ");
+      const scale = limit / Number(u);
+      return `${Number.isFinite(scale) && scale > 0 ? +(used / scale).toFixed(used / scale < 10 ? 1 : 0) : formatBytes(used)}/${u}${unit ? ` ${unit}` : ""}`;
+    }
+  }
+}
+
+/** Colour each bar by how close its budget is, after the line was fitted (escapes take no columns). */
+function colorBars(line: string, s: SessionStatus): string {
+  let i = 0;
+  return line.replace(/[█·]{8}/g, (m) => {
+    const b = BUDGETS[i++]!;
+    const f = s.usage[b] / s.budgets[b];
+    return f > 0.9 ? pc.red(m) : f > 0.7 ? pc.yellow(m) : pc.green(m);
+  });
 }
 
 function bar(fraction: number, color: boolean): string {

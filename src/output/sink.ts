@@ -32,7 +32,10 @@ export class OutputSink implements EventSink {
     // Common case first (hot path): the whole batch fits, so encode it once, no per-line sizing.
     const all = Buffer.from(lines.join("\n") + "\n");
     if (this.bytesWritten + all.length <= this.limit) {
+      // Lift the status line first on this path too: a row written after it shares its line.
+      this.around?.before();
       this.writeAll(all);
+      this.around?.after();
       return lines.length;
     }
     let chunk = "";

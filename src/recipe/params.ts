@@ -32,6 +32,12 @@ export const PARAMETERS: Record<string, ParameterSpec> = {
     },
   },
   errors_only: { flag: "-x,--errors-only", description: "Only failed calls", parse: (raw) => raw === true || raw === "true" },
+  cgroup: {
+    flag: "--cgroup",
+    description: "Only tasks in this cgroup v2 directory (filtered in the kernel by cgroup id); --unit NAME.service resolves a systemd unit's",
+    // The caller (run-trace) resolves the path to its id first: recipe/ must not reach into kernel/.
+    parse: positiveInt("a cgroup id", Number.MAX_SAFE_INTEGER),
+  },
   per_process: { flag: "-P,--per-process", description: "Aggregate per process", parse: (raw) => raw === true || raw === "true" },
   min_latency: {
     flag: "-m,--min-latency",
@@ -101,7 +107,7 @@ export function resolveParameters(manifest: Manifest, given: Record<string, stri
     if (!spec) throw parameterInvalid(`unknown parameter ${name}`);
     if (!(name in manifest.parameters)) {
       const supported = Object.keys(manifest.parameters).map((p) => PARAMETERS[p]?.flag ?? p);
-      throw parameterInvalid(`${manifest.name} does not support ${spec.flag}; it supports ${supported.join(", ") || "no parameters"}`);
+      throw parameterInvalid(`${manifest.name} does not support ${spec.flag}; it supports ${supported.join(", ") || "no parameters"}`, `ebpfctl explain ${manifest.name} says what it answers and how`);
     }
   }
   for (const [name, binding] of Object.entries(manifest.parameters)) {

@@ -1,8 +1,9 @@
 // The `trace` use case end to end, callable without the CLI:
 // audit open (fail closed) → session_start → verify recipe → parameters and budgets → kernel
 // profile (compat record) → session → session_end and summary.
-import { EbpfctlError, ExitCode, SessionCancelled, asEbpfctlError } from "../errors";
+import { EbpfctlError, ExitCode, SessionCancelled, asEbpfctlError, parameterInvalid } from "../errors";
 import { claimStopSignals, signalCheckpoint } from "../early-signals";
+import { cgroupId } from "../kernel/cgroup";
 import { AuditLog, newSessionId } from "../audit/audit-log";
 import { invokingUser } from "../audit/sessions";
 import { loadVerifiedRecipe, setTrustDecisionHook } from "../recipe/trust";
@@ -33,6 +34,9 @@ import { canDropOnEveryThread, dropPrivileges, unionOfEffective } from "../host/
 import { parseNice, yieldCpu } from "../host/priority";
 import { Kallsyms } from "../symbols/kallsyms";
 import { reducedProfile, type ReducedProfile } from "../session/reduced-profile";
+import { checkModeFlags, type OutputFormat } from "./mode-flags";
+import { OpenMetricsWriter } from "../output/openmetrics";
+import type { Column } from "../recipe/manifest";
 
 /**
  * Records on the way to the first attach are fsync'd together by the flush just before it (one
@@ -50,7 +54,9 @@ export interface TraceRequest {
   allowUnsigned?: boolean;
   params: Record<string, string | boolean | undefined>;
   budgets: BudgetFlags;
-  output: "table" | "json";
+  output: OutputFormat;
+  /** -T: a TIME column first (stream recipes). */
+  timestamp?: boolean;
   outputFile?: string;
   auditLogPath: string;
   auditSyslog?: boolean;
@@ -75,7 +81,25 @@ export interface TraceIO {
 export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> {
   const session = newSessionId();
   const json = req.output === "json";
-  const life = new LifecycleReporter(io.stderr, { json, color: io.color, tty: io.stderrIsTTY, session });
+  const life = new LifecycleReporter(io.stderr, { json, color: io.color, tty: io.stderrIsTTY, session, recipe: req.recipe ?? null });
+  try {
+    return await traceSteps(req, io, session, life);
+  } catch (e) {
+    // JSON mode: the error is a record on stderr and an `end` record follows, whatever the path.
+    if (!json) throw e;
+    const err = asEbpfctlError(e);
+    if (!life.hasEnded) {
+      life.error(err);
+      life.refusedEnd(err);
+    }
+    return err.exitCode;
+  } finally {
+    life.close();
+  }
+}
+
+async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life: LifecycleReporter): Promise<number> {
+  const json = req.output === "json";
   const recipeLabel = req.recipe ?? req.recipeFile ?? "?";
   // From here a stop signal is remembered, not fatal: the session it interrupts still gets its
   // session_end (cancelled before attach; detached with the signal as reason after).
@@ -153,6 +177,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     }
     const manifest = recipe.manifest;
     if ((stop = await checkpoint("after the recipe was verified"))) return cancel(stop);
+    life.setRecipe(manifest.name);
     audit.append("recipe_verified", {
       recipe: manifest.name,
       version: manifest.version,
@@ -165,15 +190,17 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     let params, budgets, durationMs: number | undefined, statusMs: number, nice: number;
     try {
       nice = parseNice(req.nice ?? "10");
-      params = resolveParameters(manifest, req.params);
+      checkModeFlags(manifest, { ...req.aggregate, timestamp: req.timestamp, output: req.output });
+      if (req.output === "openmetrics" && !req.outputFile) throw usageError("-o openmetrics needs --output-file PATH", "e.g. --output-file /var/lib/prometheus/node-exporter/ebpfctl_runqlat.prom -i 15s (node_exporter's textfile directory)");
+      params = resolveParameters(manifest, withCgroupId(manifest, req.params));
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
-      statusMs = req.statusInterval !== undefined ? parseDuration(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
+      statusMs = req.statusInterval !== undefined ? parseStatusInterval(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
     } catch (e) {
       return refuse(e);
     }
 
-    if (recipe.signer) life.info("verified", `${manifest.name} ${manifest.version} signed by ${recipe.signer.keyId}: ${recipe.signer.trustedComment}`, { recipe: manifest.name, key: recipe.signer.keyId, trusted_comment: recipe.signer.trustedComment });
+    if (recipe.signer) life.info("verified", `${manifest.name} ${manifest.version} signed by key ${recipe.signer.keyId}`, { recipe: manifest.name, key: recipe.signer.keyId, trusted_comment: recipe.signer.trustedComment });
     else life.warn("unsigned", `${manifest.name} is unsigned; running because --allow-unsigned and the host policy allow it`);
 
     // Kernel reality: pick each probe's variant from what this kernel really does.
@@ -236,9 +263,11 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     );
     if (externalStop.reason) return refuse(killSwitchEngaged(externalStop.detail!));
 
+    // openmetrics: the file is rewritten whole at each snapshot (atomically), not appended to.
+    const metrics = req.output === "openmetrics" ? new OpenMetricsWriter(manifest, req.outputFile!) : undefined;
     let sink: OutputSink;
     try {
-      sink = new OutputSink(req.outputFile, budgets.max_output);
+      sink = new OutputSink(metrics ? undefined : req.outputFile, budgets.max_output);
     } catch (e) {
       const c = (e as NodeJS.ErrnoException).code;
       return refuse(usageError(`--output-file ${req.outputFile}: ${c === "EEXIST" || c === "ELOOP" ? "is a symbolic link; refusing to follow it" : (e as Error).message}`, "name a new file, or a regular file of yours to overwrite"));
@@ -248,10 +277,16 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       sink.around = { before: () => life.clearStatus(), after: () => life.redrawStatus() };
     }
     const bootToWall = bootToWallOffsetMs();
-    const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall) : new TableRenderer(manifest.columns, bootToWall, io.color && !req.outputFile && Boolean((process.stdout as { isTTY?: boolean }).isTTY))) : undefined;
+    const stdoutTTY = Boolean((process.stdout as { isTTY?: boolean }).isTTY);
+    const columns: Column[] = req.timestamp ? [{ field: "ts_ns", header: "TIME", format: "ns_ts" }, ...manifest.columns] : manifest.columns;
+    const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && stdoutTTY, !req.outputFile && stdoutTTY ? () => (process.stdout as { columns?: number }).columns ?? 0 : undefined)) : undefined;
     let result: SessionResult;
     try {
-      const aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json }) : undefined;
+      let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json: json || Boolean(metrics), session }) : undefined;
+      if (aggregate && metrics) {
+        const plan = aggregate;
+        aggregate = { ...plan, snapshot: (obj, final) => (metrics.update(plan.snapshot(obj, final)), []) };
+      }
       const ts = new TraceSession(
         {
           recipe,
@@ -358,11 +393,33 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       accounting: a,
       ...(result.breach ? { breach: result.breach } : {}),
     });
+    if (result.error) life.error(asEbpfctlError(result.error));
+    // Who engaged the kill switch and why, not only "ended: kill-switch".
+    if (result.reason === "kill-switch" && externalStop.detail) life.warn("kill_switch", `stopped by the host kill switch: ${externalStop.detail}`, { detail: externalStop.detail });
     life.summary(manifest.name, result);
     if (result.error) throw result.error;
     return result.exitCode;
   } finally {
     audit.close();
+  }
+}
+
+/** --cgroup PATH becomes the id the kernel compares (for recipes that take it; others refuse the flag). */
+function withCgroupId(manifest: { parameters: Record<string, unknown> }, params: TraceRequest["params"]): TraceRequest["params"] {
+  const path = params.cgroup;
+  if (typeof path !== "string" || !("cgroup" in manifest.parameters)) return params;
+  try {
+    return { ...params, cgroup: String(cgroupId(path)) };
+  } catch (e) {
+    throw parameterInvalid(`--cgroup: ${(e as Error).message}`, "give a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice/nginx.service, or --unit nginx.service");
+  }
+}
+
+function parseStatusInterval(raw: string): number {
+  try {
+    return parseDuration(raw);
+  } catch (e) {
+    throw usageError(`--status-interval: ${(e as Error).message}`, "a duration such as 5s, or 0 to turn status records off");
   }
 }
 

@@ -97,10 +97,13 @@ describe("audit show", () => {
     const path = sessionsLog();
     const r = await cli(["audit", "show", "--audit-log", path]);
     expect(r.code).toBe(0);
-    const rows = r.stdout.split("\n").filter((l) => l.includes("│ 20"));
+    // Borderless: a header and one line per session, no separator lines between rows.
+    const lines = r.stdout.split("\n").filter(Boolean);
+    expect(lines[0]).toMatch(/^TIME\s+USER\s+RECIPE\s+DURATION\s+EVENTS\s+DROPS\s+ENDED\s+SESSION$/);
+    const rows = lines.slice(1);
     expect(rows.length).toBe(2);
-    expect(rows[0]).toMatch(/alice\s+│ execsnoop\s+│ 1m01s\s+│ 120\s+│ 3\s+│ breach\s+│ aaaa0000/);
-    expect(rows[1]).toMatch(/bob\s+│ opensnoop\s+│ 2\.5s\s+│ 9\s+│ 0\s+│ SIGINT/);
+    expect(rows[0]).toMatch(/^20\S+ \S+Z\s+alice\s+execsnoop\s+1m01s\s+120\s+3\s+breach\s+aaaa0000$/);
+    expect(rows[1]).toMatch(/^20\S+ \S+Z\s+bob\s+opensnoop\s+2\.5s\s+9\s+0\s+SIGINT/);
   });
 
   test("filters and JSON", async () => {

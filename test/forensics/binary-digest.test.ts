@@ -13,7 +13,7 @@ const trueDigest = () => createHash("sha256").update(readFileSync(EBPFCTL)).dige
 const reported = async (env: Record<string, string>) => {
   const r = await ebpfctl(["version", "--output", "json"], env);
   expect(r.code).toBe(0);
-  return (JSON.parse(r.stdout) as { binarySha256: string }).binarySha256;
+  return (JSON.parse(r.stdout) as { binary_sha256: string }).binary_sha256;
 };
 
 describe("binary digest cache", () => {

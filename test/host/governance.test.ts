@@ -317,7 +317,7 @@ describe("forensic bundle", () => {
       mkdirSync(join(e.run, "verifier-logs"), { recursive: true });
       writeFileSync(join(e.run, "verifier-logs", "execsnoop-tp_execve_enter-1.log"), "0: R1=ctx() R10=fp0\ninvalid mem access 'scalar'\n");
       const file = join(e.dir, "bundle.tar.gz");
-      const r = await cli(e, ["bundle", "-o", file]);
+      const r = await cli(e, ["bundle", "--output-file", file]);
       expect(r.code).toBe(0);
       const list = spawnSync("tar", ["-tzf", file], { encoding: "utf8" });
       expect(list.status).toBe(0);

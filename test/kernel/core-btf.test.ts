@@ -184,12 +184,12 @@ describe("CO-RE against a cached minimised kernel BTF", () => {
       await child.exited;
       expect(await t.exited).toBe(0);
       const loaded = auditOf(env).find((r) => r.session === attached.session && r.event === "loaded")!;
-      const ev = t.events<{ pid: number; ppid: number; filename: string; args: string[]; retval: number }>()[0];
+      const ev = t.events<{ pid: number; ppid: number; filename: string; args: string[]; ret: number }>()[0];
       expect(ev?.pid).toBe(child.pid);
       expect(ev?.ppid).toBe(process.pid);
       expect(ev?.filename).toBe(bin);
       expect(ev?.args).toEqual([bin, arg, "second"]);
-      expect(ev?.retval).toBe(0);
+      expect(ev?.ret).toBe(0);
       return loaded.core_btf;
     };
     expect(await execRun()).toBe("kernel");

@@ -329,15 +329,15 @@ describe("CLI: keys generate → recipe sign → recipe verify/inspect, and mini
     // Trust it.
     cfg.write("trusted-keys/team.pub", readFileSync(join(keysDir, "team.pub")));
     const list = await run(["keys", "list", "--output", "json"]);
-    expect(JSON.parse(list.out).keys.map((k: { keyId: string }) => k.keyId)).toContain(keyId);
+    expect(JSON.parse(list.out).keys.map((k: { key_id: string }) => k.key_id)).toContain(keyId);
     const ok = await run(["recipe", "verify", "--file", m]);
     expect(ok.code).toBe(0);
     expect(ok.out).toContain(`key ${keyId}`);
     const insp = await run(["recipe", "inspect", "opensnoop", "--output", "json"]);
     expect(insp.code).toBe(0);
     const j = JSON.parse(insp.out);
-    expect(j.signer.keyId).toBe(keyId);
-    expect(j.objectSha256).toBe(sha256(OBJ));
+    expect(j.signer.key_id).toBe(keyId);
+    expect(j.object_sha256).toBe(sha256(OBJ));
     expect(j.manifest.probes[0].alternatives[0].target).toBe("syscalls/sys_exit_openat");
     const text = await run(["recipe", "inspect", "opensnoop"]);
     expect(text.out).toContain("tp_openat_exit: tracepoint syscalls/sys_exit_openat");

@@ -8,7 +8,7 @@ import { expectIdentity, recipeTest, run, traceDuring, useFixtures } from "./tra
 useFixtures();
 
 type Ev = Record<string, unknown>;
-const events = (records: Ev[]) => records.filter((r) => r.kind === undefined);
+const events = (records: Ev[]) => records.filter((r) => r.kind === "event");
 
 describe("execsnoop", () => {
   recipeTest("K execs the test makes: exactly K events, each with its pid, argv and retval 0; verdict complete", async () => {
