@@ -86,7 +86,7 @@ async function openRun(env: Record<string, string>) {
   const attached = await t.waitFor("attached");
   await Bun.spawn([cat, existing, missing], { stdout: "ignore", stderr: "ignore" }).exited;
   expect(await t.exited).toBe(0);
-  const events = t.events<{ path: string; ret: number; errno?: string; flags: number; comm: string }>();
+  const events = t.events<{ path: string; ret: number; errno?: string; flags_raw: number; comm: string }>();
   const records = auditOf(env).filter((r) => r.session === attached.session);
   return {
     loaded: records.find((r) => r.event === "loaded")!,
@@ -109,7 +109,7 @@ function isAlive(pid: number): boolean {
 function expectCorrectEvents(r: Awaited<ReturnType<typeof openRun>>): void {
   expect(r.ok?.ret).toBeGreaterThanOrEqual(0);
   expect(r.ok?.errno).toBeUndefined();
-  expect(r.ok?.flags).toBe(0); // O_RDONLY, read from the saved registers
+    expect(r.ok?.flags_raw).toBe(0); // O_RDONLY, read from the saved registers
   expect(r.bad?.ret).toBe(-2);
   expect(r.bad?.errno).toBe("ENOENT");
 }

@@ -11,7 +11,7 @@ type Ev = Record<string, unknown>;
 const events = (records: Ev[]) => records.filter((r) => r.kind === "event");
 
 describe("execsnoop", () => {
-  recipeTest("K execs the test makes: exactly K events, each with its pid, argv and retval 0; verdict complete", async () => {
+  recipeTest("K execs the test makes: exactly K events, each with its pid, argv and ret 0; verdict complete", async () => {
     const K = 40;
     const pids: number[] = [];
     const r = await traceDuring(["execsnoop", "-c", "true"], async () => {
@@ -25,7 +25,7 @@ describe("execsnoop", () => {
     const evs = events(r.records).filter((e) => e.comm === "true");
     expect(evs.length).toBe(K);
     expect(evs.map((e) => e.pid)).toEqual(pids);
-    evs.forEach((e, i) => expect(e).toMatchObject({ args: ["/bin/true", `run-${i}`], retval: 0, ppid: process.pid }));
+    evs.forEach((e, i) => expect(e).toMatchObject({ args: ["/bin/true", `run-${i}`], ret: 0, ppid: process.pid }));
     expectIdentity(r);
     expect(r.end!.accounting.delivered).toBe(K);
     expect(r.end!.accounting.verdict).toBe("complete");
