@@ -107,8 +107,8 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       throw err;
     };
     if (policyError) refuse(policyError);
-    // The kill switch refuses before anything is verified or loaded.
-    const engaged = readKillSwitch();
+    // The kill switch (host-wide, or this recipe's own) refuses before anything is verified or loaded.
+    const engaged = readKillSwitch(req.recipe);
     if (engaged) refuse(killSwitchEngaged(describeKillSwitch(engaged)));
 
     // Trust decisions (refusals, unsigned runs) land in the audit log as they happen.
@@ -126,6 +126,9 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       setTrustDecisionHook(undefined);
     }
     const manifest = recipe.manifest;
+    // A --recipe-file names its recipe only once verified: its own switch refuses it here.
+    const recipeSwitch = manifest.name !== req.recipe ? readKillSwitch(manifest.name) : undefined;
+    if (recipeSwitch) return refuse(killSwitchEngaged(describeKillSwitch(recipeSwitch)));
     audit.append("recipe_verified", {
       recipe: manifest.name,
       version: manifest.version,
@@ -193,7 +196,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
         const lag = Date.now() - Date.parse(s.at);
         externalStop.detail = `${describeKillSwitch(s)}${Number.isFinite(lag) ? ` (seen ${lag} ms after it was engaged)` : ""}`;
         externalStop.reason = "kill-switch";
-      }),
+      }, manifest.name),
     );
     if (externalStop.reason) return refuse(killSwitchEngaged(externalStop.detail!));
 
