@@ -295,8 +295,12 @@ def blast_radius(hostvars, hosts, rollout=None):
     for st in (rollout or {}).get("stages", []):
         for h in st.get("gate", {}).get("hosts", []):
             by_host[h["host"]] = h
+    missing = []
     for h in hosts:
         f = _local(hostvars[h])
+        if not f or f.get("error"):
+            missing.append(h)
+            continue
         kernel = f.get("kernel") or {}
         masked = sorted(f.get("masked_features") or [])
         label = f.get("host_class") or dig(hostvars[h], "ebpfctl_host_class") or "default"
@@ -308,7 +312,7 @@ def blast_radius(hostvars, hosts, rollout=None):
             c["recipes"].setdefault(r.get("recipe"), {"profile": r.get("profile"), "variants": r.get("variants"), "loses": r.get("loses"), "reasons": r.get("reasons")})
         g = by_host.get(h)
         c["rollout"]["not_run" if g is None else ("passed" if g["passed"] else "failed")] += 1
-    return {"classes": sorted(classes.values(), key=lambda c: c["class"]), "rollout_recipe": (rollout or {}).get("recipe")}
+    return {"classes": sorted(classes.values(), key=lambda c: c["class"]), "rollout_recipe": (rollout or {}).get("recipe"), "missing": missing}
 
 
 def blast_radius_markdown(br):
@@ -350,6 +354,36 @@ def merge_capture(capture_dir, hosts):
     return merged
 
 
+def capture_summary(hv):
+    """One host's capture: its end record and audit excerpt (from capture.yml's registered results)."""
+    run = dig(hv, "ebpfctl_capture_run") or {}
+    audit = dig(hv, "ebpfctl_capture_audit") or {}
+    return {"host": dig(hv, "inventory_hostname"), "rc": run.get("rc"), "unreachable": bool(run.get("unreachable")),
+            "end": end_record(run.get("stderr_lines") or []), "audit": records(audit.get("stdout_lines") or [])}
+
+
+def receipts_line(summary):
+    """One line for the operator: who confirmed (sessions ended, audit head) and who did not."""
+    parts = ["%s (ended %d, audit %s:%s)" % (r["host"], len(r["sessions_ended"]), r["audit_seq"], (r["audit_head"] or "")[:12]) for r in summary["receipts"]]
+    line = "%d receipt(s): %s" % (len(summary["receipts"]), ", ".join(parts))
+    if summary["missing"]:
+        line += "; NO RECEIPT: " + ", ".join("%s (%s)" % (m["host"], m["why"]) for m in summary["missing"])
+    return line
+
+
+def plan_line(plan):
+    return "; ".join("stage %s %s: %s" % (s["number"], s["name"], ",".join(s["hosts"])) for s in plan)
+
+
+def stages_line(report):
+    return "; ".join("stage %s %s (%d hosts) %s s" % (s["number"], s["name"], len(s["hosts"]), s.get("wall_s")) for s in report.get("stages", []))
+
+
+def captures_missing(summaries):
+    """Hosts of a capture without an end record."""
+    return [s.get("host") for s in summaries if not s.get("end")]
+
+
 def to_json_lines(items):
     return "".join(json.dumps(i, sort_keys=True) + "\n" for i in items)
 
@@ -370,4 +404,9 @@ class FilterModule(object):
             "blast_radius_markdown": blast_radius_markdown,
             "merge_capture": merge_capture,
             "to_json_lines": to_json_lines,
+            "capture_summary": capture_summary,
+            "captures_missing": captures_missing,
+            "receipts_line": receipts_line,
+            "plan_line": plan_line,
+            "stages_line": stages_line,
         }
