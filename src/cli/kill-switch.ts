@@ -13,16 +13,24 @@ import { describeKillSwitch, engageKillSwitch, listKillSwitches, readKillSwitch,
 import { listSessions } from "../host/registry";
 import { remainingKernelIds, waitForExit } from "../host/host-stop";
 
-/** Append one admin record; returns the chain head it produced (seq and hash). */
-function record(path: string, event: "kill_switch_on" | "kill_switch_off", fields: Record<string, unknown>): { file: string; seq: number | null; hash: string | null } {
+/** Append one admin record; returns its seq. */
+function record(path: string, event: "kill_switch_on" | "kill_switch_off", fields: Record<string, unknown>): number | null {
   const log = AuditLog.open({ path, session: newSessionId() });
   try {
     log.append(event, fields);
   } finally {
     log.close();
   }
+  return readHeadFile(headPath(path))?.seq ?? null;
+}
+
+/**
+ * The receipt's audit part: the chain head now (after the sessions it waited for wrote their
+ * session_end) and the seq of the command's own record.
+ */
+function auditReceipt(path: string, recordSeq: number | null): { file: string; seq: number | null; hash: string | null; record_seq: number | null } {
   const head = readHeadFile(headPath(path));
-  return { file: path, seq: head?.seq ?? null, hash: head?.hash ?? null };
+  return { file: path, seq: head?.seq ?? null, hash: head?.hash ?? null, record_seq: recordSeq };
 }
 
 function checkFormat(output: string): void {
@@ -51,7 +59,8 @@ export class KillSwitchOnCommand extends EbpfctlCommand {
       recipe's sessions stop and only it is refused.
 
       -o json prints one receipt: {host, kill_switch, sessions: [{id, recipe, ended, ms, ...}],
-      audit: {file, seq, hash}} (the chain head after the kill_switch_on record). Exit 0 when every
+      audit: {file, seq, hash, record_seq}}: the audit chain head once the sessions it waited for
+      wrote their session_end, and the seq of its own kill_switch_on record. Exit 0 when every
       session it waited for ended, 1 when one is still running after --wait.
     `,
     examples: [
@@ -73,7 +82,7 @@ export class KillSwitchOnCommand extends EbpfctlCommand {
     if (!Number.isFinite(waitS) || waitS < 0) throw usageError(`--wait: expected seconds, got "${this.wait}"`);
     const user = invokingUser();
     // Record first: a switch the audit log cannot record is not engaged (fail closed on the log, not on the host).
-    const audit = record(this.auditLogPath(), "kill_switch_on", { by: user.user, uid: user.uid, reason: this.reason ?? null, persistent: this.persistent, recipe: this.recipe ?? null });
+    const recordSeq = record(this.auditLogPath(), "kill_switch_on", { by: user.user, uid: user.uid, reason: this.reason ?? null, persistent: this.persistent, recipe: this.recipe ?? null });
     const running = listSessions().live.filter((e) => !this.recipe || e.recipe === this.recipe);
     const t0 = performance.now();
     const state = engageKillSwitch({ reason: this.reason, persistent: this.persistent, recipe: this.recipe });
@@ -91,6 +100,7 @@ export class KillSwitchOnCommand extends EbpfctlCommand {
     }));
     const ok = sessions.every((s) => s.ended || waitS === 0);
     if (this.output === "json") {
+      const audit = auditReceipt(this.auditLogPath(), recordSeq);
       this.context.stdout.write(JSON.stringify({ kind: "kill_switch_receipt", host: hostname(), on: true, ok, kill_switch: state, sessions, audit }) + "\n");
     } else {
       this.context.stdout.write(`kill switch on (${state.file}): ${describeKillSwitch(state)}\n`);
@@ -110,7 +120,7 @@ export class KillSwitchOffCommand extends EbpfctlCommand {
   static paths = [["kill-switch", "off"]];
   static usage = Command.Usage({
     description: "Release the host kill switch: every switch (host-wide and per recipe), or one recipe's",
-    details: "-o json prints {host, on: false, removed: [...], audit: {file, seq, hash}}. Exit 0.",
+    details: "-o json prints {host, on: false, removed: [...], audit: {file, seq, hash, record_seq}}. Exit 0.",
     examples: [
       ["Allow tracing again", "sudo ebpfctl kill-switch off --reason 'INC-4211 resolved'"],
       ["Allow one recipe again", "sudo ebpfctl kill-switch off --recipe profile"],
@@ -126,10 +136,10 @@ export class KillSwitchOffCommand extends EbpfctlCommand {
     const user = invokingUser();
     const current = this.recipe ? listKillSwitches().filter((s) => s.recipe === this.recipe) : listKillSwitches();
     const was = current.map((c) => ({ by: c.by, at: c.at, reason: c.reason, persistent: c.persistent, recipe: c.recipe }));
-    const audit = record(this.auditLogPath(), "kill_switch_off", { by: user.user, uid: user.uid, reason: this.reason ?? null, recipe: this.recipe ?? null, was: was[0] ?? null, ...(was.length > 1 ? { also: was.slice(1) } : {}) });
+    const recordSeq = record(this.auditLogPath(), "kill_switch_off", { by: user.user, uid: user.uid, reason: this.reason ?? null, recipe: this.recipe ?? null, was: was[0] ?? null, ...(was.length > 1 ? { also: was.slice(1) } : {}) });
     const removed = releaseKillSwitch({ recipe: this.recipe });
     if (this.output === "json") {
-      this.context.stdout.write(JSON.stringify({ kind: "kill_switch_receipt", host: hostname(), on: false, ok: true, removed, audit }) + "\n");
+      this.context.stdout.write(JSON.stringify({ kind: "kill_switch_receipt", host: hostname(), on: false, ok: true, removed, audit: auditReceipt(this.auditLogPath(), recordSeq) }) + "\n");
     } else {
       this.context.stdout.write(removed.length ? `kill switch off (removed ${removed.map((r) => r.file).join(", ")})\n` : "kill switch was already off\n");
     }

@@ -94,6 +94,13 @@ def rollback_receipt(item):
             "sessions_ended": [x.get("id") for x in rec.get("sessions") or [] if x.get("ended")]}
 
 
+def rollback_receipts(results, unreachable):
+    """Confirmations from the rollback loop, plus the hosts it could not reach (never attempted)."""
+    out = [rollback_receipt(r) for r in (results or [])]
+    out.extend({"host": h, "ok": False, "error": "unreachable during the stage: kill switch not confirmed"} for h in unreachable or [])
+    return out
+
+
 def dig(obj, path, default=None):
     """obj['a']['b'] for path 'a.b' (hostvars-friendly), or default."""
     cur = obj
@@ -146,7 +153,7 @@ def _host_gate(host, result, present, thresholds):
         reasons.append("no result: the trace never ran here")
         return {"host": host, "passed": False, "reasons": reasons, "record": None}
     if result.get("unreachable"):
-        reasons.append("unreachable: %s" % (result.get("msg") or "ssh failed"))
+        reasons.append("unreachable: %s" % (result.get("msg") or "ssh failed").strip())
     rec = end_record(result.get("stderr_lines") or result.get("stderr") or []) or end_record(result.get("stdout_lines") or [])
     rc = result.get("rc")
     summary["rc"] = rc
@@ -213,6 +220,8 @@ def gate(hostvars, batch, present, register, thresholds, stage=None):
         except (KeyError, TypeError):
             result = None
         hosts.append(_host_gate(h, result, h in present, thresholds or {}))
+    for x, h in zip(hosts, batch):
+        x["unreachable"] = any(r.startswith("unreachable") or r.startswith("not in the play") for r in x["reasons"])
     out = {"passed": all(x["passed"] for x in hosts) and len(hosts) == len(list(batch)), "hosts": hosts}
     if stage is not None:
         out["stage"] = stage
@@ -276,6 +285,7 @@ def receipts_summary(hostvars, hosts, register, selected_register=None):
             "removed": [r.get("file") for r in rec.get("removed") or []],
             "audit_seq": audit.get("seq"),
             "audit_head": audit.get("hash"),
+            "audit_record_seq": audit.get("record_seq"),
         })
     out["ok"] = not out["missing"]
     return out
@@ -395,6 +405,7 @@ class FilterModule(object):
             "end_record": end_record,
             "receipt": receipt,
             "rollback_receipt": rollback_receipt,
+            "rollback_receipts": rollback_receipts,
             "dig": dig,
             "plan_stages": plan_stages,
             "gate": gate,
