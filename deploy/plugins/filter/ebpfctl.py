@@ -166,8 +166,8 @@ def _host_gate(host, result, present, thresholds):
     drops = float(_get(acct, "dropped_rate", "droppedRate", default=0) or 0) + float(_get(acct, "dropped_ringbuf", "droppedRingbuf", default=0) or 0)
     ratio = drops / produced if produced > 0 else 0.0
     cpu = float(_get(acct, "cpu_percent", "cpuPercent", default=0) or 0)
-    memory = max(float(_get(acct, "peak_map_memory", "peakMapMemory", default=0) or 0), 0)
-    rss = float(_get(acct, "peak_rss", "peakRss", default=0) or 0)
+    memory = int(_get(acct, "peak_map_memory", "peakMapMemory", default=0) or 0)
+    rss = int(_get(acct, "peak_rss", "peakRss", default=0) or 0)
     verdict = _get(acct, "verdict", default=_get(rec, "verdict", default="unknown"))
     breach = _get(rec, "breach")
     summary = {
@@ -179,7 +179,7 @@ def _host_gate(host, result, present, thresholds):
         "reason": _get(rec, "reason"),
         "verdict": verdict,
         "events": _get(acct, "delivered", default=0),
-        "produced": produced,
+        "produced": int(produced),
         "drop_ratio": round(ratio, 6),
         "cpu_percent": cpu,
         "map_memory": memory,
