@@ -157,8 +157,8 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     let stop = await checkpoint("before the recipe was verified");
     if (stop) return cancel(stop);
     if (policyError) refuse(policyError);
-    // The kill switch refuses before anything is verified or loaded.
-    const engaged = readKillSwitch();
+    // The kill switch (host-wide, or this recipe's own) refuses before anything is verified or loaded.
+    const engaged = readKillSwitch(req.recipe);
     if (engaged) refuse(killSwitchEngaged(describeKillSwitch(engaged)));
 
     // Trust decisions (refusals, unsigned runs) land in the audit log as they happen.
@@ -178,6 +178,9 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     const manifest = recipe.manifest;
     if ((stop = await checkpoint("after the recipe was verified"))) return cancel(stop);
     life.setRecipe(manifest.name);
+    // A --recipe-file names its recipe only once verified: its own switch refuses it here.
+    const recipeSwitch = manifest.name !== req.recipe ? readKillSwitch(manifest.name) : undefined;
+    if (recipeSwitch) return refuse(killSwitchEngaged(describeKillSwitch(recipeSwitch)));
     audit.append("recipe_verified", {
       recipe: manifest.name,
       version: manifest.version,
@@ -259,7 +262,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
         const lag = Date.now() - Date.parse(s.at);
         externalStop.detail = `${describeKillSwitch(s)}${Number.isFinite(lag) ? ` (seen ${lag} ms after it was engaged)` : ""}`;
         externalStop.reason = "kill-switch";
-      }),
+      }, manifest.name),
     );
     if (externalStop.reason) return refuse(killSwitchEngaged(externalStop.detail!));
 

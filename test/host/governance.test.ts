@@ -86,6 +86,44 @@ describe("kill switch", () => {
   );
 });
 
+describe("per-recipe kill switch", () => {
+  kernelTest(
+    "kill-switch on --recipe stops and refuses that recipe only; its JSON receipt names the ended session and the audit head",
+    async () => {
+      const e = governanceEnv();
+      const a = await startTrace(e, ["execsnoop"]);
+      const b = await startTrace(e, ["opensnoop"]);
+      const on = await cli(e, ["kill-switch", "on", "--recipe", "execsnoop", "--reason", "INC-2: execsnoop cost", "-o", "json"]);
+      expect(on.code).toBe(0);
+      expect(await a.proc.exited).toBe(8);
+      expect(b.proc.exitCode).toBeNull(); // opensnoop keeps running
+      const receipt = JSON.parse(on.stdout);
+      expect(receipt.kill_switch.recipe).toBe("execsnoop");
+      expect(receipt.sessions.map((s: { id: string; ended: boolean }) => [s.id, s.ended])).toEqual([[a.id, true]]);
+      // Ground truth: the head the receipt names is the log's last record, written by the ended session.
+      const recs = auditRecords(e);
+      expect({ seq: recs.at(-1)!.seq, hash: recs.at(-1)!.hash }).toEqual({ seq: receipt.audit.seq, hash: receipt.audit.hash });
+      expect(recs.find((r) => r.seq === receipt.audit.record_seq)!.event).toBe("kill_switch_on");
+      expect(existsSync(join(e.run, "kill-switch@execsnoop"))).toBe(true);
+
+      const refused = await cli(e, ["trace", "execsnoop", "-d", "1"]);
+      expect(refused.code).toBe(8);
+      expect(refused.stderr).toContain("(recipe execsnoop)");
+      expect((await cli(e, ["trace", "exitsnoop", "-d", "1"])).code).toBe(0);
+      expect((await cli(e, ["kill-switch", "status"])).code).toBe(0); // the host-wide switch is off
+      expect((await cli(e, ["kill-switch", "status", "--recipe", "execsnoop"])).code).toBe(8);
+      expect((await cli(e, ["kill-switch", "on", "--recipe", "../etc"])).code).toBe(2);
+
+      b.proc.kill("SIGTERM");
+      expect(await b.proc.exited).toBe(0);
+      const off = await cli(e, ["kill-switch", "off", "--recipe", "execsnoop", "-o", "json"]);
+      expect(JSON.parse(off.stdout).removed.map((r: { recipe: string }) => r.recipe)).toEqual(["execsnoop"]);
+      expect((await cli(e, ["trace", "execsnoop", "-d", "1"])).code).toBe(0);
+    },
+    60_000,
+  );
+});
+
 describe("live sessions", () => {
   kernelTest(
     "ps lists running sessions with true usage; stop --all ends them and the kernel holds none of their ids",
