@@ -112,6 +112,7 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
   // Predicates: comparisons of an operand with a constant, combined with && || !.
   const predicates: Predicate[] = [];
   const leaf = (lhs: Operand, op: Predicate["op"], value: Expr, col: number): BoolOp => {
+    if (lhs.src === SRC.PROBE) throw unsupported(col, "probe in a predicate", "name the tracepoints you want instead of filtering on probe");
     if (predicates.length >= GTP.MAX_PREDS) throw semanticError(col, `more than ${GTP.MAX_PREDS} comparisons in the predicate`);
     if (lhs.str) {
       if (value.kind !== "string") throw semanticError(col, `${lhs.label} compares with a "string"`);
@@ -153,7 +154,8 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
     const args = st.args.map((a, i) => {
       const o = operand(a, "printf");
       const wantStr = specs[i] === "s";
-      if (wantStr !== o.str) throw semanticError(a.col, `%${specs[i]} given ${o.label}${o.str ? " (a string: use %s)" : " (an integer: use %d)"}`);
+      // probe is stored as its cookie and printed as its name.
+      if (wantStr !== (o.str || o.src === SRC.PROBE)) throw semanticError(a.col, `%${specs[i]} given ${o.label}${o.str ? " (a string: use %s)" : " (an integer: use %d)"}`);
       return o;
     });
     action = { kind: "printf", format: st.format, args };

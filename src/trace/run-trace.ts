@@ -32,6 +32,9 @@ import { dropPrivileges } from "../host/privileges";
 import { parseNice, yieldCpu } from "../host/priority";
 import { Kallsyms } from "../symbols/kallsyms";
 import { reducedProfile, type ReducedProfile } from "../session/reduced-profile";
+import { checkedCost, compileForHost, describeCost, oneLinerChoices } from "./oneliner";
+import type { CompiledOneLiner } from "../oneliner/compile";
+import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
 
 /**
  * Records on the way to the first attach are fsync'd together by the flush just before it (one
@@ -63,6 +66,8 @@ export interface TraceRequest {
   sampleEvery?: number;
   /** --nice: the nice value every thread takes once attached (default 10). */
   nice?: string;
+  /** -e: a one-liner, compiled to the tables of a signed generic recipe (src/oneliner). */
+  oneliner?: string;
 }
 
 export interface TraceIO {
@@ -75,7 +80,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
   const session = newSessionId();
   const json = req.output === "json";
   const life = new LifecycleReporter(io.stderr, { json, color: io.color, tty: io.stderrIsTTY, session });
-  const recipeLabel = req.recipe ?? req.recipeFile ?? "?";
+  const recipeLabel = req.recipe ?? req.recipeFile ?? (req.oneliner !== undefined ? "oneliner" : "?");
 
   // Fail closed: nothing is verified or loaded unless the audit log takes records.
   let policy: ReturnType<typeof loadPolicy> | undefined;
@@ -113,6 +118,16 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     const engaged = readKillSwitch();
     if (engaged) refuse(killSwitchEngaged(describeKillSwitch(engaged)));
 
+    // A one-liner is compiled (policy, tracepoints, fields) before anything is verified or loaded.
+    let oneliner: CompiledOneLiner | undefined;
+    if (req.oneliner !== undefined) {
+      try {
+        oneliner = compileForHost(req.oneliner, policy!);
+      } catch (e) {
+        return refuse(e);
+      }
+    }
+
     // Trust decisions (refusals, unsigned runs) land in the audit log as they happen.
     let trustRecorded = false;
     setTrustDecisionHook((d) => {
@@ -121,7 +136,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     });
     let recipe: VerifiedRecipe;
     try {
-      recipe = loadVerifiedRecipe({ name: req.recipe, file: req.recipeFile }, { allowUnsigned: req.allowUnsigned });
+      recipe = loadVerifiedRecipe({ name: oneliner?.recipe ?? req.recipe, file: req.recipeFile }, { allowUnsigned: req.allowUnsigned });
     } catch (e) {
       return refuse(e, trustRecorded);
     } finally {
@@ -147,6 +162,18 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
     } catch (e) {
       return refuse(e);
     }
+    if (oneliner) {
+      // Its text, compiled tables and worst-case cost are recorded (and refused if too costly) before load.
+      let cost;
+      try {
+        cost = checkedCost(oneliner, manifest, budgets);
+      } catch (e) {
+        audit.append("oneliner", { text: oneliner.text, tables: oneliner.tables }, DEFER);
+        return refuse(e);
+      }
+      audit.append("oneliner", { text: oneliner.text, tables: oneliner.tables, cost }, DEFER);
+      life.info("cost", describeCost(cost), { cost });
+    }
 
     if (recipe.signer) life.info("verified", `${manifest.name} ${manifest.version} signed by ${recipe.signer.keyId}: ${recipe.signer.trustedComment}`, { recipe: manifest.name, key: recipe.signer.keyId, trusted_comment: recipe.signer.trustedComment });
     else life.warn("unsigned", `${manifest.name} is unsigned; running because --allow-unsigned and the host policy allow it`);
@@ -168,6 +195,8 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       .filter((p) => p.chosen)
       .map((p) => ({ probe: manifest.probes.find((x) => x.name === p.name)!, alternative: p.chosen!, index: p.chosenIndex }));
     const { fallbacks, unsupported } = fallbackPlan(manifest, features, selection);
+    const perTracepoint = oneliner && choices[0] ? oneLinerChoices(oneliner, choices[0]) : undefined;
+    if (perTracepoint) choices = perTracepoint.choices;
     let reduced: ReducedProfile | undefined;
     if (req.profile === "reduced") {
       reduced = reducedProfile(manifest, choices, req.sampleEvery);
@@ -210,10 +239,11 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
       sink.around = { before: () => life.clearStatus(), after: () => life.redrawStatus() };
     }
     const bootToWall = bootToWallOffsetMs();
-    const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall) : new TableRenderer(manifest.columns, bootToWall, io.color && !req.outputFile && Boolean((process.stdout as { isTTY?: boolean }).isTTY))) : undefined;
+    const renderer = oneliner && manifest.kind === "stream" ? oneLinerPrintfRenderer(oneliner, json) : manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall) : new TableRenderer(manifest.columns, bootToWall, io.color && !req.outputFile && Boolean((process.stdout as { isTTY?: boolean }).isTTY))) : undefined;
     let result: SessionResult;
     try {
-      const aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json }) : undefined;
+      let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json }) : undefined;
+      if (oneliner && aggregate) aggregate = oneLinerMapPlan(oneliner, { json, intervalMs: aggregate.intervalMs });
       const ts = new TraceSession(
         {
           recipe,
@@ -225,7 +255,8 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
           renderer,
           sessionId: session,
           statusIntervalMs: statusMs > 0 ? statusMs : Infinity,
-          attach: attachHelpers(manifest, params),
+          attach: { ...attachHelpers(manifest, params), ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}) },
+          ...(oneliner ? { rodataBytes: { gtp_cfg: oneliner.table } } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
           fallbacks,
