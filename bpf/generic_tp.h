@@ -10,7 +10,7 @@
 
 #define GTP_MAX_PROBES 16
 #define GTP_MAX_PREDS 4
-#define GTP_MAX_OPS 8
+#define GTP_MAX_OPS 16
 #define GTP_MAX_KEYS 2
 #define GTP_MAX_ARGS 4
 #define GTP_STR_CAP 64

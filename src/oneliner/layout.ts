@@ -3,7 +3,7 @@
 export const GTP = {
   MAX_PROBES: 16,
   MAX_PREDS: 4,
-  MAX_OPS: 8,
+  MAX_OPS: 16,
   MAX_KEYS: 2,
   MAX_ARGS: 4,
   STR_CAP: 64,
@@ -21,9 +21,9 @@ export const ACTION = { count: 0, sum: 1, min: 2, max: 3, avg: 4, hist: 5, lhist
 export const OPERAND = { size: 8, src: 0, read: 1, fsize: 2, is_signed: 3, offset: 4, is_str: 6 } as const;
 /** struct gtp_pred: 88 bytes */
 export const PRED = { size: 88, lhs: 0, op: 8, value: 16, str: 24 } as const;
-/** struct gtp_probe: 464 bytes */
+/** struct gtp_probe: 472 bytes */
 export const PROBE = {
-  size: 464, enabled: 0, action: 4, npreds: 8, nkeys: 12, nargs: 16, ops: 24, preds: 32, keys: 384, value: 400, args: 408, lhist_min: 440, lhist_max: 448, lhist_step: 456,
+  size: 472, enabled: 0, action: 4, npreds: 8, nkeys: 12, nargs: 16, ops: 24, preds: 40, keys: 392, value: 408, args: 416, lhist_min: 448, lhist_max: 456, lhist_step: 464,
 } as const;
 /** struct gtp_key: MAX_KEYS slots of KEY_SLOT bytes */
 export const KEY_SIZE = GTP.MAX_KEYS * GTP.KEY_SLOT;

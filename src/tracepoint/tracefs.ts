@@ -10,9 +10,9 @@ export const TRACEFS_ROOTS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"
 export const tracefsMissing = () =>
   new EbpfctlError("EBPFCTL-E1100", "tracefs is not mounted (neither /sys/kernel/tracing nor /sys/kernel/debug/tracing has events/)", ExitCode.UNSUPPORTED, "mount -t tracefs nodev /sys/kernel/tracing");
 export const badTracepointName = (name: string) =>
-  new EbpfctlError("EBPFCTL-E1101", `"${name}" is not a tracepoint name: expected category:event, each [A-Za-z0-9_] (a * wildcard is allowed when listing or tracing)`, ExitCode.USAGE, "ebpfctl probes 'sched:*' lists tracepoints");
+  new EbpfctlError("EBPFCTL-E1101", `${JSON.stringify(name)} is not a tracepoint name: expected category:event, each [A-Za-z0-9_] (a * wildcard is allowed when listing or tracing)`, ExitCode.USAGE, "ebpfctl probes 'sched:*' lists tracepoints");
 export const noSuchTracepoint = (name: string) =>
-  new EbpfctlError("EBPFCTL-E1102", `no tracepoint ${name} on this kernel`, ExitCode.USAGE, `ebpfctl probes '${name.split(":")[0]}:*' lists that category`);
+  new EbpfctlError("EBPFCTL-E1102", `no tracepoint ${JSON.stringify(name).slice(1, -1)} on this kernel`, ExitCode.USAGE, `ebpfctl probes '${name.split(":")[0]}:*' lists that category`);
 
 const PART = /^[A-Za-z0-9_]+$/;
 const PATTERN = /^[A-Za-z0-9_*]+$/;
