@@ -64,6 +64,7 @@ static __always_inline __s64 read_int(void *ctx, const volatile struct gtp_opera
 static __always_inline void read_str(void *ctx, const volatile struct gtp_operand *op, char *dst)
 {
 	__u16 off = op->offset;
+	/* dst comes zeroed (key, event, predicate buffer): strings stay zero-padded. */
 	dst[0] = 0;
 	switch (op->src) {
 	case GTP_SRC_COMM:
@@ -127,17 +128,16 @@ static __always_inline bool pred_holds(void *ctx, const volatile struct gtp_pred
 {
 	__u32 op = p->op;
 	if (p->lhs.is_str) {
+		__builtin_memset(buf, 0, GTP_STR_CAP);
 		read_str(ctx, &p->lhs, buf);
-		bool eq = true;
-		for (int i = 0; i < GTP_STR_CAP; i++) {
-			if (buf[i] != p->str[i]) {
-				eq = false;
-				break;
-			}
-			if (buf[i] == 0)
-				break;
-		}
-		return op == GTP_NE ? !eq : eq;
+		/* Both sides are zero-padded to GTP_STR_CAP (the table by user space, buf by read_str). */
+		const __u64 *a = (const __u64 *)buf;
+		const volatile __u64 *b = (const volatile __u64 *)p->str;
+		__u64 diff = 0;
+#pragma unroll
+		for (int i = 0; i < GTP_STR_CAP / 8; i++)
+			diff |= a[i] ^ b[i];
+		return op == GTP_NE ? diff != 0 : diff == 0;
 	}
 	__s64 v = read_value(ctx, &p->lhs, probe);
 	__s64 c = p->value;
@@ -295,7 +295,11 @@ int generic_tp(void *ctx)
 	e->probe = probe;
 	e->nargs = cfg->nargs;
 	e->int0 = e->int1 = e->int2 = e->int3 = 0;
-	e->str0[0] = e->str1[0] = e->str2[0] = e->str3[0] = 0;
+	/* Ring buffer memory is reused: unused string slots are zeroed, never stale. */
+	__builtin_memset(e->str0, 0, GTP_STR_CAP);
+	__builtin_memset(e->str1, 0, GTP_STR_CAP);
+	__builtin_memset(e->str2, 0, GTP_STR_CAP);
+	__builtin_memset(e->str3, 0, GTP_STR_CAP);
 	if (cfg->nargs > 0)
 		event_arg(ctx, &cfg->args[0], probe, &e->int0, e->str0);
 	if (cfg->nargs > 1)

@@ -55,7 +55,7 @@ struct gtp_pred {
 	__u32 op;
 	__u32 pad;
 	__s64 value;
-	char str[GTP_STR_CAP];
+	char str[GTP_STR_CAP] __attribute__((aligned(8))); /* zero-padded */
 };
 
 /* The predicate program, postfix: 1..4 pushes predicate n-1, then AND, OR, NOT; END stops. */

@@ -34,12 +34,15 @@ async function startBpftrace(prog: string): Promise<{ stop(): Promise<string> } 
   return {
     async stop() {
       p.kill("SIGINT");
+      // Bounded: bpftrace that does not exit within 20 s is killed, and the comparison says so.
+      const killer = setTimeout(() => p.kill("SIGKILL"), 20_000);
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
         out += dec.decode(value, { stream: true });
       }
       await p.exited;
+      clearTimeout(killer);
       return out;
     },
   };
