@@ -11,6 +11,12 @@
 #include "generic_tp.h"
 
 const volatile struct gtp_probe gtp_cfg[GTP_MAX_PROBES] = {};
+/*
+ * Set when the one-liner has a single tracepoint: the entry index is then the constant 0, the
+ * verifier reads the frozen table's values and prunes every branch the table does not take
+ * (a fraction of the instructions to verify and to run). Otherwise the cookie selects it.
+ */
+const volatile __u8 gtp_single = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -274,7 +280,7 @@ int generic_tp(void *ctx)
 {
 	if (!current_task_matches())
 		return 0;
-	__u32 probe = (__u32)bpf_get_attach_cookie(ctx) & (GTP_MAX_PROBES - 1);
+	__u32 probe = gtp_single ? 0 : (__u32)bpf_get_attach_cookie(ctx) & (GTP_MAX_PROBES - 1);
 	const volatile struct gtp_probe *cfg = &gtp_cfg[probe];
 	if (!cfg->enabled)
 		return 0;

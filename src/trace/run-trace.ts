@@ -256,7 +256,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
           sessionId: session,
           statusIntervalMs: statusMs > 0 ? statusMs : Infinity,
           attach: { ...attachHelpers(manifest, params), ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}) },
-          ...(oneliner ? { rodataBytes: { gtp_cfg: oneliner.table } } : {}),
+          ...(oneliner ? { rodataBytes: { gtp_cfg: oneliner.table, gtp_single: new Uint8Array([oneliner.tracepoints.length === 1 ? 1 : 0]) } } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
           fallbacks,
