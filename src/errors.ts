@@ -136,7 +136,7 @@ export const objectUnreadable = (objectFile: string, msg: string) =>
 export const recipeNameMismatch = (manifestFile: string, expected: string, got: string) =>
   new TrustError("EBPFCTL-E0325", "name-mismatch", manifestFile, `${manifestFile}: declares name "${got}" but is installed as "${expected}"`, `rename the file to ${got}.yaml (the signed name wins)`);
 export const policyInvalid = (file: string, problems: string[]) =>
-  new EbpfctlError("EBPFCTL-E0330", `${file}: ${problems.join("; ")}`, ExitCode.POLICY, "fix the host policy file (keys: allow_unsigned, audit_syslog, host)");
+  new EbpfctlError("EBPFCTL-E0330", `${file}: ${problems.join("; ")}`, ExitCode.POLICY, "fix the host policy file (keys: allow_unsigned, audit_syslog, host, adhoc)");
 
 // ---- Attach-time targets: uprobe binaries and perf events (EBPFCTL-E08xx) ----
 /** --binary is not something a root-run probe may trust: it must be root-owned and not writable by others. */

@@ -16,6 +16,8 @@ export const RANKS: Record<string, number> = {
   libbpf: 1,
   recipe: 1,
   kernel: 2,
+  tracepoint: 2,
+  oneliner: 3,
   budget: 3,
   audit: 3,
   symbols: 3,

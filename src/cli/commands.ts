@@ -9,6 +9,7 @@ import type { CommandClass } from "clipanion";
 const GROUPS: Record<string, () => CommandClass[]> = {
   trace: () => [require("./trace").TraceCommand],
   list: () => [require("./list").ListCommand],
+  probes: () => [require("./probes").ProbesCommand],
   version: () => [require("./version").VersionCommand],
   "--version": () => [require("./version").VersionCommand],
   "-V": () => [require("./version").VersionCommand],
@@ -32,7 +33,7 @@ const GROUPS: Record<string, () => CommandClass[]> = {
 
 /** Every command, in the order `ebpfctl --help` lists them. */
 export function allCommands(): CommandClass[] {
-  const order = ["audit", "version", "list", "trace", "explain", "doctor", "keys", "recipe", "verify", "kill-switch", "ps", "stop", "bundle"];
+  const order = ["audit", "version", "list", "probes", "trace", "explain", "doctor", "keys", "recipe", "verify", "kill-switch", "ps", "stop", "bundle"];
   return [...order.flatMap((g) => GROUPS[g]!()), require("./completion").CompletionCommand, require("./man").ManCommand];
 }
 

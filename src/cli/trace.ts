@@ -23,12 +23,14 @@ export class TraceCommand extends EbpfctlCommand {
       ["Opens by nginx for 10 seconds", "ebpfctl trace opensnoop -c nginx -d 10"],
       ["JSON lines for one process", "ebpfctl trace execsnoop -p 1234 --output json"],
       ["Failed exec() calls in one service, with timestamps", "ebpfctl trace execsnoop -x -T --unit nginx.service"],
+      ["A one-liner: syscalls by process for 10 s", "ebpfctl trace -e 'tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' -d 10"],
       ["Tighter budgets", "ebpfctl trace opensnoop --max-rate 1k --max-duration 5m --max-output 64MiB"],
     ],
   });
 
   protected override readonly endsWithRecord = true;
   recipe = Option.String({ required: false, name: "recipe" });
+  expr = Option.String("-e,--expr", { description: "A bpftrace-style one-liner (tracepoint probes; README \"One-liners\")" });
   recipeFile = Option.String("--recipe-file", { description: "Run a recipe manifest from a file (still needs a trusted signature)" });
   allowUnsigned = Option.Boolean("--allow-unsigned", false, { description: "Run an unsigned recipe if the host policy allows it" });
 
@@ -67,7 +69,8 @@ export class TraceCommand extends EbpfctlCommand {
   nice = Option.String("--nice", "10", { description: "Once attached, run at this nice value (0-19; default 10): the workload wins CPU contention, ebpfctl drops (counted) instead" });
 
   async run(): Promise<number> {
-    if (!this.recipe && !this.recipeFile) throw usageError("name a recipe (ebpfctl list shows them) or give --recipe-file PATH");
+    if (this.expr !== undefined && (this.recipe || this.recipeFile)) throw usageError("give a recipe or -e ONE-LINER, not both");
+    if (!this.recipe && !this.recipeFile && this.expr === undefined) throw usageError("name a recipe (ebpfctl list shows them) or give --recipe-file PATH");
     if (this.recipe && this.recipeFile) throw usageError("give a recipe name or --recipe-file, not both");
     if (this.output !== "table" && this.output !== "json" && this.output !== "openmetrics") throw usageError(`--output: expected table, json or openmetrics, got "${this.output}"`, "ebpfctl trace --help lists the output formats");
     if (this.cgroup !== undefined && this.unit !== undefined) throw usageError("give --cgroup PATH or --unit NAME, not both");
@@ -121,6 +124,7 @@ export class TraceCommand extends EbpfctlCommand {
         profile: this.profile,
         sampleEvery: this.sampleEvery !== undefined ? Number(this.sampleEvery) : undefined,
         nice: this.nice,
+        ...(this.expr !== undefined ? { oneliner: this.expr } : {}),
       },
       { stderr: this.context.stderr, stderrIsTTY: Boolean((this.context.stderr as { isTTY?: boolean }).isTTY), color: useColor(this.context.stderr) },
     );

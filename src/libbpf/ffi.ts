@@ -34,6 +34,7 @@ const libbpfSymbols = {
   bpf_program__set_log_level: { args: [ptr, u32], returns: i32 },
   bpf_program__attach: { args: [ptr], returns: ptr },
   bpf_program__attach_tracepoint: { args: [ptr, cstring, cstring], returns: ptr },
+  bpf_program__attach_tracepoint_opts: { args: [ptr, cstring, cstring, ptr], returns: ptr },
   bpf_program__attach_raw_tracepoint: { args: [ptr, cstring], returns: ptr },
   bpf_program__attach_trace: { args: [ptr], returns: ptr },
   bpf_program__attach_kprobe: { args: [ptr, bool, cstring], returns: ptr },

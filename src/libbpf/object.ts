@@ -223,8 +223,15 @@ export class BpfProgram {
     return BpfLink.adopt(checkPtr(l, "bpf_program__attach", `${this.name} (${this.section})`) as Pointer, this.name, this.section);
   }
 
-  attachTracepoint(category: string, event: string): BpfLink {
-    const l = lib().bpf_program__attach_tracepoint(this.h, nullTerminated(category), nullTerminated(event));
+  /** With a cookie (bpf_get_attach_cookie, 5.15+): one program told apart per attachment. */
+  attachTracepoint(category: string, event: string, cookie?: number): BpfLink {
+    let l;
+    if (cookie === undefined) l = lib().bpf_program__attach_tracepoint(this.h, nullTerminated(category), nullTerminated(event));
+    else {
+      // struct bpf_tracepoint_opts { size_t sz; __u64 bpf_cookie; } in libbpf 1.1
+      const opts = new BigUint64Array([16n, BigInt(cookie)]);
+      l = lib().bpf_program__attach_tracepoint_opts(this.h, nullTerminated(category), nullTerminated(event), opts);
+    }
     return BpfLink.adopt(checkPtr(l, "bpf_program__attach_tracepoint", `${this.name} → ${category}/${event}`) as Pointer, this.name, `tracepoint/${category}/${event}`);
   }
 

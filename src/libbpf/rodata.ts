@@ -19,6 +19,14 @@ export class Rodata {
     return this.vars.has(name);
   }
 
+  /** A whole variable (e.g. a table of structs laid out by its owner), exactly its size. */
+  setBytes(name: string, bytes: Uint8Array): void {
+    const v = this.vars.get(name);
+    if (!v || !this.data) throw new RodataError(`${this.obj.name}: no .rodata variable ${name} (is it const volatile and used?)`);
+    if (bytes.length !== v.size) throw new RodataError(`${this.obj.name}: ${name} is ${v.size} bytes, not ${bytes.length}`);
+    this.data.set(bytes, v.offset);
+  }
+
   set(name: string, value: number | bigint | string | boolean): void {
     const v = this.vars.get(name);
     if (!v || !this.data) throw new RodataError(`${this.obj.name}: no .rodata variable ${name} (is it const volatile and used?)`);

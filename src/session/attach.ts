@@ -15,6 +15,8 @@ export interface AttachContext {
   resolveUprobe?: (binary: string, symbol: string) => number;
   /** Opens per-CPU perf events and attaches (profile recipes). */
   attachPerfEvents?: (prog: BpfProgram) => BpfLink[];
+  /** Tracepoint target ("category/event") → attach cookie: one generic program, told apart per attachment. */
+  tracepointCookies?: Map<string, number>;
 }
 
 /** The kernel refused the attach (not a target the user left out): the session may fall back. */
@@ -31,7 +33,7 @@ export function attachAlternative(prog: BpfProgram, alt: Alternative, ctx: Attac
         const target = alt.target ?? prog.section.replace(/^tp\/|^tracepoint\//, "");
         const [cat, ev] = target.split("/");
         if (!cat || !ev) throw attachFailed(`${prog.name}: tracepoint target "${target}" is not category/event`);
-        return [prog.attachTracepoint(cat, ev)];
+        return [prog.attachTracepoint(cat, ev, ctx.tracepointCookies?.get(target))];
       }
       case "uprobe":
       case "uretprobe": {

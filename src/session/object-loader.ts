@@ -24,6 +24,8 @@ export interface LoadPlan {
   coreBtf?: CoreBtfCache;
   /** Verifier log buffer per program (default libbpf/object.ts's 1 MiB). */
   verifierLogBytes?: number;
+  /** Whole .rodata variables written as bytes (the one-liner tables of generic programs). */
+  rodataBytes?: Record<string, Uint8Array>;
 }
 
 export interface LoadedObject {
@@ -98,6 +100,10 @@ function configureObject(obj: BpfObject, plan: LoadPlan): void {
   for (const p of obj.programs()) p.autoload = chosen.has(p.name);
   for (const [name, m] of Object.entries(manifest.maps ?? {})) obj.map(name).maxEntries = m.max_entries;
   configureRodata(obj, manifest, plan.params, plan.budgets);
+  if (plan.rodataBytes) {
+    const rodata = new Rodata(obj);
+    for (const [name, bytes] of Object.entries(plan.rodataBytes)) rodata.setBytes(name, bytes);
+  }
   if ((plan.sampleEvery ?? 1) > 1) setBssVar(obj, "sample_every", plan.sampleEvery!);
 }
 

@@ -87,6 +87,8 @@ export interface SessionPlan {
   fallbacks?: Map<string, ProbeChoice[]>;
   /** Per probe, why the alternatives the kernel lacks were not tried (named when none works). */
   unsupported?: Map<string, string[]>;
+  /** Whole .rodata variables (a one-liner's compiled tables), written before load. */
+  rodataBytes?: Record<string, Uint8Array>;
 }
 
 export interface SessionStatus {
@@ -211,7 +213,8 @@ export class TraceSession {
     // 4. Consume and enforce.
     const monitor = new BudgetMonitor(plan.budgets, {
       maps: obj.maps(),
-      programs: programs.map(({ choice, prog }) => ({ prog, entryNs: HOOK_ENTRY_NS[choice.alternative.type] })),
+      // One program attached several times (a one-liner's tracepoints) is counted once.
+      programs: programs.filter((p, i) => programs.findIndex((q) => q.prog.name === p.prog.name) === i).map(({ choice, prog }) => ({ prog, entryNs: HOOK_ENTRY_NS[choice.alternative.type] })),
       attachedAt,
       sampling: manifest.budgets.on_rate_breach,
       setSampleEvery: (n) => setBssVar(obj, "sample_every", Math.max(n, plan.sampleEvery ?? 1)),
@@ -394,7 +397,7 @@ export class TraceSession {
     libbpfWarnings();
     const programs = choices.map((c) => ({ choice: c, prog: obj.program(c.alternative.program) }));
     hooks.record("loaded", {
-      programs: programs.map(({ prog }) => {
+      programs: programs.filter((p, i) => programs.findIndex((q) => q.prog.name === p.prog.name) === i).map(({ prog }) => {
         const i = prog.info();
         return { name: prog.name, prog_id: i.id, type: i.type, verified_insns: i.verifiedInsns };
       }),

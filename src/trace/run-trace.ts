@@ -37,6 +37,9 @@ import { reducedProfile, type ReducedProfile } from "../session/reduced-profile"
 import { checkModeFlags, type OutputFormat } from "./mode-flags";
 import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
+import { checkedCost, compileForHost, describeCost, oneLinerChoices } from "./oneliner";
+import type { CompiledOneLiner } from "../oneliner/compile";
+import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
 
 /**
  * Records on the way to the first attach are fsync'd together by the flush just before it (one
@@ -70,6 +73,8 @@ export interface TraceRequest {
   sampleEvery?: number;
   /** --nice: the nice value every thread takes once attached (default 10). */
   nice?: string;
+  /** -e: a one-liner, compiled to the tables of a signed generic recipe (src/oneliner). */
+  oneliner?: string;
 }
 
 export interface TraceIO {
@@ -100,7 +105,7 @@ export async function runTrace(req: TraceRequest, io: TraceIO): Promise<number> 
 
 async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life: LifecycleReporter): Promise<number> {
   const json = req.output === "json";
-  const recipeLabel = req.recipe ?? req.recipeFile ?? "?";
+  const recipeLabel = req.recipe ?? req.recipeFile ?? (req.oneliner !== undefined ? "oneliner" : "?");
   // From here a stop signal is remembered, not fatal: the session it interrupts still gets its
   // session_end (cancelled before attach; detached with the signal as reason after).
   claimStopSignals();
@@ -161,6 +166,16 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     const engaged = readKillSwitch(req.recipe);
     if (engaged) refuse(killSwitchEngaged(describeKillSwitch(engaged)));
 
+    // A one-liner is compiled (policy, tracepoints, fields) before anything is verified or loaded.
+    let oneliner: CompiledOneLiner | undefined;
+    if (req.oneliner !== undefined) {
+      try {
+        oneliner = compileForHost(req.oneliner, policy!);
+      } catch (e) {
+        return refuse(e);
+      }
+    }
+
     // Trust decisions (refusals, unsigned runs) land in the audit log as they happen.
     let trustRecorded = false;
     setTrustDecisionHook((d) => {
@@ -169,7 +184,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     });
     let recipe: VerifiedRecipe;
     try {
-      recipe = loadVerifiedRecipe({ name: req.recipe, file: req.recipeFile }, { allowUnsigned: req.allowUnsigned });
+      recipe = loadVerifiedRecipe({ name: oneliner?.recipe ?? req.recipe, file: req.recipeFile }, { allowUnsigned: req.allowUnsigned });
     } catch (e) {
       return refuse(e, trustRecorded);
     } finally {
@@ -202,6 +217,18 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     } catch (e) {
       return refuse(e);
     }
+    if (oneliner) {
+      // Its text, compiled tables and worst-case cost are recorded (and refused if too costly) before load.
+      let cost;
+      try {
+        cost = checkedCost(oneliner, manifest, budgets);
+      } catch (e) {
+        audit.append("oneliner", { text: oneliner.text, tables: oneliner.tables }, DEFER);
+        return refuse(e);
+      }
+      audit.append("oneliner", { text: oneliner.text, tables: oneliner.tables, cost }, DEFER);
+      life.info("cost", describeCost(cost), { cost });
+    }
 
     if (recipe.signer) life.info("verified", `${manifest.name} ${manifest.version} signed by key ${recipe.signer.keyId}`, { recipe: manifest.name, key: recipe.signer.keyId, trusted_comment: recipe.signer.trustedComment });
     else life.warn("unsigned", `${manifest.name} is unsigned; running because --allow-unsigned and the host policy allow it`);
@@ -229,6 +256,8 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       .filter((p) => p.chosen)
       .map((p) => ({ probe: manifest.probes.find((x) => x.name === p.name)!, alternative: p.chosen!, index: p.chosenIndex }));
     const { fallbacks, unsupported } = fallbackPlan(manifest, features, selection);
+    const perTracepoint = oneliner && choices[0] ? oneLinerChoices(oneliner, choices[0]) : undefined;
+    if (perTracepoint) choices = perTracepoint.choices;
     let reduced: ReducedProfile | undefined;
     if (req.profile === "reduced") {
       reduced = reducedProfile(manifest, choices, req.sampleEvery);
@@ -282,10 +311,11 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     const bootToWall = bootToWallOffsetMs();
     const stdoutTTY = Boolean((process.stdout as { isTTY?: boolean }).isTTY);
     const columns: Column[] = req.timestamp ? [{ field: "ts_ns", header: "TIME", format: "ns_ts" }, ...manifest.columns] : manifest.columns;
-    const renderer = manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && stdoutTTY, !req.outputFile && stdoutTTY ? () => (process.stdout as { columns?: number }).columns ?? 0 : undefined)) : undefined;
+    const renderer = oneliner && manifest.kind === "stream" ? oneLinerPrintfRenderer(oneliner, json) : manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && stdoutTTY, !req.outputFile && stdoutTTY ? () => (process.stdout as { columns?: number }).columns ?? 0 : undefined)) : undefined;
     let result: SessionResult;
     try {
       let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json: json || Boolean(metrics), session }) : undefined;
+      if (oneliner && aggregate) aggregate = oneLinerMapPlan(oneliner, { json, intervalMs: aggregate.intervalMs });
       if (aggregate && metrics) {
         const plan = aggregate;
         aggregate = { ...plan, snapshot: (obj, final) => (metrics.update(plan.snapshot(obj, final)), []) };
@@ -301,7 +331,8 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
           renderer,
           sessionId: session,
           statusIntervalMs: statusMs > 0 ? statusMs : Infinity,
-          attach: attachHelpers(manifest, params),
+          attach: { ...attachHelpers(manifest, params), ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}) },
+          ...(oneliner ? { rodataBytes: { gtp_cfg: oneliner.table, gtp_single: new Uint8Array([oneliner.tracepoints.length === 1 ? 1 : 0]) } } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
           fallbacks,

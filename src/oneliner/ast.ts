@@ -1,0 +1,37 @@
+// The one-liner's syntax tree. Every node keeps its column for error messages.
+
+export type Expr =
+  | { kind: "number"; value: bigint; col: number }
+  | { kind: "string"; value: string; col: number }
+  | { kind: "builtin"; name: Builtin; col: number }
+  | { kind: "arg"; field: string; col: number }
+  | { kind: "str"; arg: Expr; col: number }
+  | { kind: "neg"; arg: Expr; col: number }
+  | { kind: "not"; arg: Expr; col: number }
+  | { kind: "binary"; op: CmpOp | "&&" | "||"; left: Expr; right: Expr; col: number };
+
+export type CmpOp = "==" | "!=" | "<" | "<=" | ">" | ">=";
+export type Builtin = "comm" | "pid" | "tid" | "uid" | "cgroup" | "probe";
+export const BUILTINS: readonly Builtin[] = ["comm", "pid", "tid", "uid", "cgroup", "probe"];
+
+export type AggFn = "count" | "sum" | "min" | "max" | "avg" | "hist" | "lhist";
+export const AGG_FNS: readonly AggFn[] = ["count", "sum", "min", "max", "avg", "hist", "lhist"];
+
+export type Statement =
+  | { kind: "map"; name: string; keys: Expr[]; fn: AggFn; args: Expr[]; col: number }
+  | { kind: "printf"; format: string; args: Expr[]; col: number };
+
+export interface ProbeSpec {
+  provider: "tracepoint";
+  /** category and event patterns, * allowed */
+  category: string;
+  event: string;
+  text: string;
+  col: number;
+}
+
+export interface Program {
+  probes: ProbeSpec[];
+  predicate?: Expr;
+  statements: Statement[];
+}

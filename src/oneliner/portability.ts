@@ -1,0 +1,99 @@
+// The portability analyser: bpftrace constructs outside ebpfctl's subset, each with the nearest
+// supported form, so a user coming from bpftrace learns what to write instead.
+import { unsupported } from "./errors";
+
+const PROVIDERS: Record<string, string> = {
+  kprobe: "kprobes are not offered (they are refused under lockdown here and unsigned code would reach arbitrary kernel functions); use a tracepoint: ebpfctl probes lists them",
+  kretprobe: "kretprobes are not offered; use the matching tracepoint (e.g. tracepoint:syscalls:sys_exit_*)",
+  kfunc: "kfunc/fentry is not offered; use a tracepoint",
+  kretfunc: "kretfunc/fexit is not offered; use a tracepoint",
+  fentry: "fentry is not offered; use a tracepoint",
+  fexit: "fexit is not offered; use a tracepoint",
+  rawtracepoint: "raw tracepoints are not offered to one-liners; use tracepoint:CATEGORY:EVENT",
+  uprobe: "uprobe one-liners are not in this build; use the funclatency recipe (ebpfctl trace funclatency --binary B --symbol F)",
+  uretprobe: "uretprobe one-liners are not in this build; use the funclatency recipe",
+  usdt: "USDT one-liners are not in this build",
+  profile: "profile: one-liners are not in this build; use the profile recipe (ebpfctl trace profile -F 99)",
+  interval: "interval: probes are not in this build; use -i/--interval to print the maps every N seconds",
+  software: "software: probes are not offered; use a tracepoint",
+  hardware: "hardware: probes are not offered; use the profile recipe",
+  watchpoint: "watchpoints are not offered",
+  BEGIN: "BEGIN is not supported; the header is printed by ebpfctl",
+  END: "END is not supported; the maps are printed at the end (and with -i at each interval)",
+  iter: "iter: probes are not offered",
+};
+
+const CONSTRUCTS: Record<string, string> = {
+  if: "if/else is not supported; move the condition into the predicate: probe /cond/ { ... }",
+  else: "if/else is not supported; use a predicate /cond/",
+  while: "loops are not supported",
+  unroll: "unroll is not supported",
+  for: "loops are not supported",
+  return: "return is not supported",
+  delete: "delete() is not supported; maps are cleared at each -i interval",
+  clear: "clear() is not supported; use -i to print and reset the maps at each interval",
+  zero: "zero() is not supported; use -i",
+  print: "print() is not supported; maps are printed at the end and with -i at each interval",
+  exit: "exit() is not supported; use -d SECONDS",
+  stats: "stats() is not supported; use count(), sum() or avg()",
+  time: "time() is not supported; ebpfctl timestamps its own output",
+  join: "join() is not supported; use str() of one field",
+  ntop: "ntop() is not supported; print the integer with %d",
+  ksym: "ksym() is not supported",
+  usym: "usym() is not supported",
+  kaddr: "kaddr() is not supported",
+  uaddr: "uaddr() is not supported",
+  system: "system() is never offered (it runs commands from the kernel's events)",
+  cat: "cat() is not supported",
+  signal: "signal() is never offered (one-liners observe, they do not act)",
+  override: "override() is never offered (one-liners observe, they do not act)",
+  buf: "buf() is not supported; use str() for strings",
+  sizeof: "sizeof() is not supported",
+  offsetof: "offsetof() is not supported",
+  printf_: "",
+  nsecs: "nsecs is not supported; ebpfctl timestamps its own output",
+  elapsed: "elapsed is not supported",
+  cpu: "cpu is not supported as a key; use comm, pid, tid, uid, cgroup or probe",
+  gid: "gid is not supported; use uid",
+  username: "username is not supported; use uid",
+  curtask: "curtask is not supported (no arbitrary kernel pointers); use tracepoint fields args.*",
+  rand: "rand is not supported",
+  ctx: "ctx is not supported; use args.FIELD",
+  kstack: "kstack is not in this build; use the profile recipe for stacks",
+  ustack: "ustack is not in this build; use the profile recipe for stacks",
+  func: "func is not supported; use probe",
+  retval: "retval is for uretprobe, not in this build; on a syscall exit tracepoint use args.ret",
+  cgroup_path: "cgroup_path() is not supported; key by cgroup (the id)",
+  strftime: "strftime() is not supported",
+  macaddr: "macaddr() is not supported",
+  reg: "reg() is not supported; use args.FIELD",
+  kptr: "kptr() is not supported",
+  uptr: "uptr() is not supported",
+  path: "path() is not supported; use str(args.FIELD)",
+  percpu_kaddr: "not supported",
+  skboutput: "not supported",
+  strncmp: "strncmp() is not supported; compare with == \"literal\"",
+  strcontains: "strcontains() is not supported; compare with == \"literal\"",
+  pid_ns: "not supported; use pid",
+};
+
+/** Throws the portability error for a probe provider outside the subset, if it is one. */
+export function checkProvider(provider: string, col: number): void {
+  if (Object.hasOwn(PROVIDERS, provider)) throw unsupported(col, `the bpftrace probe type "${provider}"`, PROVIDERS[provider]!);
+  if (/^arg\d+$/.test(provider)) return;
+}
+
+/** Throws the portability error for a name outside the subset, if bpftrace knows it. */
+export function checkConstruct(name: string, col: number): void {
+  if (/^arg\d+$/.test(name)) throw unsupported(col, `the bpftrace builtin ${name}`, "argN is for uprobes/kprobes, not in this build; on tracepoints use args.FIELD (ebpfctl probes -v lists them)");
+  if (name !== "printf_" && Object.hasOwn(CONSTRUCTS, name)) throw unsupported(col, `the bpftrace construct "${name}"`, CONSTRUCTS[name]!);
+}
+
+/** Hints for operators bpftrace has and the subset lacks. */
+export function unsupportedOperator(op: string, col: number): never {
+  const arithmetic = ["+", "-", "*", "%", "&", "|", "^", "~", "<<", ">>", "++", "--", "+=", "-="];
+  if (arithmetic.includes(op)) throw unsupported(col, `the operator "${op}"`, "arithmetic is not supported; predicates compare a field or builtin with a constant (args.ret > 0)");
+  if (op === "?" || op === ":") throw unsupported(col, "the ternary operator ?:", "use a predicate /cond/");
+  if (op === "->") throw unsupported(col, "the operator ->", "use args.FIELD (args->FIELD is bpftrace's old spelling)");
+  throw unsupported(col, `the operator "${op}"`, "README \"One-liners\" lists the operators: == != < <= > >= && || !");
+}

@@ -1,0 +1,219 @@
+// Output of one-liners, like bpftrace's: @ maps printed at each --interval and at the end
+// (count/sum/min/max/avg as "@name[key]: value" sorted by value, hist/lhist as bar charts), or
+// JSON lines; printf events formatted from the generic program's ring-buffer records.
+import type { BpfObject, DecodedEvent } from "../libbpf";
+import type { CompiledOneLiner } from "../oneliner/compile";
+import { GTP, KEY_SIZE, SRC, VALUE } from "../oneliner/layout";
+import type { AggregatePlan } from "./aggregate";
+
+interface MapEntry {
+  key: (string | bigint)[];
+  count: bigint;
+  sum: bigint;
+  min: bigint;
+  max: bigint;
+  slots: bigint[];
+}
+
+function decodeEntry(c: CompiledOneLiner, key: Uint8Array, value: Uint8Array): MapEntry {
+  const a = c.analysed.action;
+  const keys = a.kind === "map" ? a.keys : [];
+  const kv = new DataView(key.buffer, key.byteOffset, key.byteLength);
+  const vv = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  const k = keys.map((o, i) => {
+    const at = i * GTP.KEY_SLOT;
+    if (o.src === SRC.PROBE) return probeName(c, Number(kv.getBigInt64(at, true)));
+    if (!o.str) return kv.getBigInt64(at, true);
+    const bytes = key.subarray(at, at + GTP.KEY_SLOT);
+    const end = bytes.indexOf(0);
+    return new TextDecoder().decode(bytes.subarray(0, end < 0 ? bytes.length : end));
+  });
+  const slots: bigint[] = [];
+  for (let i = 0; i < GTP.HIST_SLOTS; i++) slots.push(vv.getBigUint64(VALUE.slots + 8 * i, true));
+  return { key: k, count: vv.getBigUint64(VALUE.count, true), sum: vv.getBigInt64(VALUE.sum, true), min: vv.getBigInt64(VALUE.min, true), max: vv.getBigInt64(VALUE.max, true), slots };
+}
+
+const probeName = (c: CompiledOneLiner, cookie: number) => {
+  const t = c.tracepoints[cookie];
+  return t ? `tracepoint:${t.category}:${t.event}` : `probe#${cookie}`;
+};
+
+/** The single number a count/sum/min/max/avg map shows for one entry. */
+function scalar(fn: string, e: MapEntry): bigint {
+  switch (fn) {
+    case "count":
+      return e.count;
+    case "sum":
+      return e.sum;
+    case "min":
+      return e.min;
+    case "max":
+      return e.max;
+    default:
+      return e.count ? e.sum / e.count : 0n;
+  }
+}
+
+/** bpftrace's power-of-two labels: 0, 1, 2, 4 ... 1K, 2K ... 1M ... */
+function pow2Label(n: bigint): string {
+  const units = ["", "K", "M", "G", "T", "P", "E"];
+  let u = 0;
+  while (n >= 1024n && n % 1024n === 0n && u < units.length - 1) {
+    n /= 1024n;
+    u++;
+  }
+  return `${n}${units[u]}`;
+}
+
+export interface Bucket {
+  label: string;
+  /** inclusive lower bound, null for "below everything" */
+  min: string | null;
+  /** exclusive upper bound, null for "and above" */
+  max: string | null;
+  count: bigint;
+}
+
+/** Histogram buckets of one entry (log2 or linear), every slot kept (the renderer trims). */
+export function buckets(c: CompiledOneLiner, e: MapEntry): Bucket[] {
+  const a = c.analysed.action;
+  if (a.kind !== "map") return [];
+  const out: Bucket[] = [];
+  if (a.fn === "hist") {
+    out.push({ label: "(..., 0)", min: null, max: "0", count: e.slots[0]! });
+    out.push({ label: "[0]", min: "0", max: "1", count: e.slots[1]! });
+    for (let i = 2; i < GTP.HIST_SLOTS; i++) {
+      const lo = 1n << BigInt(i - 2);
+      const hi = lo << 1n;
+      out.push({ label: lo === 1n ? "[1]" : `[${pow2Label(lo)}, ${pow2Label(hi)})`, min: lo.toString(), max: hi.toString(), count: e.slots[i]! });
+    }
+  } else if (a.fn === "lhist" && a.lhist) {
+    const { min, max, step } = a.lhist;
+    const n = Number((max - min + step - 1n) / step);
+    out.push({ label: `(..., ${min})`, min: null, max: min.toString(), count: e.slots[0]! });
+    for (let i = 0; i < n; i++) {
+      const lo = min + BigInt(i) * step;
+      const hi = lo + step > max ? max : lo + step;
+      out.push({ label: `[${lo}, ${hi})`, min: lo.toString(), max: hi.toString(), count: e.slots[i + 1]! });
+    }
+    out.push({ label: `[${max}, ...)`, min: max.toString(), max: null, count: e.slots[n + 1]! });
+  }
+  return out;
+}
+
+function keyText(k: (string | bigint)[]): string {
+  return k.length ? `[${k.map(String).join(", ")}]` : "";
+}
+
+function histLines(name: string, e: MapEntry, bs: Bucket[]): string[] {
+  const first = bs.findIndex((b) => b.count > 0n);
+  if (first < 0) return [];
+  let last = bs.length - 1;
+  while (bs[last]!.count === 0n) last--;
+  const shown = bs.slice(first, last + 1);
+  const top = shown.reduce((m, b) => (b.count > m ? b.count : m), 0n);
+  const lines = [`${name}${keyText(e.key)}:`];
+  for (const b of shown) {
+    const width = top ? Number((b.count * 52n) / top) : 0;
+    lines.push(`${b.label.padEnd(20)}${String(b.count).padStart(8)} |${"@".repeat(width).padEnd(52)}|`);
+  }
+  lines.push("");
+  return lines;
+}
+
+/** The aggregate plan of a map one-liner: read `agg`, print like bpftrace, clear at each interval. */
+export function oneLinerMapPlan(c: CompiledOneLiner, opts: { json: boolean; intervalMs?: number }): AggregatePlan {
+  const a = c.analysed.action;
+  if (a.kind !== "map") throw new Error("not a map one-liner");
+  const name = a.name;
+  return {
+    ...(opts.intervalMs ? { intervalMs: opts.intervalMs } : {}),
+    snapshot(obj: BpfObject, final: boolean): string[] {
+      const map = obj.map("agg");
+      const value = new Uint8Array(map.valueSize);
+      const entries: { raw: Uint8Array; e: MapEntry }[] = [];
+      for (const k of map.keys()) {
+        if (k.length !== KEY_SIZE || !map.lookup(k, value)) continue;
+        entries.push({ raw: k, e: decodeEntry(c, k, value) });
+      }
+      if (opts.intervalMs && !final) for (const x of entries) map.delete(x.raw);
+      const hist = a.fn === "hist" || a.fn === "lhist";
+      const time = new Date().toISOString();
+      if (opts.json) {
+        return entries.map(({ e }) =>
+          JSON.stringify({
+            kind: "oneliner_map",
+            map: name,
+            key: e.key.map((k) => (typeof k === "bigint" ? Number(k) : k)),
+            ...(hist
+              ? { buckets: buckets(c, e).filter((b) => b.count > 0n).map((b) => ({ min: b.min === null ? null : Number(b.min), max: b.max === null ? null : Number(b.max), count: Number(b.count) })) }
+              : { value: Number(scalar(a.fn, e)) }),
+            count: Number(e.count),
+            time,
+            final,
+          }),
+        );
+      }
+      const lines: string[] = opts.intervalMs ? [`${new Date().toTimeString().slice(0, 8)}${final ? " (end)" : ""}`] : [];
+      if (hist) {
+        entries.sort((x, y) => (x.e.count < y.e.count ? -1 : x.e.count > y.e.count ? 1 : 0));
+        for (const { e } of entries) lines.push(...histLines(name, e, buckets(c, e)));
+      } else {
+        const rows = entries.map(({ e }) => ({ e, v: scalar(a.fn, e) })).sort((x, y) => (x.v < y.v ? -1 : x.v > y.v ? 1 : 0));
+        for (const { e, v } of rows) lines.push(`${name}${keyText(e.key)}: ${v}`);
+      }
+      if (!entries.length) lines.push(`${name}: (empty)`);
+      return lines;
+    },
+  };
+}
+
+/** printf's conversions applied to one event (bpftrace semantics for the supported subset). */
+export function formatPrintf(format: string, values: (string | number)[]): string {
+  let i = 0;
+  return format.replace(/%(%|([-0 +#]*)(\d*)(?:\.(\d+))?(?:hh|h|ll|l|z)?([a-zA-Z]))/g, (_m, all: string, flags: string, width: string, _prec: string | undefined, conv: string) => {
+    if (all === "%") return "%";
+    const v = values[i++];
+    let s: string;
+    switch (conv) {
+      case "s":
+        s = String(v ?? "");
+        break;
+      case "c":
+        s = String.fromCharCode(Number(v ?? 0));
+        break;
+      case "x":
+        s = (BigInt.asUintN(64, BigInt(v ?? 0))).toString(16);
+        break;
+      case "X":
+        s = (BigInt.asUintN(64, BigInt(v ?? 0))).toString(16).toUpperCase();
+        break;
+      case "u":
+        s = BigInt.asUintN(64, BigInt(v ?? 0)).toString();
+        break;
+      default:
+        s = String(v ?? 0);
+    }
+    const w = Number(width || 0);
+    if (s.length < w) s = flags.includes("-") ? s.padEnd(w) : flags.includes("0") && conv !== "s" ? s.padStart(w, "0") : s.padStart(w);
+    return s;
+  });
+}
+
+/** The event renderer of a printf one-liner; JSON mode gives one object per event. */
+export function oneLinerPrintfRenderer(c: CompiledOneLiner, json: boolean) {
+  const a = c.analysed.action;
+  if (a.kind !== "printf") throw new Error("not a printf one-liner");
+  const args = a.args;
+  const probes = c.tracepoints.map((t) => `tracepoint:${t.category}:${t.event}`);
+  return {
+    header: (): string[] => [],
+    render(e: DecodedEvent): string {
+      const values = args.map((o, i) => (o.src === SRC.PROBE ? probeName(c, Number(e[`int${i}`] ?? 0)) : o.str ? String(e[`str${i}`] ?? "") : Number(e[`int${i}`] ?? 0)));
+      // Trailing newline of the format: the sink adds one per line.
+      const text = formatPrintf(a.format, values).replace(/\n$/, "");
+      if (!json) return text;
+      return JSON.stringify({ kind: "oneliner_event", probe: probes[Number(e.probe)] ?? null, args: values, text });
+    },
+  };
+}

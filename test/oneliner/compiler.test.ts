@@ -1,0 +1,175 @@
+// The one-liner compiler without a kernel session: parser, analysers, portability errors,
+// codegen tables, and the table layout held to the generic program's own BTF. Tracepoint
+// metadata is this machine's real tracefs (read-only files; no privilege needed to parse them).
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "../../src/oneliner/parser";
+import { compileOneLiner } from "../../src/oneliner/compile";
+import { postfix } from "../../src/oneliner/codegen";
+import { formatSpecs, type CompileEnv } from "../../src/oneliner/analyse";
+import { GTP, OPERAND, PRED, PROBE, VALUE, KEY_SIZE, EVENT_SIZE } from "../../src/oneliner/layout";
+import { Tracefs } from "../../src/tracepoint/tracefs";
+import { formatPrintf } from "../../src/output/oneliner-maps";
+import { BpfObject } from "../../src/libbpf";
+
+const tracefs = (() => {
+  try {
+    return Tracefs.open();
+  } catch {
+    return undefined;
+  }
+})();
+const env = (policy?: CompileEnv["policy"]): CompileEnv => ({ list: (p) => tracefs!.list(p), format: (tp) => tracefs!.format(tp), ...(policy ? { policy } : {}) });
+const withTracefs = test.skipIf(!tracefs);
+
+describe("parser", () => {
+  test("probes, predicate, map statement", () => {
+    const p = parse('tracepoint:syscalls:sys_exit_read, t:sched:sched_* /pid == 1234 && !(comm != "x") || uid < 5/ { @bytes[comm, pid] = hist(args.ret); }');
+    expect(p.probes.map((x) => x.text)).toEqual(["tracepoint:syscalls:sys_exit_read", "tracepoint:sched:sched_*"]);
+    expect(p.predicate?.kind).toBe("binary");
+    expect(p.statements[0]).toMatchObject({ kind: "map", name: "@bytes", fn: "hist" });
+  });
+  test("args->field is bpftrace's other spelling of args.field", () => {
+    expect(parse("tracepoint:a:b { @ = sum(args->ret) }").statements[0]).toMatchObject({ args: [{ kind: "arg", field: "ret" }] });
+  });
+  test("printf with escapes and str()", () => {
+    const p = parse('tracepoint:a:b { printf("%s\\t%d\\n", str(args.filename), pid); }');
+    expect(p.statements[0]).toMatchObject({ kind: "printf", format: "%s\t%d\n" });
+  });
+  test.each([
+    ["kprobe:do_sys_open { @ = count(); }", /"kprobe" is not supported/, /use a tracepoint/],
+    ["uprobe:/bin/bash:readline { @ = count(); }", /"uprobe" is not supported/, /funclatency/],
+    ["profile:hz:99 { @[kstack] = count(); }", /"profile" is not supported/, /profile recipe/],
+    ["BEGIN { printf(\"hi\"); }", /"BEGIN" is not supported/, /header/],
+    ["tracepoint:a:b { $x = 1; }", /scratch variable \$x/, /variables/],
+    ["tracepoint:a:b { if (pid > 1) { @ = count(); } }", /"if" is not supported/, /predicate/],
+    ["tracepoint:a:b { @ = stats(args.ret); }", /"stats" is not supported/, /count\(\), sum\(\) or avg\(\)/],
+    ["tracepoint:a:b { @[kstack] = count(); }", /kstack/, /profile recipe/],
+    ["tracepoint:a:b /args.ret + 1 > 0/ { @ = count(); }", /the operator "\+"/, /arithmetic/],
+    ["tracepoint:a:b { @++; }", /"@\+\+"/, /count\(\)/],
+    ["tracepoint:a:b { @ = count(); } tracepoint:c:d { @ = count(); }", /a second probe block/, /several probes before one block/],
+    ["tracepoint:a:b { @ = count(); exit(); }", /"exit" is not supported/, /-d SECONDS/],
+    ["tracepoint:a:b { @[arg0] = count(); }", /arg0/, /args.FIELD/],
+    ["tracepoint:a:b { @[retval] = count(); }", /retval/, /args.ret/],
+    ["tracepoint:a:b { system(\"rm -rf /\"); }", /"system" is not supported/, /never offered/],
+  ])("%s → names the construct and the nearest form", (src, msg, hint) => {
+    try {
+      compileOneLiner(src, env());
+      throw new Error("compiled");
+    } catch (e) {
+      const err = e as { code: string; message: string; hint: string };
+      expect(err.code).toMatch(/^EBPFCTL-E111[01]$/);
+      expect(err.message).toMatch(msg);
+      expect(err.hint).toMatch(hint);
+    }
+  });
+  test.each([
+    ["tracepoint:a:b { @ = count()", /expected ";" or "}", got the end/],
+    ["tracepoint:a:b", /expected "\{"/],
+    ["tracepoint:a { @ = count(); }", /expected tracepoint:CATEGORY:EVENT/],
+    ["tracepoint:a:b { printf(\"x); }", /unterminated string/],
+    ["tracepoint:a:b { }", /the block is empty/],
+    ['tracepoint:a:b /comm == "a\\q"/ { @ = count(); }', /unknown escape/],
+  ])("%s → a syntax error with its column", (src, msg) => {
+    expect(() => parse(src)).toThrow(msg);
+  });
+  test("nesting is bounded", () => {
+    expect(() => parse(`tracepoint:a:b /${"(".repeat(100)}pid${")".repeat(100)}/ { @ = count(); }`)).toThrow(/nested deeper than 32/);
+    expect(() => parse(`tracepoint:a:b /${"!".repeat(100)}pid/ { @ = count(); }`)).toThrow(/nested deeper than 32/);
+  });
+});
+
+describe("analysers and codegen (this kernel's tracefs)", () => {
+  withTracefs("a field read at its tracefs offset, size and signedness; one table entry per tracepoint", () => {
+    const c = compileOneLiner("tracepoint:syscalls:sys_exit_read /args.ret > 0/ { @ = hist(args.ret); }", env());
+    expect(c.recipe).toBe("generic-tracepoint");
+    expect(c.tracepoints).toEqual([{ category: "syscalls", event: "sys_exit_read", cookie: 0 }]);
+    const dv = new DataView(c.table.buffer);
+    expect(dv.getUint32(PROBE.enabled, true)).toBe(1);
+    expect(dv.getUint32(PROBE.action, true)).toBe(5);
+    expect(dv.getUint8(PROBE.value + OPERAND.src)).toBe(1);
+    expect(dv.getUint16(PROBE.value + OPERAND.offset, true)).toBe(16);
+    expect(dv.getUint8(PROBE.value + OPERAND.fsize)).toBe(8);
+    expect(dv.getUint8(PROBE.value + OPERAND.is_signed)).toBe(1);
+    expect(dv.getUint32(PROBE.preds + PRED.op, true)).toBe(4); // >
+    expect(dv.getUint32(PROBE.size + PROBE.enabled, true)).toBe(0); // the next entry is off
+  });
+  withTracefs("wildcards expand; the same field at different offsets per tracepoint is read at each one's offset", () => {
+    const c = compileOneLiner('tracepoint:sched:sched_process_ex* { printf("%d\\n", args.pid); }', env());
+    expect(c.recipe).toBe("generic-tracepoint-events");
+    const names = tracefs!.list("sched:sched_process_ex*");
+    expect(c.tracepoints.map((t) => t.event)).toEqual(names.map((t) => t.event));
+    expect(names.length).toBeGreaterThanOrEqual(2);
+    const reads = c.analysed.action.kind === "printf" ? c.analysed.action.args[0]!.reads! : [];
+    names.forEach((tp, i) => expect(reads[i]!.offset).toBe(tracefs!.format(tp).fields.find((f) => f.name === "pid")!.offset));
+    expect(new Set(reads.map((r) => r.offset)).size).toBeGreaterThan(1);
+  });
+  withTracefs("a constant on the left is flipped; a bare operand means != 0; && || ! become postfix", () => {
+    const c = compileOneLiner("tracepoint:syscalls:sys_exit_read /5 < args.ret && !pid || uid/ { @ = count(); }", env());
+    expect(c.analysed.predicates.map((p) => `${p.lhs.label} ${p.op} ${p.value}`)).toEqual(["args.ret > 5", "pid != 0", "uid != 0"]);
+    expect(postfix(c.analysed.bool)).toEqual([1, 2, 0x12, 0x10, 3, 0x11]);
+  });
+  withTracefs("str() of a __data_loc field and of a syscall's user pointer", () => {
+    const a = compileOneLiner("tracepoint:sched:sched_process_exec { @[str(args.filename)] = count(); }", env());
+    expect(a.analysed.action.kind === "map" && a.analysed.action.keys[0]!.reads![0]!.read).toBe(1);
+    const b = compileOneLiner('tracepoint:syscalls:sys_enter_openat { printf("%s\\n", str(args.filename)); }', env());
+    expect(b.analysed.action.kind === "printf" && b.analysed.action.args[0]!.reads![0]!.read).toBe(3);
+  });
+  withTracefs.each([
+    ["tracepoint:syscalls:sys_exit_read { @ = hist(args.nope); }", /has no field args.nope/],
+    ["tracepoint:syscalls:sys_exit_read { @ = hist(comm); }", /takes an integer, not the string comm/],
+    ["tracepoint:syscalls:sys_exit_read /comm > \"a\"/ { @ = count(); }", /strings compare with == or !=/],
+    ["tracepoint:syscalls:sys_exit_read /comm == 3/ { @ = count(); }", /compares with a "string"/],
+    ["tracepoint:syscalls:sys_exit_read /pid == \"x\"/ { @ = count(); }", /compares with a number/],
+    ["tracepoint:syscalls:sys_exit_read /pid == uid/ { @ = count(); }", /two fields or two constants/],
+    ["tracepoint:syscalls:sys_exit_read /pid==1 && pid==2 && pid==3 && pid==4 && pid==5/ { @ = count(); }", /more than 4 comparisons/],
+    ["tracepoint:syscalls:sys_exit_read { @[comm, pid, tid] = count(); }", /3 keys; at most 2/],
+    ["tracepoint:syscalls:sys_exit_read { @ = lhist(args.ret, 0, 1000, 1); }", /1000 buckets; at most 64/],
+    ["tracepoint:syscalls:sys_exit_read { @ = lhist(args.ret, 10, 0, 1); }", /min < max/],
+    ['tracepoint:syscalls:sys_exit_read { printf("%d %d\\n", pid); }', /2 conversions for 1 arguments/],
+    ['tracepoint:syscalls:sys_exit_read { printf("%s\\n", pid); }', /an integer: use %d/],
+    ['tracepoint:syscalls:sys_exit_read { printf("%f\\n", pid); }', /conversion %f/],
+    ["tracepoint:syscalls:sys_exit_read { @ = sum(); }", /takes 1 argument, got 0/],
+    ["tracepoint:syscalls:sys_exit_read { @ = count(); @x = count(); }", /a second statement/],
+    ["tracepoint:nosuch:* { @ = count(); }", /no tracepoint matches/],
+    ["tracepoint:syscalls:* { @ = count(); }", /at most 16/],
+    ["tracepoint:sched:sched_process_exec { @ = str(args.filename); }", /assigning "str" to a map/],
+  ])("%s is refused", (src, msg) => {
+    expect(() => compileOneLiner(src, env())).toThrow(msg);
+  });
+  withTracefs("the host policy: categories and string fields", () => {
+    expect(() => compileOneLiner("tracepoint:sched:sched_switch { @ = count(); }", env({ tracepoint_categories: ["sys*"] }))).toThrow(/allows one-liners on tracepoint categories sys\*, not sched/);
+    expect(() => compileOneLiner('tracepoint:syscalls:sys_enter_write { printf("%s\\n", str(args.buf)); }', env({ deny_string_fields: ["syscalls:sys_enter_write:buf"] }))).toThrow();
+    expect(compileOneLiner("tracepoint:syscalls:sys_enter_write { @ = sum(args.count); }", env({ tracepoint_categories: ["syscalls"], deny_string_fields: ["syscalls:*:buf"] })).recipe).toBe("generic-tracepoint");
+  });
+});
+
+describe("printf formatting", () => {
+  test("the supported conversions", () => {
+    expect(formatPrintf("%s|%5d|%-4d|%x|%u|%%|%ld|%03d", ["ab", 42, 7, 255, -1, 9, 5])).toBe("ab|   42|7   |ff|18446744073709551615|%|9|005");
+    expect(formatSpecs("%s %lu %llx %%", 1)).toEqual(["s", "d", "d"]);
+  });
+});
+
+describe("the table layout is the generic program's own", () => {
+  const obj = join(import.meta.dir, "../../build/bpf/generic_tp.bpf.o");
+  test.skipIf(!existsSync(obj))("gtp_probe, gtp_pred, gtp_operand, gtp_key, gtp_value, gtp_event offsets and sizes from BTF", () => {
+    using o = BpfObject.openMemory(new Uint8Array(readFileSync(obj)), "generic_tp");
+    const btf = o.btf();
+    const off = (s: string) => Object.fromEntries(btf.layout(s).map((m) => [m.name, m.offset]));
+    const size = (s: string) => btf.layout(s).reduce((n, m) => Math.max(n, m.offset + m.size), 0);
+    expect(off("gtp_operand")).toEqual({ src: OPERAND.src, read: OPERAND.read, size: OPERAND.fsize, is_signed: OPERAND.is_signed, offset: OPERAND.offset, is_str: OPERAND.is_str });
+    expect(size("gtp_operand")).toBe(OPERAND.size);
+    expect(off("gtp_pred")).toMatchObject({ lhs: PRED.lhs, op: PRED.op, value: PRED.value, str: PRED.str });
+    expect(size("gtp_pred")).toBe(PRED.size);
+    const p = off("gtp_probe");
+    for (const k of ["enabled", "action", "npreds", "nkeys", "nargs", "ops", "preds", "keys", "value", "args", "lhist_min", "lhist_max", "lhist_step"] as const) expect(p[k]).toBe(PROBE[k]);
+    expect(size("gtp_probe")).toBe(PROBE.size);
+    expect(size("gtp_key")).toBe(KEY_SIZE);
+    expect(off("gtp_value")).toEqual({ count: VALUE.count, sum: VALUE.sum, min: VALUE.min, max: VALUE.max, slots: VALUE.slots });
+    expect(size("gtp_value")).toBe(VALUE.size);
+    expect(size("gtp_event")).toBe(EVENT_SIZE);
+    expect(o.btf().sectionVariables(".rodata").get("gtp_cfg")?.size).toBe(GTP.MAX_PROBES * PROBE.size);
+  });
+});

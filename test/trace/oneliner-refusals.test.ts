@@ -1,0 +1,62 @@
+// One-liners refused before anything loads: each is one error line (plus its hint) with a
+// documented exit code, and the audit log shows the refusal and no "loaded" record. And a
+// one-liner that runs records its text, compiled tables and worst-case cost before load.
+import { describe, expect } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { kernelTest } from "../kernel/helpers";
+import { auditRecords, cli, governanceEnv } from "../host/governance-helpers";
+
+async function refused(args: string[], policy?: string) {
+  const e = governanceEnv();
+  if (policy !== undefined) {
+    mkdirSync(e.config, { recursive: true, mode: 0o755 });
+    writeFileSync(join(e.config, "policy.yaml"), policy, { mode: 0o644 });
+  }
+  const r = await cli(e, ["trace", ...args, "-d", "1"]);
+  const lines = r.stderr.trim().split("\n");
+  const recs = auditRecords(e);
+  return { ...r, error: lines.find((l) => l.startsWith("error: ")), errorLines: lines.filter((l) => l.startsWith("error")).length, loaded: recs.filter((x) => x.event === "loaded").length, refusedRec: recs.find((x) => x.event === "refused") };
+}
+
+describe("one-liner refusals", () => {
+  const cases: [string, string[], number, RegExp, string?][] = [
+    ["an unsupported construct (kprobe) names it and the nearest form", ["-e", "kprobe:do_sys_open { @ = count(); }"], 2, /the bpftrace probe type "kprobe" is not supported .*EBPFCTL-E1111/],
+    ["a scratch variable", ["-e", "tracepoint:syscalls:sys_enter_read { $x = 1; }"], 2, /scratch variable \$x is not supported/],
+    ["a bad tracepoint name", ["-e", "tracepoint:sched:sched_$witch { @ = count(); }"], 2, /column 1: .*EBPFCTL-E1110|probe name/],
+    ["a tracepoint that does not exist", ["-e", "tracepoint:sched:no_such_event { @ = count(); }"], 2, /no tracepoint sched:no_such_event on this kernel \[EBPFCTL-E1102\]/],
+    ["a field that does not exist", ["-e", "tracepoint:syscalls:sys_exit_read { @ = hist(args.bytes); }"], 2, /syscalls:sys_exit_read has no field args.bytes \[EBPFCTL-E1112\]/],
+    ["a string read as an integer", ["-e", "tracepoint:sched:sched_process_exec { @ = sum(args.filename); }"], 2, /use str\(args.filename\)/],
+    ["ad-hoc turned off by the host policy", ["-e", "tracepoint:syscalls:sys_enter_read { @ = count(); }"], 10, /turns one-liners off \(adhoc: enabled: false\) \[EBPFCTL-E1113\]/, "adhoc:\n  enabled: false\n"],
+    ["a category outside the policy's list", ["-e", "tracepoint:sched:sched_switch { @ = count(); }"], 10, /allows one-liners on tracepoint categories syscalls, not sched/, "adhoc:\n  tracepoint_categories: [syscalls]\n"],
+    ["a string field the policy denies", ["-e", 'tracepoint:syscalls:sys_enter_openat { printf("%s\\n", str(args.filename)); }'], 10, /denies reading the string syscalls:sys_enter_openat:filename/, "adhoc:\n  deny_string_fields: [\"syscalls:*:filename\"]\n"],
+    ["a cost over --max-memory, before load", ["-e", "tracepoint:syscalls:sys_enter_read { @[comm] = count(); }", "--max-memory", "1MiB"], 7, /one-liner's maps may take .* over --max-memory 1.0 MiB \[EBPFCTL-E1114\]/],
+  ];
+  for (const [name, args, code, message, policy] of cases) {
+    kernelTest(`${name}: exit ${code}, one line, nothing loaded`, async () => {
+      const r = await refused(args, policy);
+      expect(r.code).toBe(code);
+      expect(r.errorLines).toBe(1);
+      expect(r.error).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(r.loaded).toBe(0);
+      expect(r.refusedRec).toBeDefined();
+    });
+  }
+
+  kernelTest("a one-liner's text, compiled tables and worst-case cost are in the audit log before load", async () => {
+    const e = governanceEnv();
+    const text = 'tracepoint:syscalls:sys_enter_getppid /pid == 1 || !(uid != 0)/ { @x[comm, tid] = sum(args.__syscall_nr); }';
+    const r = await cli(e, ["trace", "-e", text, "-d", "1"]);
+    expect(r.code).toBe(0);
+    const recs = auditRecords(e);
+    const i = recs.findIndex((x) => x.event === "oneliner");
+    const rec = recs[i] as { text: string; tables: { postfix: number[]; probes: { tracepoint: string; action: string; keys: unknown[] }[] }; cost: { map_memory: number; rate_cap: number; bytes_per_event: number } };
+    expect(rec.text).toBe(text);
+    expect(rec.tables.postfix).toEqual([1, 2, 0x12, 0x11]);
+    expect(rec.tables.probes[0]).toMatchObject({ tracepoint: "syscalls:sys_enter_getppid", action: "sum" });
+    expect(rec.cost.map_memory).toBeGreaterThan(0);
+    expect(rec.cost.rate_cap).toBe(1_000_000);
+    expect(i).toBeLessThan(recs.findIndex((x) => x.event === "loaded"));
+  });
+});

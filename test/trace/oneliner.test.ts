@@ -1,0 +1,175 @@
+// One-liners (ebpfctl trace -e) end to end against the real kernel, with ground truth made by
+// fixtures (exact syscall, read-size, open and exec counts) and, in the same run on the same
+// workload, bpftrace running the same one-liner: the counts must be equal. (bpftrace 0.17, the
+// Debian package, wants args->FIELD; ebpfctl takes args.FIELD and args->FIELD alike.)
+import { describe, expect } from "bun:test";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FIXTURES, expectIdentity, recipeTest, run, traceDuring, useFixtures } from "./trace-helpers";
+
+useFixtures();
+
+const BPFTRACE = "/usr/bin/bpftrace";
+
+/** bpftrace running `prog` alongside; stop() ends it (SIGINT) and returns what it printed. */
+async function startBpftrace(prog: string): Promise<{ stop(): Promise<string> } | undefined> {
+  if (!existsSync(BPFTRACE)) return undefined;
+  const p = Bun.spawn([BPFTRACE, "-e", prog], { stdout: "pipe", stderr: "pipe", env: { ...process.env, BPFTRACE_NO_USER_SYMBOLS: "1" } });
+  const reader = p.stdout.getReader();
+  const dec = new TextDecoder();
+  let out = "";
+  const deadline = Date.now() + 20_000;
+  while (!/Attaching \d+ probes?/.test(out) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += dec.decode(value, { stream: true });
+  }
+  if (!/Attaching/.test(out)) {
+    p.kill("SIGKILL");
+    throw new Error(`bpftrace did not attach: ${out}${await new Response(p.stderr).text()}`);
+  }
+  // bpftrace reports "Attaching" just before it attaches: give it a moment.
+  await Bun.sleep(500);
+  return {
+    async stop() {
+      p.kill("SIGINT");
+      // Bounded: bpftrace that does not exit within 20 s is killed, and the comparison says so.
+      const killer = setTimeout(() => p.kill("SIGKILL"), 20_000);
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += dec.decode(value, { stream: true });
+      }
+      await p.exited;
+      clearTimeout(killer);
+      return out;
+    },
+  };
+}
+
+/** "@name[key]: N" lines of either tool. */
+function scalarLines(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of text.split("\n")) {
+    const x = /^(@\w*(?:\[.*\])?): (-?\d+)$/.exec(l.trim());
+    if (x) m.set(x[1]!, Number(x[2]));
+  }
+  return m;
+}
+
+/** Histogram buckets ("[2, 4)" → count) of either tool's output. */
+function histBuckets(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of text.split("\n")) {
+    const x = /^(\[[^\]]*[\])]|\([^)]*\))\s+(\d+) \|/.exec(l);
+    if (x && Number(x[2]) > 0) m.set(x[1]!, Number(x[2]));
+  }
+  return m;
+}
+
+
+describe("ebpfctl trace -e", () => {
+  recipeTest("a syscall count for a test comm: exactly N, equal to bpftrace's on the same workload", async () => {
+    const N = 20_000;
+    const prog = 'tracepoint:syscalls:sys_enter_getppid /comm == "syscall_storm"/ { @[comm] = count(); }';
+    const bt = await startBpftrace(prog);
+    let btOut = "";
+    const r = await traceDuring(["-e", prog], async () => {
+      expect((await run([`${FIXTURES}/syscall_storm`, String(N)])).code).toBe(0);
+      if (bt) btOut = await bt.stop();
+    }, { json: false });
+    expect(r.code).toBe(0);
+    expect(scalarLines(r.stdout).get("@[syscall_storm]")).toBe(N);
+    if (bt) expect(scalarLines(btOut).get("@[syscall_storm]")).toBe(N);
+    // The worst-case cost is printed before attach.
+    expect(r.stderr).toMatch(/worst case: 0 bytes\/event to user space .* rate cap/);
+  }, 60_000);
+
+  recipeTest("JSON lines: the same count, and the accounting identity holds", async () => {
+    const N = 5_000;
+    const r = await traceDuring(["-e", 'tracepoint:raw_syscalls:sys_enter /comm == "syscall_storm"/ { @calls[comm, pid] = count(); }'], async () => {
+      expect((await run([`${FIXTURES}/syscall_storm`, String(N)])).code).toBe(0);
+    });
+    expect(r.code).toBe(0);
+    const rows = r.records.filter((x) => x.kind === "oneliner_map") as { map: string; key: (string | number)[]; value: number; final: boolean }[];
+    expect(rows.length).toBe(1);
+    expect(rows[0]!.map).toBe("@calls");
+    expect(rows[0]!.key[0]).toBe("syscall_storm");
+    // A static binary: its getppid calls, plus execve's return, brk, arch_prctl... at least N, and every getppid.
+    expect(rows[0]!.value).toBeGreaterThanOrEqual(N);
+    expect(rows[0]!.value).toBeLessThan(N + 40);
+    expectIdentity(r);
+    expect(r.end!.accounting.delivered).toBeGreaterThanOrEqual(rows[0]!.value);
+  }, 60_000);
+
+  recipeTest("a read()-size histogram: every bucket exact, equal to bpftrace's", async () => {
+    const prog = 'tracepoint:syscalls:sys_exit_read /comm == "read_storm"/ { @bytes = hist(args->ret); }';
+    const work = ["0:3", "1:5", "3:7", "100:11", "4096:13", "65536:2"];
+    const want = new Map([["[0]", 3], ["[1]", 5], ["[2, 4)", 7], ["[64, 128)", 11], ["[4K, 8K)", 13], ["[64K, 128K)", 2]]);
+    const bt = await startBpftrace(prog);
+    let btOut = "";
+    const r = await traceDuring(["-e", prog], async () => {
+      expect((await run([`${FIXTURES}/read_storm`, ...work])).stdout.trim()).toBe("41");
+      if (bt) btOut = await bt.stop();
+    }, { json: false });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^@bytes:$/m);
+    expect(histBuckets(r.stdout)).toEqual(want);
+    if (bt) expect(histBuckets(btOut)).toEqual(want);
+  }, 60_000);
+
+  recipeTest("lhist and sum of read sizes, as JSON buckets", async () => {
+    const r = await traceDuring(["-e", 'tracepoint:syscalls:sys_exit_read /comm == "read_storm" && args.ret >= 0/ { @ = lhist(args.ret, 0, 100, 10); }'], async () => {
+      await run([`${FIXTURES}/read_storm`, "5:2", "15:3", "99:4", "100:1", "5000:6"]);
+    });
+    const h = r.records.find((x) => x.kind === "oneliner_map") as { buckets: { min: number | null; max: number | null; count: number }[] };
+    expect(h.buckets).toEqual([
+      { min: 0, max: 10, count: 2 },
+      { min: 10, max: 20, count: 3 },
+      { min: 90, max: 100, count: 4 },
+      { min: 100, max: null, count: 7 },
+    ]);
+  }, 60_000);
+
+  recipeTest("printf with str(args.filename): one line per open of each known path", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ebpfctl-oneliner-"));
+    const a = join(dir, "first-path");
+    const b = join(dir, "second-path");
+    const prog = 'tracepoint:syscalls:sys_enter_openat /comm == "open_storm"/ { printf("%s %s\\n", comm, str(args.filename)); }';
+    const r = await traceDuring(["-e", prog], async () => {
+      await run([`${FIXTURES}/open_storm`, "3", a]);
+      await run([`${FIXTURES}/open_storm`, "4", b]);
+    }, { json: false });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.filter((l) => l === `open_storm ${a}`).length).toBe(3);
+    expect(lines.filter((l) => l === `open_storm ${b}`).length).toBe(4);
+    expect(lines.length).toBe(7);
+  }, 60_000);
+
+  recipeTest("sched:sched_process_exec counts (a __data_loc field in the key), equal to bpftrace's", async () => {
+    const K = 7;
+    const prog = 'tracepoint:sched:sched_process_exec /comm == "true"/ { @[str(args->filename)] = count(); }';
+    const bt = await startBpftrace(prog);
+    let btOut = "";
+    const r = await traceDuring(["-e", prog], async () => {
+      await run(["sh", "-c", Array(K).fill("/bin/true").join("; ")]);
+      if (bt) btOut = await bt.stop();
+    }, { json: false });
+    expect(r.code).toBe(0);
+    expect(scalarLines(r.stdout).get("@[/bin/true]")).toBe(K);
+    if (bt) expect(scalarLines(btOut).get("@[/bin/true]")).toBe(K);
+  }, 60_000);
+
+  recipeTest("several tracepoints by wildcard, one load, told apart by the attach cookie", async () => {
+    const K = 6;
+    const r = await traceDuring(["-e", 'tracepoint:sched:sched_process_exe*, tracepoint:sched:sched_process_exit /comm == "true"/ { @[probe] = count(); }'], async () => {
+      await run(["sh", "-c", Array(K).fill("/bin/true").join("; ")]);
+    });
+    const rows = (r.records.filter((x) => x.kind === "oneliner_map") as { key: string[]; value: number }[]).map((x) => [x.key[0], x.value]);
+    expect(rows.sort()).toEqual([["tracepoint:sched:sched_process_exec", K], ["tracepoint:sched:sched_process_exit", K]]);
+    // One program loaded, attached twice.
+    expect(r.stderr).toMatch(/tp0:tracepoint.*tp1:tracepoint|"probes":\["tp0:tracepoint","tp1:tracepoint"\]/);
+  }, 60_000);
+});
