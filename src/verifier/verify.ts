@@ -4,7 +4,8 @@
 // lacks (kernelFeatures()) are listed as unsupported with the evidence and are not loaded.
 // A baseline (bpf/verifier-baseline/<kernel-release>.json) records the same for one kernel; a run
 // compared with it fails on any change of acceptance or chosen variant, or verified_insns growth
-// past a threshold.
+// past a threshold (the kernel's own baseline) or only reports insns drift (the nearest baseline of
+// another build of the same major.minor: baseline-select.ts).
 //
 // Only verified recipes are loaded (loadVerifiedRecipe): signature, object pin and schema first.
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
@@ -22,6 +23,7 @@ import { resolveParameters } from "../recipe/params";
 import { Rodata } from "../libbpf/rodata";
 import { explainVerifierLog, saveVerifierLog } from "./verifier-report";
 import { versionReport } from "../forensics/version-report";
+import { baselineMode, type BaselineMode } from "./baseline-select";
 
 export type AltStatus = "accepted" | "rejected" | "unsupported";
 
@@ -232,6 +234,8 @@ export interface Change {
 export interface Comparison {
   baselineKernel: string;
   kernel: string;
+  /** exact: this kernel's own baseline; nearest: another build of the same major.minor (insns drift reported, never failed). */
+  mode: BaselineMode;
   thresholdPct: number;
   changes: Change[];
   ok: boolean;
@@ -242,8 +246,11 @@ export interface Comparison {
  * either way), a different chosen alternative, verified_insns grown by more than thresholdPct, or an
  * alternative present on one side only (regenerate the baseline with --write-baseline). Shrinking
  * verified_insns is reported, not failed. With `only`, recipes outside it are not compared.
+ * Against the baseline of another build of the same major.minor (mode "nearest", see
+ * baseline-select.ts) verified_insns changes are reported and never fail.
  */
 export function compareWithBaseline(run: VerifyReport, base: VerifyReport, thresholdPct = 10, only?: string[]): Comparison {
+  const mode = baselineMode(run.kernel, base.kernel);
   const changes: Change[] = [];
   const key = (r: string, p: string, a: string) => `${r}/${p}/${a}`;
   const index = (rep: VerifyReport) => {
@@ -272,7 +279,7 @@ export function compareWithBaseline(run: VerifyReport, base: VerifyReport, thres
     }
     if (a.status === "accepted" && b.verified_insns && a.verified_insns !== undefined && a.verified_insns !== b.verified_insns) {
       const pct = ((a.verified_insns - b.verified_insns) / b.verified_insns) * 100;
-      changes.push({ kind: "insns", where: k, was: `${b.verified_insns} verified insns`, now: `${a.verified_insns} (${pct >= 0 ? "+" : ""}${pct.toFixed(1)} %)`, fails: pct > thresholdPct });
+      changes.push({ kind: "insns", where: k, was: `${b.verified_insns} verified insns`, now: `${a.verified_insns} (${pct >= 0 ? "+" : ""}${pct.toFixed(1)} %)`, fails: mode !== "nearest" && pct > thresholdPct });
     }
   }
   for (const [k, a] of now.alts) if (!was.alts.has(k)) changes.push({ kind: "added", where: k, was: "not in the baseline", now: a.status, fails: true });
@@ -280,17 +287,20 @@ export function compareWithBaseline(run: VerifyReport, base: VerifyReport, thres
     const b = was.chosen.get(k);
     if (b !== undefined && b !== c) changes.push({ kind: "chosen", where: k, was: `chooses ${b}`, now: `chooses ${c}`, fails: true });
   }
-  return { baselineKernel: base.kernel, kernel: run.kernel, thresholdPct, changes, ok: !changes.some((c) => c.fails) };
+  return { baselineKernel: base.kernel, kernel: run.kernel, mode, thresholdPct, changes, ok: !changes.some((c) => c.fails) };
 }
 
-/** The gate's error: one line per failing change. */
-export function gateError(c: Comparison, baselineFile: string): EbpfctlError {
+/** The gate's error: one line per failing change. `candidate`: the baseline this run wrote for its own build. */
+export function gateError(c: Comparison, baselineFile: string, candidate?: string): EbpfctlError {
   const failing = c.changes.filter((x) => x.fails);
+  const regenerate = candidate
+    ? `if intended, review and commit the candidate ${candidate} as bpf/verifier-baseline/${c.kernel}.json`
+    : "if the change is intended, regenerate the baseline with `ebpfctl verify --write-baseline FILE` on that kernel and commit it";
   return verifyGateFailed(
-    `${failing.length} change(s) against ${baselineFile}: ${failing.map((x) => `${x.where}: ${x.was} -> ${x.now}`).join("; ")}`,
-    failing.some((x) => x.kind === "missing" || x.kind === "added")
+    `${failing.length} change(s) against ${baselineFile}${c.mode === "nearest" ? ` (nearest baseline of ${c.kernel}'s series)` : ""}: ${failing.map((x) => `${x.where}: ${x.was} -> ${x.now}`).join("; ")}`,
+    failing.some((x) => x.kind === "missing" || x.kind === "added") && !candidate
       ? "recipes or alternatives changed: if intended, regenerate the baseline with `ebpfctl verify --write-baseline FILE` on that kernel"
-      : "if the change is intended, regenerate the baseline with `ebpfctl verify --write-baseline FILE` on that kernel and commit it",
+      : regenerate,
   );
 }
 
