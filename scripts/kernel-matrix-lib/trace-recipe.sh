@@ -7,7 +7,7 @@
 # (test/verifier/matrix/recipes-matrix.test.ts) checks each event against what is done here.
 # Known values: exec /bin/true; open /etc/hostname; bind 0.0.0.0:4242; connect 127.0.0.1:9;
 # tcplife 127.0.0.1 -> 127.0.0.1:4343 ("matrix-hello" sent); SIGUSR1 to a `sleep 30`; exit 7 of a
-# child `sh`; OOM kill of `tail /dev/zero` in a 16 MiB memory cgroup; reads of /dev/nvme0n1;
+# child `sh`; OOM kill of a `dd` with a 48 MiB buffer in a 16 MiB memory cgroup; reads of /dev/nvme0n1;
 # funclatency on ebpfctl_sleepy of /usr/bin/sleepy_function (20 ms x 5).
 # Each trace lasts 1.8 s after attach (the actions take well under a second even under TCG): the
 # CPU budget trips only after two consecutive 1 s intervals over the ceiling, and under TCG on a
@@ -38,7 +38,7 @@ act() {
     oomkill)
       g=/sys/fs/cgroup/matrix-oom
       mkdir -p $g && echo 16M >$g/memory.max && echo 0 >$g/memory.swap.max 2>/dev/null
-      sh -c "echo \$\$ >$g/cgroup.procs && exec tail /dev/zero" >/dev/null 2>&1 ;;
+      sh -c "echo \$\$ >$g/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=48M count=1" >/dev/null 2>&1 ;;
     biolatency) echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/nvme0n1 of=/dev/null bs=4k count=256 2>/dev/null ;;
     funclatency) sleepy_function 20 5 >/dev/null ;;
     profile) i=0; while [ $i -lt 30000 ]; do i=$((i + 1)); done ;;
