@@ -85,21 +85,23 @@ const LACKS: [RegExp, string[]][] = [
 
 /** CI cost of the matrix, measured (2-core VM shared with other jobs; see the load average). */
 const TIMING = [
-  "Measured on the 2-core CI VM, guests booted one after the other, each `-smp 2 -m 1024`, two guest commands at a",
-  "time (one per vCPU), every trace 1.8 s after attach. Figures are wall seconds of `scripts/kernel-matrix --kernel K`",
-  "(prepare from cache + one boot + doctor + verify + 13 traces), measured 2026-12-01 with the host's load average",
-  "at 15-22 (other jobs sharing the 2 cores), so an idle machine is faster:",
+  "Measured on the 2-core CI VM with `CI=true bun test test/verifier/matrix/verify-matrix.test.ts` (2026-12-01, host load",
+  "average 7-10 from other jobs sharing the 2 cores: an idle machine is faster). Guests boot one after the other, never",
+  "two at once, each `-smp 2 -m 1024`; inside, two commands at a time (one per vCPU); every trace lasts 1.8 s after attach.",
+  "Per-command figures are guest seconds (they overlap in the two lanes); \"whole run\" is the wall time of",
+  "`scripts/kernel-matrix --kernel K` (prepare from cache + one boot + doctor + verify + 13 traces):",
   "",
-  "| guest | reaches /init | doctor | verify | 13 traces | whole run |",
+  "| guest | reaches /init | doctor | verify | traces (each, 2 lanes) | whole run |",
   "|---|---|---|---|---|---|",
-  "| 5.10.0-43-cloud-amd64 | 12.6 s | 4.8 s | 15.3 s | ~80 s guest time in 2 lanes (all refused quickly) | 68 s |",
-  "| 6.1.0-56-cloud-amd64 | 20.4 s | 10.2 s | 53.6 s | 15-78 s each, 2 lanes | 289 s |",
-  "| 6.12.95+deb12-cloud-amd64 | 11.9 s | 7.2 s | 75.9 s | 6-75 s each, 2 lanes | 226 s |",
-  "| 6.18 host (native) | — | — | ~1 s (test/verifier/verify.test.ts: 9 s for the file) | in the recipe tests | — |",
+  "| 5.10.0-43-cloud-amd64 | 20.3 s | 9.5 s | 38.0 s | 4.7-29 s (all refused) | 128.7 s |",
+  "| 6.1.0-56-cloud-amd64 | 14.4 s | 9.9 s | 54.0 s | 8.4-45.4 s | 200.6 s |",
+  "| 6.12.95+deb12-cloud-amd64 | 15.7 s | 8.9 s | 31.6 s | 8.5-37.2 s | 158.7 s |",
+  "| 6.18 host (natively, no guest) | — | — | ~1 s (test/verifier/verify.test.ts: 9 s for the file) | in the recipe tests | — |",
   "",
-  "The three guests together: ~10 minutes of wall time at that load (the suite's other tests run before and after,",
-  "not alongside: the matrix tests boot one guest at a time). The first run also downloads the two packages apt has",
-  "not cached (~55 MB, a few seconds) and builds the shared initramfs (~60 MB, 10-20 s).",
+  "The three guests add 500 s (8.3 min) of CI wall time in that file (51 tests). At load average ~20 the same runs took",
+  "68-290 s per guest. Not measured here: the whole `.ci/run` before and after (the suite is not run by this job).",
+  "The first run also downloads the two packages the machine's apt does not have (~55 MB, seconds) and builds the",
+  "shared initramfs (~60 MB, 10-20 s). test/verifier/matrix/kernel-matrix.test.ts adds two more 6.1 boots (~1-2 min).",
 ];
 
 const lines: string[] = [];
