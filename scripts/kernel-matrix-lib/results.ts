@@ -3,13 +3,13 @@
 //   results.ts summary RUN_JSON          -> one human line (release, wall time, completeness)
 //   results.ts run RUN_JSON              -> replays result 0: stdout, stderr, exit code
 //   results.ts batch RUN_JSON [OUTFILE]  -> the results array as JSON; exit 124/125 when incomplete
-//   results.ts matrix RUN_JSON DIR       -> DIR/{doctor,verify,trace,results}.json; exit != 0 unless verify
-//                                           and the trace passed
+//   results.ts matrix RUN_JSON DIR       -> DIR/{doctor,verify,trace-<recipe>,results}.json; exit != 0 unless
+//                                           verify and every trace passed
 //   results.ts baseline RUN_JSON FILE    -> result 0's stdout (a verifier baseline) to FILE; exit != 0 unless
 //                                           the command succeeded and printed a baseline
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 
-export interface GuestResult { cmd: string; exit: number; stdout: string; stderr: string }
+export interface GuestResult { cmd: string; exit: number; stdout: string; stderr: string; /** guest seconds the command took */ seconds?: number }
 export interface GuestRun {
   release: string | null;
   wallSeconds: number;
@@ -45,16 +45,23 @@ function parse(logPath: string, nonce: string, commandsPath: string, wall: numbe
     const [tag, idx, ...value] = rest.split(":");
     cur = { tag: tag ?? "", idx: Number(idx), value: value.join(":"), lines: [] };
   }
+  const started: number[] = [];
   const results: GuestResult[] = cmds.map((c) => ({ cmd: Buffer.from(c, "utf8").toString(), exit: -1, stdout: "", stderr: "" }));
   let release: string | null = null, up0: number | null = null, up1: number | null = null, done = false;
   for (const b of blocks) {
     const r = results[b.idx];
     switch (b.tag) {
       case "BOOT": release = b.payload.toString("utf8").trim(); up0 = Number(b.value); break;
-      case "CMD": if (r) r.cmd = b.payload.toString("utf8"); break;
+      case "CMD": if (r) { r.cmd = b.payload.toString("utf8"); started[b.idx] = Number(b.value.split(":")[0]); } break;
       case "STDOUT": if (r) r.stdout = b.payload.toString("utf8"); break;
       case "STDERR": if (r) r.stderr = b.payload.toString("utf8"); break;
-      case "EXIT": if (r) r.exit = Number(b.value); break;
+      case "EXIT": {
+        if (!r) break;
+        const [code, up] = b.value.split(":");
+        r.exit = Number(code);
+        if (up !== undefined && started[b.idx] !== undefined) r.seconds = Math.round((Number(up) - started[b.idx]!) * 10) / 10;
+        break;
+      }
       case "DONE": done = true; up1 = Number(b.value); break;
     }
   }
@@ -112,22 +119,26 @@ switch (mode) {
     process.exit(status(r));
   }
   case "matrix": {
+    // Results: [doctor, verify, one `trace-recipe.sh RECIPE` per recipe].
     const r = load(a[0]);
     const dir = a[1];
-    const [doctor, verify, trace] = r.results;
+    const [doctor, verify, ...traces] = r.results;
     const body = (x: GuestResult | undefined) => (x && x.stdout.trim() ? x.stdout : JSON.stringify({ error: "no output", exit: x?.exit ?? null, stderr: x?.stderr ?? "" }) + "\n");
     writeFileSync(`${dir}/doctor.json`, body(doctor));
     writeFileSync(`${dir}/verify.json`, body(verify));
-    // The trace's events are JSON lines on stdout, its lifecycle records (compat, attached, summary) on stderr.
-    if (trace) writeFileSync(`${dir}/trace.json`, JSON.stringify({ cmd: trace.cmd, exit: trace.exit, stdout: trace.stdout, stderr: trace.stderr }, null, 2) + "\n");
+    // Each trace's events are JSON lines on stdout, its lifecycle records (compat, attached, end) on stderr.
+    const recipeOf = (x: GuestResult) => x.cmd.split(" ").at(-1)!;
+    for (const t of traces) writeFileSync(`${dir}/trace-${recipeOf(t)}.json`, JSON.stringify({ cmd: t.cmd, exit: t.exit, stdout: t.stdout, stderr: t.stderr }, null, 2) + "\n");
     writeFileSync(`${dir}/results.json`, JSON.stringify(r, null, 2) + "\n");
     for (const x of r.results) {
-      const tail = x.stderr.trim().split("\n").slice(-3).join(" | ");
-      console.error(`kernel-matrix: [exit ${x.exit}] ${x.cmd}${x.exit !== 0 && tail ? `  -- ${tail}` : ""}`);
+      const tail = x.stderr.trim().split("\n").filter((l) => !l.startsWith("{")).slice(-2).join(" | ") || x.stderr.trim().split("\n").at(-1);
+      console.error(`kernel-matrix: [exit ${x.exit}, ${x.seconds ?? "?"} s] ${x.cmd}${x.exit !== 0 && tail ? `  -- ${tail}` : ""}`);
     }
-    console.error(`kernel-matrix: wrote ${dir}/{doctor,verify,${trace ? "trace," : ""}results}.json`);
+    console.error(`kernel-matrix: wrote ${dir}/{doctor,verify,trace-<recipe>,results}.json`);
     if (!r.complete) process.exit(status(r));
-    process.exit(verify && verify.exit === 0 && (!trace || trace.exit === 0) ? 0 : 1);
+    const failed = [verify, ...traces].filter((x) => !x || x.exit !== 0);
+    if (failed.length) console.error(`kernel-matrix: error: kernel ${r.release}: ${failed.length} command(s) failed: ${failed.map((x) => (x ? recipeOf(x) : "?")).join(", ")}`);
+    process.exit(failed.length ? 1 : 0);
   }
   case "baseline": {
     const r = load(a[0]!);

@@ -4,7 +4,8 @@
 // lacks (kernelFeatures()) are listed as unsupported with the evidence and are not loaded.
 // A baseline (bpf/verifier-baseline/<kernel-release>.json) records the same for one kernel; a run
 // compared with it fails on any change of acceptance or chosen variant, or verified_insns growth
-// past a threshold.
+// past a threshold (the kernel's own baseline) or only reports insns drift (the nearest baseline of
+// another build of the same major.minor: baseline-select.ts).
 //
 // Only verified recipes are loaded (loadVerifiedRecipe): signature, object pin and schema first.
 import { InputFileError, MiB, readRegularText, writeNewFileAtomic } from "../files/regular-file";
@@ -22,6 +23,7 @@ import { resolveParameters } from "../recipe/params";
 import { Rodata } from "../libbpf/rodata";
 import { explainVerifierLog, saveVerifierLog } from "./verifier-report";
 import { versionReport } from "../forensics/version-report";
+import { baselineMode, type BaselineMode } from "./baseline-select";
 
 export type AltStatus = "accepted" | "rejected" | "unsupported";
 
@@ -108,17 +110,25 @@ export function verifyRecipes(opts: VerifyOptions = {}): VerifyReport {
 
 function verifyRecipe(recipe: VerifiedRecipe, features: FeatureReport): RecipeResult {
   const m = recipe.manifest;
-  const selection = selectProfile(m, features);
-  const probes: ProbeResult[] = m.probes.map((probe, i) => {
-    const choice = selection.probes[i]!;
-    const alternatives = probe.alternatives.map((alt): AltResult => {
+  // Every supported alternative is loaded first; the choice is then what trace takes here: the
+  // first alternative the kernel both supports and accepts (a rejected one falls back at run time).
+  const results = m.probes.map((probe) =>
+    probe.alternatives.map((alt): AltResult => {
       const feature = ATTACH_FEATURE[alt.type];
       const base = { program: alt.program, type: alt.type, ...(alt.target ? { target: alt.target } : {}), feature };
       const f = features.features[feature];
       if (f?.status !== "yes") return { ...base, status: "unsupported", evidence: f ? `${feature}: ${f.status} — ${f.evidence}` : `${feature}: unknown — not probed` };
       return { ...base, ...loadAlone(recipe, alt) };
-    });
-    return { name: probe.name, essential: choice.essential, chosen: choice.chosen?.program ?? null, chosen_type: choice.chosen?.type ?? null, variant: choice.chosenIndex, alternatives };
+    }),
+  );
+  const rejected = new Map(results.flat().filter((a) => a.status === "rejected").map((a) => [a.program, a]));
+  const selection = selectProfile(m, features, (alt) => {
+    const r = rejected.get(alt.program);
+    return r ? { status: "rejected", stage: "load", reason: (r.reason ?? []).at(-1) ?? `errno ${r.errno}`, at: new Date().toISOString() } : undefined;
+  });
+  const probes: ProbeResult[] = m.probes.map((probe, i) => {
+    const choice = selection.probes[i]!;
+    return { name: probe.name, essential: choice.essential, chosen: choice.chosen?.program ?? null, chosen_type: choice.chosen?.type ?? null, variant: choice.chosenIndex, alternatives: results[i]! };
   });
   return { recipe: m.name, version: m.version, object_sha256: recipe.objectSha256, profile: selection.profile, probes };
 }
@@ -231,6 +241,8 @@ export interface Change {
 export interface Comparison {
   baselineKernel: string;
   kernel: string;
+  /** exact: this kernel's own baseline; nearest: another build of the same major.minor (insns drift reported, never failed). */
+  mode: BaselineMode;
   thresholdPct: number;
   changes: Change[];
   ok: boolean;
@@ -241,8 +253,11 @@ export interface Comparison {
  * either way), a different chosen alternative, verified_insns grown by more than thresholdPct, or an
  * alternative present on one side only (regenerate the baseline with --write-baseline). Shrinking
  * verified_insns is reported, not failed. With `only`, recipes outside it are not compared.
+ * Against the baseline of another build of the same major.minor (mode "nearest", see
+ * baseline-select.ts) verified_insns changes are reported and never fail.
  */
 export function compareWithBaseline(run: VerifyReport, base: VerifyReport, thresholdPct = 10, only?: string[]): Comparison {
+  const mode = baselineMode(run.kernel, base.kernel);
   const changes: Change[] = [];
   const key = (r: string, p: string, a: string) => `${r}/${p}/${a}`;
   const index = (rep: VerifyReport) => {
@@ -271,7 +286,7 @@ export function compareWithBaseline(run: VerifyReport, base: VerifyReport, thres
     }
     if (a.status === "accepted" && b.verified_insns && a.verified_insns !== undefined && a.verified_insns !== b.verified_insns) {
       const pct = ((a.verified_insns - b.verified_insns) / b.verified_insns) * 100;
-      changes.push({ kind: "insns", where: k, was: `${b.verified_insns} verified insns`, now: `${a.verified_insns} (${pct >= 0 ? "+" : ""}${pct.toFixed(1)} %)`, fails: pct > thresholdPct });
+      changes.push({ kind: "insns", where: k, was: `${b.verified_insns} verified insns`, now: `${a.verified_insns} (${pct >= 0 ? "+" : ""}${pct.toFixed(1)} %)`, fails: mode !== "nearest" && pct > thresholdPct });
     }
   }
   for (const [k, a] of now.alts) if (!was.alts.has(k)) changes.push({ kind: "added", where: k, was: "not in the baseline", now: a.status, fails: true });
@@ -279,17 +294,20 @@ export function compareWithBaseline(run: VerifyReport, base: VerifyReport, thres
     const b = was.chosen.get(k);
     if (b !== undefined && b !== c) changes.push({ kind: "chosen", where: k, was: `chooses ${b}`, now: `chooses ${c}`, fails: true });
   }
-  return { baselineKernel: base.kernel, kernel: run.kernel, thresholdPct, changes, ok: !changes.some((c) => c.fails) };
+  return { baselineKernel: base.kernel, kernel: run.kernel, mode, thresholdPct, changes, ok: !changes.some((c) => c.fails) };
 }
 
-/** The gate's error: one line per failing change. */
-export function gateError(c: Comparison, baselineFile: string): EbpfctlError {
+/** The gate's error: one line per failing change. `candidate`: the baseline this run wrote for its own build. */
+export function gateError(c: Comparison, baselineFile: string, candidate?: string): EbpfctlError {
   const failing = c.changes.filter((x) => x.fails);
+  const regenerate = candidate
+    ? `if intended, review and commit the candidate ${candidate} as bpf/verifier-baseline/${c.kernel}.json`
+    : "if the change is intended, regenerate the baseline with `ebpfctl verify --write-baseline FILE` on that kernel and commit it";
   return verifyGateFailed(
-    `${failing.length} change(s) against ${baselineFile}: ${failing.map((x) => `${x.where}: ${x.was} -> ${x.now}`).join("; ")}`,
-    failing.some((x) => x.kind === "missing" || x.kind === "added")
+    `${failing.length} change(s) against ${baselineFile}${c.mode === "nearest" ? ` (nearest baseline of ${c.kernel}'s series)` : ""}: ${failing.map((x) => `${x.where}: ${x.was} -> ${x.now}`).join("; ")}`,
+    failing.some((x) => x.kind === "missing" || x.kind === "added") && !candidate
       ? "recipes or alternatives changed: if intended, regenerate the baseline with `ebpfctl verify --write-baseline FILE` on that kernel"
-      : "if the change is intended, regenerate the baseline with `ebpfctl verify --write-baseline FILE` on that kernel and commit it",
+      : regenerate,
   );
 }
 

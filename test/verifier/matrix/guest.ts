@@ -1,5 +1,6 @@
-// Runs command lines inside the kernel-matrix guest (Debian 12's 6.1 cloud kernel under qemu TCG,
-// see scripts/kernel-matrix). One boot per call, so batch what you can: a boot costs ~7-10 s.
+// Runs command lines inside a kernel-matrix guest (a Debian cloud kernel under qemu TCG: 6.1 by
+// default, --kernel 5.10 or 6.12; see scripts/kernel-matrix). One boot per call, so batch what you
+// can: a boot costs ~10-25 s.
 //
 //   const [r] = await runInGuest(["ebpfctl trace execsnoop -d 2 --output json"]);
 //   expect(r.exit).toBe(0);
@@ -17,7 +18,9 @@ export interface RunInGuestOptions {
   timeoutSec?: number;
   /** The ebpfctl binary to put in the guest (default dist/ebpfctl, or $KERNEL_MATRIX_EBPFCTL). */
   ebpfctl?: string;
-  /** Debian kernel package (default: newest cached/available linux-image-6.1.0-*-cloud-amd64-unsigned). */
+  /** Kernel series: 5.10 (Debian 11), 6.1 (Debian 12, the default) or 6.12 (bookworm-backports). */
+  kernel?: string;
+  /** Debian kernel package (default: the series' cached one with a committed baseline, else the newest). */
   kernelPkg?: string;
   /** Print the guest console on the script's stderr (collected in GuestRun.log). */
   verbose?: boolean;
@@ -40,6 +43,7 @@ function optionArgs(opts: RunInGuestOptions): string[] {
   const a: string[] = [];
   if (opts.timeoutSec) a.push("--timeout", String(opts.timeoutSec));
   if (opts.ebpfctl) a.push("--ebpfctl", opts.ebpfctl);
+  if (opts.kernel) a.push("--kernel", opts.kernel);
   if (opts.kernelPkg) a.push("--kernel-pkg", opts.kernelPkg);
   if (opts.verbose) a.push("--verbose");
   return a;

@@ -1,98 +1,215 @@
-// The standard matrix in the guest kernel (Debian 12's 6.1 cloud kernel, qemu TCG): one
-// `scripts/kernel-matrix` run boots it once and runs `ebpfctl doctor`, `ebpfctl verify --baseline
-// bpf/verifier-baseline/<release>.json` and a real `ebpfctl trace tcpconnect` whose preferred
-// variant (fentry on tcp_connect) works only there: attached, with a loopback connect() observed.
-// The whole run (prepare + boot + three commands) must stay under 3 minutes.
-// Locally the suite skips when the guest cannot be prepared; under CI=true it fails instead.
+// The standard matrix in each guest kernel under qemu TCG (scripts/kernel-matrix --kernel K):
+// Debian 11's 5.10, Debian 12's 6.1 and bookworm-backports' 6.12 cloud kernels, booted one after
+// the other (never two guests at once), ONE boot each: `ebpfctl doctor`, `ebpfctl verify` against
+// that kernel's committed baseline compared exactly (--threshold 0), and every recipe tracing a
+// real event the guest makes itself (scripts/kernel-matrix-lib/trace-recipe.sh says which): each
+// stream recipe must report that event, each aggregation must be non-empty and well-formed.
+// The host's own 6.18 is covered natively by test/verifier/verify.test.ts and the recipe tests.
+// Locally a guest that cannot be prepared skips; under CI=true it fails, naming the kernel.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KERNEL_MATRIX, ROOT, guestInfo, prepareGuest } from "./guest";
 import type { VerifyReport } from "../../../src/verifier/verify";
 
-const skipReason = prepareGuest();
 const ci = process.env.CI === "true";
-const release = skipReason ? "" : guestInfo().release!;
-const out = (f: string) => join(ROOT, "build/matrix", release, f);
+const RECIPES = readdirSync(join(ROOT, "recipes")).filter((f) => f.endsWith(".yaml")).map((f) => f.slice(0, -5)).sort();
+/** Per guest boot (prepare is done before, by prepareGuest): under ~4 min on the loaded 2-core CI host. */
+const BOOT_TIMEOUT_SEC = 420;
 
-function guestTest(name: string, fn: () => void | Promise<void>): void {
-  if (!skipReason) test(name, fn);
-  else if (ci) test(name, () => { throw new Error(`kernel-matrix guest unavailable under CI: ${skipReason}`); });
-  else test.skip(`${name} (skipped: ${skipReason})`, fn);
+interface Rec { kind: string; [k: string]: unknown }
+interface Trace { exit: number; stdout: string; stderr: string }
+interface Hist { kind: string; total: number; buckets: { low: number; high: number; count: number }[] }
+
+function wellFormedHistogram(h: Hist): void {
+  expect(h.kind).toBe("histogram");
+  let sum = 0;
+  h.buckets.forEach((b, i) => {
+    expect(b.low).toBe(i === 0 ? 0 : 2 ** i);
+    expect(b.high).toBe(2 ** (i + 1) - 1);
+    sum += b.count;
+  });
+  expect(sum).toBe(h.total);
+  expect(h.total).toBeGreaterThan(0);
 }
 
-interface Record_ { kind: string; [k: string]: unknown }
+/** What each recipe must have seen of the action trace-recipe.sh made. */
+const EXPECT: Record<string, (events: Rec[], t: Trace) => void> = {
+  execsnoop: (ev) => expect(ev.find((e) => e.filename === "/bin/true")).toMatchObject({ comm: "true", retval: 0, args: ["/bin/true"] }),
+  opensnoop: (ev) => expect(ev.find((e) => e.path === "/etc/hostname" && e.comm === "cat")).toMatchObject({ flags: 0 }),
+  bindsnoop: (ev) => expect(ev.find((e) => e.port === 4242)).toMatchObject({ comm: "nc", ret: 0 }),
+  tcpconnect: (ev) => {
+    const e = ev.find((x) => x.dport === 9 && x.comm === "nc")!;
+    expect(e).toMatchObject({ family: 2, saddr: "127.0.0.1", daddr: "127.0.0.1" });
+    expect(e.sport).toBeGreaterThan(0); // only the fentry/kprobe variants (chosen in every guest) see the source port
+  },
+  tcplife: (ev) => {
+    // "matrix-hello\n" (13 bytes) from the client, received by the listener: both ends' lives.
+    expect(ev.find((e) => e.dport === 4343 && e.comm === "nc")).toMatchObject({ tx_bytes: 13 });
+    expect(ev.find((e) => e.sport === 4343 && e.comm === "nc")).toMatchObject({ rx_bytes: 13 });
+  },
+  sigsnoop: (ev, t) => {
+    const child = Number(/sigsnoop-child=(\d+)/.exec(t.stderr)?.[1]);
+    expect(child).toBeGreaterThan(0);
+    expect(ev.find((e) => e.sig === 10 && e.tpid === child)).toMatchObject({ sig_name: "SIGUSR1", tcomm: "sleep", result: 0 });
+  },
+  exitsnoop: (ev) => expect(ev.find((e) => e.comm === "sh" && e.exit_code === 7)).toMatchObject({ sig: 0 }),
+  oomkill: (ev) => expect(ev.find((e) => e.tcomm === "dd")).toMatchObject({ fcomm: "dd" }),
+  biolatency: (ev) => wellFormedHistogram(ev.find((e) => e.kind === "histogram") as unknown as Hist),
+  runqlat: (ev) => wellFormedHistogram(ev.find((e) => e.kind === "histogram") as unknown as Hist),
+  funclatency: (ev) => {
+    // sleepy_function 20 5: five calls of a 20 ms function, none shorter than 2^24 ns
+    const h = ev.find((e) => e.kind === "histogram") as unknown as Hist;
+    wellFormedHistogram(h);
+    expect(h.total).toBe(5);
+    expect(h.buckets.filter((b) => b.count > 0 && b.high < 2 ** 24)).toEqual([]);
+  },
+  profile: (ev) => {
+    const stacks = ev.filter((e) => e.kind === "stack") as unknown as { count: number; comm: string; kernel_stack?: string[]; user_stack?: string[] }[];
+    expect(stacks.length).toBeGreaterThan(0);
+    for (const s of stacks) expect(s.count).toBeGreaterThan(0);
+  },
+  syscount: (ev) => {
+    const t = ev.find((e) => e.kind === "table") as unknown as { rows: { syscall: string; count: number }[] };
+    expect(t.rows.length).toBeGreaterThan(0);
+    expect(t.rows.filter((r) => typeof r.syscall === "string" && r.syscall.length > 0).length).toBe(t.rows.length);
+    for (const r of t.rows) expect(r.count).toBeGreaterThan(0);
+  },
+};
 
-describe("kernel matrix: doctor + verify + an fentry trace in the 6.1 guest", () => {
-  let exit = -1;
-  let log = "";
-  let wallSeconds = Infinity;
+/**
+ * What each guest kernel cannot run today, and why (docs/kernel-matrix.md, "What each kernel
+ * lacks"). Pinned so that a fix or a new breakage both show up here. On 5.10:
+ * - disabled (exit 9): every perf-event-based attach (tracepoint, kprobe, uprobe, perf_event)
+ *   probes as EINVAL in ebpfctl's feature probe, although the same libbpf attaches them from C
+ *   there (probe-attach in kernel-matrix.test.ts' 6.1 batch; checked by hand on 5.10) — an ebpfctl
+ *   bug in the pre-5.15 (no BPF perf link) attach path, not a kernel limit;
+ * - verifier-rejected (exit 5): "BPF_STX uses reserved fields": the programs use atomic
+ *   fetch-and-add (BPF_ATOMIC with BPF_FETCH), which 5.10's verifier does not know (5.12+).
+ */
+const REFUSED: Record<string, Record<string, 5 | 9>> = {
+  "5.10": {
+    bindsnoop: 9, execsnoop: 9, funclatency: 9, opensnoop: 9, profile: 9,
+    biolatency: 5, exitsnoop: 5, oomkill: 5, runqlat: 5, sigsnoop: 5, syscount: 5, tcpconnect: 5, tcplife: 5,
+  },
+  "6.1": {},
+  "6.12": {},
+};
 
-  beforeAll(async () => {
-    if (skipReason) return;
-    const t0 = performance.now();
-    // --no-doc: the test must not rewrite the committed docs/kernel-matrix.md
-    const p = Bun.spawn(["bash", KERNEL_MATRIX, "--no-doc", "--timeout", "170"], { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    const [, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    wallSeconds = (performance.now() - t0) / 1000;
-    exit = code;
-    log = err;
-    console.error(`kernel-matrix: guest ${release}: prepare + boot + doctor + verify + trace took ${wallSeconds.toFixed(1)} s wall`);
-    if (code !== 0) console.error(err);
-  }, 240_000);
+for (const kernel of ["5.10", "6.1", "6.12"]) {
+  const skipReason = prepareGuest({ kernel });
+  const release = skipReason ? "" : guestInfo({ kernel }).release!;
+  const out = (f: string) => join(ROOT, "build/matrix", release, f);
+  const guestTest = (name: string, fn: () => void | Promise<void>): void => {
+    if (!skipReason) test(name, fn);
+    else if (ci) test(name, () => { throw new Error(`kernel-matrix guest ${kernel} unavailable under CI: ${skipReason}`); });
+    else test.skip(`${name} (skipped: ${skipReason})`, fn);
+  };
 
-  guestTest("the matrix run passes and takes under 3 minutes", () => {
-    expect({ exit, log: exit === 0 ? "" : log }).toEqual({ exit: 0, log: "" });
-    expect(wallSeconds).toBeLessThan(180);
-  });
+  describe(`kernel matrix ${kernel} (${release || "not prepared"}): doctor + verify + every recipe in one TCG boot`, () => {
+    let exit = -1;
+    let log = "";
+    let wallSeconds = Infinity;
 
-  guestTest("doctor in the guest: kprobe and fentry work there", () => {
-    const d = JSON.parse(readFileSync(out("doctor.json"), "utf8"));
-    expect(d.facts.release).toBe(release);
-    expect(d.features.features.kprobe.status).toBe("yes");
-    expect(d.features.features.fentry.status).toBe("yes");
-  });
+    beforeAll(async () => {
+      if (skipReason) return;
+      const t0 = performance.now();
+      // --no-doc: the test must not rewrite the committed docs/kernel-matrix.md
+      const p = Bun.spawn(["bash", KERNEL_MATRIX, "--kernel", kernel, "--no-doc", "--timeout", String(BOOT_TIMEOUT_SEC)], { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      const [, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      wallSeconds = (performance.now() - t0) / 1000;
+      exit = code;
+      log = err;
+      console.error(`kernel-matrix ${kernel}: guest ${release}: ${/boot \+ \d+ command\(s\) took [^\n]*/.exec(err)?.[0] ?? "(no boot summary)"}; whole run ${wallSeconds.toFixed(1)} s wall`);
+      if (code !== 0) console.error(err);
+    }, (BOOT_TIMEOUT_SEC + 60) * 1000);
 
-  guestTest("verify in the guest matches the committed guest baseline; preferred kprobe/fentry variants are accepted and chosen", () => {
-    const v = JSON.parse(readFileSync(out("verify.json"), "utf8")) as VerifyReport & { baseline: { ok: boolean; file: string; changes: unknown[]; baselineKernel: string } };
-    expect(v.kernel).toBe(release);
-    expect(v.baseline.baselineKernel).toBe(release);
-    expect(v.baseline.file).toBe(`bpf/verifier-baseline/${release}.json`);
-    expect(v.baseline.changes).toEqual([]);
-    expect(v.baseline.ok).toBe(true);
-    expect(existsSync(join(ROOT, v.baseline.file))).toBe(true);
-    const probe = (r: string, p: string) => v.recipes.find((x) => x.recipe === r)!.probes.find((x) => x.name === p)!;
-    for (const [r, p, program] of [["tcpconnect", "connect", "fentry_tcp_connect"], ["oomkill", "oom_kill", "kprobe_oom_kill_process"]] as const) {
-      const pr = probe(r, p);
-      expect(pr.chosen).toBe(program);
-      expect(pr.variant).toBe(0);
-      const alt = pr.alternatives.find((a) => a.program === program)!;
-      expect(alt.status).toBe("accepted");
-      expect(alt.verified_insns).toBeGreaterThan(0);
+    const refused = REFUSED[kernel]!;
+    guestTest(`the ${kernel} matrix run completes within the boot timeout; only the known refusals fail`, () => {
+      const failed = [...log.matchAll(/\[exit (\d+), [^\]]*\] sh \S+trace-recipe\.sh (\S+)/g)].filter((m) => m[1] !== "0").map((m) => m[2]).sort();
+      expect(failed).toEqual(Object.keys(refused).sort());
+      expect(exit).toBe(failed.length ? 1 : 0); // 1: a command failed; 124/125 would be a timeout or a boot failure
+      expect(log).toMatch(/\[exit 0, [^\]]*\] ebpfctl verify /);
+      expect(wallSeconds).toBeLessThan(BOOT_TIMEOUT_SEC);
+      expect(release.startsWith(`${kernel}.`)).toBe(true);
+    });
+
+    guestTest("doctor in the guest: ring buffers, tp_btf and fentry work there, and kprobes (except as REFUSED says for 5.10)", () => {
+      const d = JSON.parse(readFileSync(out("doctor.json"), "utf8"));
+      expect(d.facts.release).toBe(release);
+      const misprobed = kernel === "5.10" ? ["kprobe", "tracepoint", "uprobe", "perf_event"] : [];
+      for (const f of ["ringbuf", "fentry", "tp_btf", "raw_tp", "kprobe", "tracepoint", "uprobe", "perf_event"]) {
+        expect({ f, s: d.features.features[f]?.status }).toEqual({ f, s: misprobed.includes(f) ? "no" : "yes" });
+      }
+    });
+
+    guestTest("verify in the guest matches its committed baseline exactly; the preferred kprobe/fentry variants are chosen", () => {
+      const v = JSON.parse(readFileSync(out("verify.json"), "utf8")) as VerifyReport & { baseline: { ok: boolean; file: string; mode: string; changes: unknown[]; baselineKernel: string } };
+      expect(v.kernel).toBe(release);
+      expect(v.baseline).toMatchObject({ file: `bpf/verifier-baseline/${release}.json`, baselineKernel: release, mode: "exact", changes: [], ok: true });
+      expect(existsSync(join(ROOT, v.baseline.file))).toBe(true);
+      expect(v.recipes.map((r) => r.recipe).sort()).toEqual(RECIPES);
+      // The guests have kprobes and fentry: the preferred kprobe/fentry variants load and are chosen.
+      const probe = (r: string, p: string) => v.recipes.find((x) => x.recipe === r)!.probes.find((x) => x.name === p)!;
+      if (kernel === "5.10") {
+        // see REFUSED: kprobe probes as unsupported, fentry loads but is rejected (atomics)
+        expect(probe("tcpconnect", "connect").alternatives.find((a) => a.program === "fentry_tcp_connect")!.status).toBe("rejected");
+        expect(v.totals.rejected).toBeGreaterThan(0);
+        return;
+      }
+      for (const [r, p, program] of [["tcpconnect", "connect", "fentry_tcp_connect"], ["oomkill", "oom_kill", "kprobe_oom_kill_process"]] as const) {
+        expect(probe(r, p)).toMatchObject({ chosen: program, variant: 0 });
+        expect(probe(r, p).alternatives.find((a) => a.program === program)!.verified_insns).toBeGreaterThan(0);
+      }
+      expect(v.totals.rejected).toBe(0);
+      expect(v.totals.unsupported).toBe(0);
+    });
+
+    for (const recipe of RECIPES) {
+      const code = refused[recipe];
+      if (code) {
+        guestTest(`trace ${recipe} is refused honestly (exit ${code}, one error line saying why)`, () => {
+          const t = JSON.parse(readFileSync(out(`trace-${recipe}.json`), "utf8")) as Trace;
+          expect(t.exit).toBe(code);
+          const v = JSON.parse(readFileSync(out("verify.json"), "utf8")) as VerifyReport;
+          const planned = v.recipes.find((r) => r.recipe === recipe)!;
+          const errors = t.stderr.split("\n").filter((l) => l.startsWith("error: "));
+          expect(errors.length).toBe(1);
+          if (code === 9) {
+            expect(planned.profile).toBe("disabled");
+            expect(errors[0]).toContain(`${recipe} cannot run on this kernel`);
+          } else {
+            // the chosen variant is one the verifier rejects here (verify recorded it): named, with the verifier's line
+            const rejected = planned.probes.flatMap((p) => p.alternatives.filter((a) => a.program === p.chosen && a.status === "rejected"));
+            expect(rejected.length).toBeGreaterThan(0);
+            expect(errors[0]).toMatch(new RegExp(`verifier rejected ${recipe}:(${rejected.map((a) => a.program).join("|")})`));
+            expect(errors[0]).toContain(rejected[0]!.reason!.at(-1)!);
+          }
+          expect(t.stdout).toBe("");
+        });
+        continue;
+      }
+      guestTest(`trace ${recipe} attaches the variant verify chose and sees its event`, () => {
+        const t = JSON.parse(readFileSync(out(`trace-${recipe}.json`), "utf8")) as Trace;
+        expect({ exit: t.exit, stderr: t.exit === 0 ? "" : t.stderr }).toEqual({ exit: 0, stderr: "" });
+        const records = t.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Rec);
+        const compat = records.find((r) => r.kind === "compat")!;
+        expect((compat.kernel as { release: string }).release).toBe(release);
+        const v = JSON.parse(readFileSync(out("verify.json"), "utf8")) as VerifyReport;
+        const planned = v.recipes.find((r) => r.recipe === recipe)!;
+        // trace runs the profile and variants the verifier gate recorded (sigsnoop: full everywhere)
+        expect(compat.profile).toBe(planned.profile);
+        if (recipe === "sigsnoop") expect(compat.profile).toBe("full");
+        expect((compat.probes as { name: string; chosen: { program: string } | null }[]).map((p) => `${p.name}=${p.chosen?.program ?? "none"}`)).toEqual(planned.probes.map((p) => `${p.name}=${p.chosen ?? "none"}`));
+        expect(records.find((r) => r.kind === "attached")).toBeDefined();
+        expect(records.find((r) => r.kind === "end")).toMatchObject({ reason: "completed" });
+        const events = t.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Rec);
+        EXPECT[recipe]!(events, t);
+      });
     }
-    expect(v.totals.unsupported).toBe(0);
-  });
 
-  guestTest("trace tcpconnect in the guest attaches the fentry variant and observes a loopback connect()", () => {
-    const t = JSON.parse(readFileSync(out("trace.json"), "utf8")) as { exit: number; stdout: string; stderr: string };
-    const records = t.stderr.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record_);
-    expect({ exit: t.exit, stderr: t.exit === 0 ? "" : t.stderr }).toEqual({ exit: 0, stderr: "" });
-    const compat = records.find((r) => r.kind === "compat")!;
-    expect(compat).toBeDefined();
-    expect(compat.profile).toBe("full");
-    expect((compat.kernel as { release: string }).release).toBe(release);
-    expect(compat.probes).toEqual([{ name: "connect", essential: true, chosen: { program: "fentry_tcp_connect", type: "fentry", target: "tcp_connect" }, variant: 0, lost: "" }]);
-    const attached = records.find((r) => r.kind === "attached")!;
-    expect(attached.probes).toEqual(["connect:fentry"]);
-    expect((attached.links as { target: string }[]).map((l) => l.target)).toEqual(["fentry/tcp_connect"]);
-    // The event: busybox nc connecting to 127.0.0.1:9. A non-zero source port is what only the
-    // fentry/kprobe variants see (the tracepoint fallback fires before the port is chosen).
-    const events = t.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    const ev = events.find((e) => e.comm === "nc" && e.dport === 9);
-    expect(ev).toMatchObject({ family: 2, saddr: "127.0.0.1", daddr: "127.0.0.1", dport: 9 });
-    expect(ev.sport).toBeGreaterThan(0);
-    const end = records.find((r) => r.kind === "end")!;
-    expect(end.reason).toBe("completed");
-    expect((end.accounting as { delivered: number }).delivered).toBeGreaterThanOrEqual(1);
+    guestTest("every recipe has an expected event (a new recipe needs one in trace-recipe.sh and here)", () => {
+      expect(RECIPES.filter((r) => !EXPECT[r])).toEqual([]);
+    });
   });
-});
+}
