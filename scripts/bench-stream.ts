@@ -240,10 +240,19 @@ if (only.has("rate")) {
 if (only.has("decode")) {
   const rs: DecodeResult[] = [];
   for (let i = 0; i < reps; i++) rs.push(await decodeRates(repo, storm, count));
-  const col = (k: "callbackOnly" | "decode" | "decodeRender") => rs.map((r) => r[k] / 1e6);
+  type K = "callbackOnly" | "interpretedDecode" | "interpretedRender" | "decode" | "decodeRender";
+  const col = (k: K) => rs.map((r) => r[k] / 1e6);
+  const cpuCol = (k: K) => rs.map((r) => r.cpu[k] / 1e6);
+  const label: Record<K, string> = {
+    callbackOnly: "ring walk only",
+    interpretedDecode: "ring walk + decode, interpreted (before)",
+    interpretedRender: "ring walk + decode + JSON line, interpreted + jsonEvent (before)",
+    decode: "ring walk + decode, generated",
+    decodeRender: "ring walk + decode + JSON line, generated",
+  };
   say(`\n### In-process consumer rate (RingBufferReader + EventReader, ${count} events per drain, ${reps} reps), M events/s\n`);
-  say(mdTable(["path", "median", "min", "max", "ns/event (median)"], (["callbackOnly", "decode", "decodeRender"] as const).map((k) => [
-    { callbackOnly: "ring walk only", decode: "ring walk + decode", decodeRender: "ring walk + decode + JSON line" }[k], fmt(median(col(k)), 2), fmt(min(col(k)), 2), fmt(max(col(k)), 2), fmt(1e3 / median(col(k)), 0),
+  say(mdTable(["path", "median", "min", "max", "ns/event (median)", "per CPU-second, median"], (Object.keys(label) as K[]).map((k) => [
+    label[k], fmt(median(col(k)), 2), fmt(min(col(k)), 2), fmt(max(col(k)), 2), fmt(1e3 / median(col(k)), 0), fmt(median(cpuCol(k)), 2),
   ])));
   report.decode = rs;
 }

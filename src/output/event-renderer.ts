@@ -1,9 +1,10 @@
 // Turns decoded events into output lines: a live table (header once, aligned rows) or JSON lines.
 import pc from "picocolors";
 import { monotonicNs } from "../libbpf/clock";
-import type { DecodedEvent } from "../libbpf/event-reader";
+import type { DecodedEvent, EventLayout } from "../libbpf/event-reader";
 import type { Column } from "../recipe/manifest";
 import { formatCell, jsonEvent } from "./format";
+import { compileJsonLine, type JsonLine } from "./json-line";
 import type { EventRenderer } from "../session/event-sink";
 export type { EventRenderer } from "../session/event-sink";
 
@@ -12,11 +13,21 @@ export class JsonLinesRenderer implements EventRenderer {
   // Events come in bursts within the same millisecond: reuse the last ISO string (hot path).
   private lastMs = NaN;
   private lastIso = "";
+  private fast: JsonLine | undefined;
   constructor(private readonly columns: Column[], private readonly bootToWallMs: number) {}
   header(): string[] {
     return [];
   }
+  /** The line generated for this layout (json-line.ts), when it can be; render() then uses it. */
+  bindLayout(layout: EventLayout): void {
+    this.fast = compileJsonLine(this.columns, layout, (ms) => this.iso(ms), this.bootToWallMs);
+  }
   render(e: DecodedEvent): string {
+    if (this.fast) return this.fast(e);
+    return this.renderGeneric(e);
+  }
+  /** jsonEvent + JSON.stringify: any event, and the reference the generated line must match. */
+  renderGeneric(e: DecodedEvent): string {
     const o = jsonEvent(this.columns, e, true); // the session's decode: one object per event, not kept
     if (typeof e.ts_ns === "number") o.time = this.iso(this.bootToWallMs + e.ts_ns / 1e6);
     return JSON.stringify(o);

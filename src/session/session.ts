@@ -348,6 +348,7 @@ export class TraceSession {
       const ev = manifest.event!;
       const decoder = new EventReader(obj.btf(), ev.struct, Object.fromEntries(Object.entries(ev.strings ?? {}).map(([k, v]) => [k, { lengthField: v.length_field }])));
       const renderer = plan.renderer!;
+      renderer.bindLayout?.(decoder);
       onHeader(renderer.header());
       reader = own.use(new RingBufferReader(obj.map(ev.ringbuf), (p, size) => onLine(renderer.render(decoder.decode(p, size)))));
     }
