@@ -13,6 +13,19 @@ export type JsonLine = (e: DecodedEvent) => string;
 
 const INT_KINDS = new Set(["int", "uint"]);
 
+/** JSON.stringify(name(n)), remembered per n: a storm of failing calls repeats one errno. */
+function memoJson(name: (n: number) => string): (n: number) => string {
+  const m = new Map<number, string>();
+  return (n) => {
+    let j = m.get(n);
+    if (j === undefined) {
+      j = JSON.stringify(name(n));
+      if (m.size < 4096) m.set(n, j);
+    }
+    return j;
+  };
+}
+
 /** `iso(ms)` turns boot-relative milliseconds + offset into the `time` string (the renderer's cache). */
 export function compileJsonLine(columns: Column[], layout: EventLayout, iso: (ms: number) => string, bootToWallMs: number): JsonLine | undefined {
   const kind = new Map(layout.fields.map((f) => [f.name, f.kind]));
@@ -33,11 +46,11 @@ export function compileJsonLine(columns: Column[], layout: EventLayout, iso: (ms
     if (f === "errno" || f === "fd_or_errno") {
       if (!INT_KINDS.has(k) || ++errnoColumns > 1) return undefined;
       added.add("errno");
-      tail.push(`if (${v} < 0) s += ',"errno":' + JSON.stringify(errnoName(-${v}));`);
+      tail.push(`if (${v} < 0) s += ',"errno":' + errnoJson(-${v});`);
     } else if (f === "signal") {
       if (!INT_KINDS.has(k)) return undefined;
       added.add(`${c.field}_name`);
-      tail.push(`s += ${JSON.stringify(`,${JSON.stringify(`${c.field}_name`)}:`)} + JSON.stringify(signalName(${v}));`);
+      tail.push(`s += ${JSON.stringify(`,${JSON.stringify(`${c.field}_name`)}:`)} + signalJson(${v});`);
     } else {
       if (f === "ip" && !kind.has("family")) return undefined;
       transformed.set(c.field, f);
@@ -70,6 +83,6 @@ export function compileJsonLine(columns: Column[], layout: EventLayout, iso: (ms
   if (!parts.length) return undefined;
   const body = `let s = ${parts.join("\n    + ")};\n  ${tail.join("\n  ")}\n  return s + "}";`;
   const params = chars.map((_, i) => `q${i}`);
-  const make = new Function("errnoName", "signalName", "ipv4", "ipv6", "ipAny", "iso", "boot", ...params, `return function jsonLine(e) {\n  ${body}\n};`);
-  return make(errnoName, signalName, ipv4, ipv6, ipAny, iso, bootToWallMs, ...chars) as JsonLine;
+  const make = new Function("errnoJson", "signalJson", "ipv4", "ipv6", "ipAny", "iso", "boot", ...params, `return function jsonLine(e) {\n  ${body}\n};`);
+  return make(memoJson(errnoName), memoJson(signalName), ipv4, ipv6, ipAny, iso, bootToWallMs, ...chars) as JsonLine;
 }
