@@ -16,13 +16,15 @@ import { join, resolve } from "node:path";
 import { fmt, mdTable, median, min, max, parseArgs } from "./bench-lib/stats";
 import { benchRecipe, highCeilings, withMap, type BenchRecipe } from "./bench-lib/recipe";
 import { decodeRates, type DecodeResult } from "./bench-lib/decode";
+import { rssBench } from "./bench-lib/rss";
 
 const args = parseArgs(process.argv.slice(2), {
-  reps: "string", count: "string", rates: "string", "for-ms": "string", only: "string", bin: "string", compare: "string", "json-out": "string", pin: "boolean", help: "boolean",
+  reps: "string", count: "string", rates: "string", "for-ms": "string", only: "string", bin: "string", compare: "string", "json-out": "string", pin: "boolean", rss: "boolean", "rss-rate": "string", help: "boolean",
 });
 if (args.help) {
   console.log(`usage: scripts/bench-stream [--reps 5] [--count 200000] [--rates 100k,200k,...] [--for-ms 2000] [--only overhead,rate,decode] [--pin] [--json-out FILE]
   --compare LABEL=PATH  also run another ebpfctl binary (e.g. an older build) in the same reps
+  --rss   peak RSS per recipe (/usr/bin/time %M) against libbpf-tools and bpftrace on the same workload, and a compiled empty Bun program
   --pin   run open_storm on CPU 1 and the tracer on CPU 0 (taskset), separating in-kernel cost from CPU contention`);
   process.exit(0);
 }
@@ -150,6 +152,15 @@ async function cToolAround(stormArgs: string[]): Promise<{ storm: StormResult; d
 const report: Record<string, unknown> = { reps, count, pin, date: new Date().toISOString(), kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim() };
 const say = (s: string) => console.log(s);
 
+if (args.rss) {
+  const floor = "/tmp/bench/floor-empty";
+  if (!existsSync(floor)) Bun.spawnSync([join(repo, "node_modules/.bin/bun"), "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=cjs", "--minify-syntax", "--sourcemap=none", join(repo, "scripts/bench-lib/floor-empty.ts"), "--outfile", floor]);
+  const rate = parseRate(String(args["rss-rate"] ?? "100k"));
+  say(`\n### Peak RSS, 3 s of workload (open_storm at ${rate / 1000}k/s; /bin/true loop for execsnoop), ${reps} interleaved reps\n`);
+  say(await rssBench(repo, bin, existsSync(floor) ? floor : undefined, reps, rate, { ...env, EBPFCTL_CONFIG_DIR: process.env.EBPFCTL_CONFIG_DIR }));
+  only.clear();
+}
+
 if (only.has("overhead")) {
   const rows: Record<string, { ns: number[]; sys: number[]; events: number[]; delivered: number[]; lost: number[] }> = {};
   let lastSys = 0;
@@ -240,10 +251,19 @@ if (only.has("rate")) {
 if (only.has("decode")) {
   const rs: DecodeResult[] = [];
   for (let i = 0; i < reps; i++) rs.push(await decodeRates(repo, storm, count));
-  const col = (k: "callbackOnly" | "decode" | "decodeRender") => rs.map((r) => r[k] / 1e6);
+  type K = "callbackOnly" | "interpretedDecode" | "interpretedRender" | "decode" | "decodeRender";
+  const col = (k: K) => rs.map((r) => r[k] / 1e6);
+  const cpuCol = (k: K) => rs.map((r) => r.cpu[k] / 1e6);
+  const label: Record<K, string> = {
+    callbackOnly: "ring walk only",
+    interpretedDecode: "ring walk + decode, interpreted (before)",
+    interpretedRender: "ring walk + decode + JSON line, interpreted + jsonEvent (before)",
+    decode: "ring walk + decode, generated",
+    decodeRender: "ring walk + decode + JSON line, generated",
+  };
   say(`\n### In-process consumer rate (RingBufferReader + EventReader, ${count} events per drain, ${reps} reps), M events/s\n`);
-  say(mdTable(["path", "median", "min", "max", "ns/event (median)"], (["callbackOnly", "decode", "decodeRender"] as const).map((k) => [
-    { callbackOnly: "ring walk only", decode: "ring walk + decode", decodeRender: "ring walk + decode + JSON line" }[k], fmt(median(col(k)), 2), fmt(min(col(k)), 2), fmt(max(col(k)), 2), fmt(1e3 / median(col(k)), 0),
+  say(mdTable(["path", "median", "min", "max", "ns/event (median)", "per CPU-second, median"], (Object.keys(label) as K[]).map((k) => [
+    label[k], fmt(median(col(k)), 2), fmt(min(col(k)), 2), fmt(max(col(k)), 2), fmt(1e3 / median(col(k)), 0), fmt(median(cpuCol(k)), 2),
   ])));
   report.decode = rs;
 }

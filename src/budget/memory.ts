@@ -1,5 +1,6 @@
 // Memory the kernel pins for a recipe: estimated before load from map definitions, measured
-// while running from each map's fdinfo (memlock), plus the consumer's RSS growth.
+// while running from each map's fdinfo (memlock), plus the consumer's resident memory
+// (processMemory: now and the whole process's high-water mark).
 import { readFileSync } from "node:fs";
 import type { BpfMap } from "../libbpf";
 
@@ -49,6 +50,19 @@ export function mapMemlock(fd: number): number {
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
+  }
+}
+
+/** This process's resident set now and its high-water mark (VmRSS, VmHWM in /proc/self/status), in bytes. */
+export function processMemory(): { rss: number; peak: number } {
+  try {
+    const t = readFileSync("/proc/self/status", "utf8");
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(t)?.[1] ?? 0) * 1024;
+    const rss = kb("VmRSS");
+    return { rss, peak: Math.max(rss, kb("VmHWM")) };
+  } catch {
+    const rss = processRss();
+    return { rss, peak: rss };
   }
 }
 

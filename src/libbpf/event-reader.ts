@@ -2,173 +2,75 @@
 // Runs inside the ring buffer callback, so it reads straight from the sample's memory and
 // copies everything out (numbers and strings) before returning.
 //
-// Hot path (scripts/bench-stream): wrapping each sample in its own ArrayBuffer (toArrayBuffer)
-// cost more than the rest of the decode. Samples of one ring buffer sit in one mapping, so char
-// arrays are read through a long-lived view of the address space starting at an earlier sample
-// (`AddressWindow`), re-made only when a sample falls outside it. Only the bytes of the sample
-// being decoded are ever read through it, never the rest of the window.
-import { ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
+// Hot path (scripts/bench-stream): the decoder is generated once per struct (event-decoder.ts).
+// Wrapping each sample in its own ArrayBuffer (toArrayBuffer) would cost more than the decode,
+// so samples of one ring buffer are read through a long-lived view of the address space starting
+// at an earlier sample (`AddressWindow`), re-made only when a sample falls outside it. Only the
+// bytes of the sample being decoded are ever read through it, never the rest of the window.
+import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { Btf, FieldLayout } from "./btf";
+import { compileDecoder, type CharsField, type DecodedEvent, type GeneratedDecoder, type StringListHint, type WindowBytes } from "./event-decoder";
 
-export type EventValue = number | string | string[] | number[];
-export type DecodedEvent = Record<string, EventValue>;
-
-/** How to present a char array beyond "NUL-terminated string". */
-export interface StringListHint {
-  /** The field holds NUL-separated strings; this integer field says how many bytes are used. */
-  lengthField: string;
-}
+export type { CharsField, DecodedEvent, EventValue, StringListHint } from "./event-decoder";
 
 /** A view of [base, base + WINDOW_BYTES) of our address space; no memory is touched by making it. */
 interface AddressWindow {
   base: number;
   bytes: WindowBytes;
+  view: DataView;
 }
-/** Bun's Buffer has Node's undocumented latin1Slice (what toString("latin1", …) calls), minus the dispatch. */
-type WindowBytes = Buffer & { latin1Slice(start: number, end: number): string };
 // Small enough that the GC's external-memory accounting stays modest (a 1 GiB view made the
 // heap grow by ~50 MiB under load), large enough that a ring buffer's double mapping fits: the
 // window is centred on the sample that made it, so wrapping around the ring stays inside.
 const WINDOW_BYTES = 16 << 20;
 
-type FieldReader = (p: Pointer, out: DecodedEvent, w: AddressWindow) => void;
-const utf8 = new TextDecoder("utf-8", { fatal: false });
+/** The decoder's layout: fields, char arrays and string lists. */
+export interface EventLayout {
+  readonly fields: FieldLayout[];
+  readonly chars: ReadonlyMap<string, CharsField>;
+  readonly lists: ReadonlySet<string>;
+}
 
-export class EventReader {
+export class EventReader implements EventLayout {
   readonly size: number;
   readonly fields: FieldLayout[];
-  private readonly readers: FieldReader[];
+  /** The CharsField of each char-array field (the JSON line writer reuses their quoting). */
+  readonly chars: ReadonlyMap<string, CharsField>;
+  /** Fields decoded as string lists. */
+  readonly lists: ReadonlySet<string>;
+  private readonly gen: GeneratedDecoder;
   private window: AddressWindow | undefined;
 
   constructor(btf: Btf, structName: string, hints: Record<string, StringListHint> = {}) {
     this.fields = btf.layout(structName);
     const last = this.fields[this.fields.length - 1];
     this.size = last ? last.offset + last.size : 0;
-    const byName = new Map(this.fields.map((f) => [f.name, f]));
-    // Padding members (__pad…) are layout, not data: never decoded, never shown.
-    this.readers = this.fields.filter((f) => !f.name.startsWith("__")).map((f) => {
-      const hint = hints[f.name];
-      if (hint) {
-        const len = byName.get(hint.lengthField);
-        if (!len) throw new Error(`event field ${hint.lengthField} (length of ${f.name}) is not in struct ${structName}`);
-        return stringListReader(f, len);
-      }
-      return fieldReader(f);
-    });
+    const c = compileDecoder(this.fields, hints, structName);
+    this.gen = c.decode;
+    this.chars = c.chars;
+    this.lists = c.lists;
   }
 
   decode(p: Pointer, size: number): DecodedEvent {
     if (size < this.size) throw new Error(`ring buffer sample of ${size} bytes is shorter than the event struct (${this.size})`);
-    const out: DecodedEvent = {};
-    const w = this.windowFor(p as unknown as number, size);
-    for (const r of this.readers) r(p, out, w);
-    return out;
+    const a = p as unknown as number;
+    let w = this.window;
+    if (!w || a < w.base || a + size > w.base + WINDOW_BYTES) w = this.windowFor(a);
+    // `| 0`: addresses are doubles to the JIT; an int32 offset keeps the views' reads on the fast path (6x).
+    return this.gen(w.view, w.bytes, (a - w.base) | 0);
   }
 
-  private windowFor(p: number, size: number): AddressWindow {
-    const w = this.window;
-    if (w && p >= w.base && p + size <= w.base + WINDOW_BYTES) return w;
+  private windowFor(p: number): AddressWindow {
     const base = Math.max(0, p - WINDOW_BYTES / 2);
     const ab = toArrayBuffer(base as unknown as Pointer, 0, WINDOW_BYTES);
-    return (this.window = { base, bytes: Buffer.from(ab, 0, WINDOW_BYTES) as WindowBytes });
+    return (this.window = { base, bytes: Buffer.from(ab, 0, WINDOW_BYTES) as WindowBytes, view: new DataView(ab) });
   }
 
   /** Decode a struct copied out of the kernel into our own memory (map keys and values). */
   decodeBytes(bytes: Uint8Array): DecodedEvent {
     if (bytes.byteLength === 0) throw new Error("cannot decode an empty buffer");
-    return this.decode(ptr(bytes), bytes.byteLength);
+    if (bytes.byteLength < this.size) throw new Error(`buffer of ${bytes.byteLength} bytes is shorter than the struct (${this.size})`);
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as WindowBytes;
+    return this.gen(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), b, 0);
   }
-}
-
-function intRead(size: number, signed: boolean): (p: Pointer, off: number) => number {
-  switch (size) {
-    case 1:
-      return signed ? read.i8 : read.u8;
-    case 2:
-      return signed ? read.i16 : read.u16;
-    case 4:
-      return signed ? read.i32 : read.u32;
-    case 8:
-      return signed ? (p, o) => Number(read.i64(p, o)) : (p, o) => Number(read.u64(p, o));
-    default:
-      throw new Error(`unsupported integer size ${size}`);
-  }
-}
-
-/**
- * Reads one char-array field: the NUL-terminated (or full-length) string at [start, start + max)
- * of the window. Remembers the last bytes and string it produced: consecutive events mostly
- * repeat comm (and often path), and comparing a few bytes is cheaper than making a string.
- */
-class CharsField {
-  private last = "";
-  private readonly lastBytes: Uint8Array;
-  private lastLen = 0;
-  constructor(max: number) {
-    this.lastBytes = new Uint8Array(max);
-  }
-  read(b: WindowBytes, start: number, max: number): string {
-    const limit = start + max;
-    const prev = this.lastBytes;
-    let end = start;
-    let high = 0;
-    let same = true;
-    for (; end < limit; end++) {
-      const c = b[end]!;
-      if (c === 0) break;
-      high |= c;
-      if (same && prev[end - start] !== c) same = false;
-    }
-    const len = end - start;
-    if (same && len === this.lastLen) return this.last;
-    // ASCII (the common case: comm, paths): latin1 gives the same string as UTF-8, without a decoder call.
-    const s = len === 0 ? "" : high < 0x80 ? b.latin1Slice(start, end) : utf8.decode(b.subarray(start, end));
-    prev.set(b.subarray(start, end));
-    this.lastLen = len;
-    this.last = s;
-    return s;
-  }
-}
-
-function fieldReader(f: FieldLayout): FieldReader {
-  const { name, offset } = f;
-  switch (f.kind) {
-    case "int":
-    case "uint": {
-      const r = intRead(f.size, f.kind === "int");
-      return (p, out) => {
-        out[name] = r(p, offset);
-      };
-    }
-    case "chars": {
-      const field = new CharsField(f.count);
-      return (p, out, w) => {
-        out[name] = field.read(w.bytes, (p as unknown as number) - w.base + offset, f.count);
-      };
-    }
-    case "int[]":
-    case "uint[]": {
-      const r = intRead(f.elemSize, f.kind === "int[]");
-      return (p, out) => {
-        const a: number[] = new Array(f.count);
-        for (let i = 0; i < f.count; i++) a[i] = r(p, offset + i * f.elemSize);
-        out[name] = a;
-      };
-    }
-    case "bytes":
-      return (p, out) => {
-        out[name] = Array.from(new Uint8Array(toArrayBuffer(p, offset, f.size)));
-      };
-  }
-}
-
-function stringListReader(f: FieldLayout, len: FieldLayout): FieldReader {
-  const readLen = intRead(len.size, false);
-  return (p, out) => {
-    const used = Math.min(readLen(p, len.offset), f.size);
-    const bytes = new Uint8Array(toArrayBuffer(p, f.offset, Math.max(used, 1))).subarray(0, used);
-    const parts = utf8.decode(bytes).split("\0");
-    if (parts.length && parts[parts.length - 1] === "") parts.pop();
-    out[f.name] = parts;
-  };
 }

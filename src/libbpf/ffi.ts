@@ -82,6 +82,8 @@ const libcSymbols = {
   // The ring buffer consumer (ringbuf.ts) maps the ring itself and waits with epoll.
   mmap: { args: [ptr, u64, i32, i32, i32, FFIType.i64], returns: FFIType.i64 },
   munmap: { args: [ptr, u64], returns: i32 },
+  // resident.ts: drop clean pages of our own executable from the resident set.
+  madvise: { args: [u64, u64, i32], returns: i32 },
   getpagesize: { args: [], returns: i32 },
   clock_gettime: { args: [i32, ptr], returns: i32 },
   epoll_create1: { args: [i32], returns: i32 },

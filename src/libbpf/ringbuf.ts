@@ -77,7 +77,7 @@ export class RingBufferReader {
    * Wait up to timeoutMs for data and consume every pending sample. Returns the number consumed;
    * a signal interrupting the wait returns 0 so the caller can act on it.
    */
-  poll(timeoutMs: number): number {
+  poll(timeoutMs: number, maxRecords = Infinity): number {
     if (this.closed) return 0;
     const n = libc.epoll_wait(this.epfd, this.event, 1, timeoutMs);
     if (n < 0) {
@@ -87,11 +87,15 @@ export class RingBufferReader {
     }
     // Producers skip the wakeup until enough is pending (BPF_RB_NO_WAKEUP): the timer path
     // consumes what is there as well.
-    return this.consume();
+    return this.consume(maxRecords);
   }
 
-  /** Consume what is pending without waiting (also the final drain before detaching). */
-  consume(): number {
+  /**
+   * Consume what is pending without waiting (also the final drain before detaching), at most
+   * maxRecords: a consumer that hands each record on (the session's output) bounds what it holds
+   * by stopping here, and the backlog waits in the ring, not in its heap.
+   */
+  consume(maxRecords = Infinity): number {
     if (this.closed) return 0;
     const cpos = this.consumerPos!;
     const ppos = this.producerPos!;
@@ -117,7 +121,7 @@ export class RingBufferReader {
           cons += (size + RINGBUF_HDR_SZ + 7) & ~7;
           if ((len & RINGBUF_DISCARD_BIT) === 0) {
             this.handler((data + off + RINGBUF_HDR_SZ) as Pointer, size);
-            count++;
+            if (++count >= maxRecords) return count;
           }
           if (cons - published >= PUBLISH_BYTES) {
             cpos[0] = BigInt(cons);

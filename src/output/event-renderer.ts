@@ -22,6 +22,10 @@ export class JsonLinesRenderer implements EventRenderer {
     return [];
   }
   render(e: DecodedEvent): string {
+    return this.renderGeneric(e);
+  }
+  /** jsonEvent + JSON.stringify: any event, and the reference the generated line must match. */
+  renderGeneric(e: DecodedEvent): string {
     const o = jsonEvent(this.columns, e, true); // the session's decode: one object per event, not kept
     if (typeof e.ts_ns === "number") o.time = this.iso(this.bootToWallMs + e.ts_ns / 1e6);
     const body = JSON.stringify(o);
