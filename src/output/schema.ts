@@ -101,7 +101,16 @@ export function eventSchema(manifest: Manifest, layout: FieldLayout[]): z.ZodTyp
   }
   for (const c of manifest.columns) {
     if (c.format === "errno" || c.format === "fd_or_errno") shape.errno = z.string().regex(/^E[A-Z0-9]+$/).optional().describe(`Symbolic errno when ${c.field} is negative`);
-    if (c.format === "signal") shape[`${c.field}_name`] = z.string();
+    if (c.format === "signal") shape[`${c.field}_name`] = z.nullable(z.string()).describe("Signal name, null when there is none");
+    if (c.format === "open_flags") {
+      shape[c.field] = z.array(z.string().regex(/^O_[A-Z_]+$|^0[0-7]+$/)).describe("Open flags by name (format/jsonEvent)");
+      shape[`${c.field}_raw`] = z.number().int().describe(`${c.field} as the kernel gave it`);
+    }
+  }
+  // An address family is decoded beside its raw value wherever an event carries one.
+  if (layout.some((f) => f.name === "family")) {
+    shape.family = z.string().describe("Address family: inet, inet6, unix, or af_N");
+    shape.family_raw = z.number().int().describe("AF_* number as the kernel gave it");
   }
   if (layout.some((f) => f.name === "ts_ns")) shape.time = z.string().describe("Wall-clock time of the event (RFC 3339)");
   return z.looseObject(shape).describe(`${manifest.name} ${manifest.version}: one event (${manifest.event?.struct}), a JSON line on stdout with -o json`);
