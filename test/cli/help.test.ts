@@ -38,7 +38,7 @@ test("bash completion: commands, subcommands, options and every recipe", () => {
     return r.stdout.toString().trim().split(/\s+/).filter(Boolean).sort();
   };
   expect(complete(["ebpfctl", "tra"])).toEqual(["trace"]);
-  expect(complete(["ebpfctl", "audit", ""])).toEqual(["rotate", "show", "tail", "verify"]);
+  expect(complete(["ebpfctl", "audit", ""])).toEqual(["init", "rotate", "show", "tail", "verify"]);
   expect(complete(["ebpfctl", "trace", ""])).toEqual(recipes);
   expect(complete(["ebpfctl", "trace", "execsnoop", "--time"])).toEqual(["--timestamp"]);
   expect(complete(["ebpfctl", "trace", "execsnoop", "-o", ""])).toEqual(["json", "openmetrics", "table"]);
