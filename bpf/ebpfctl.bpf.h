@@ -23,6 +23,14 @@ const volatile __u64 targ_cgroup = 0;
 const volatile __u64 rate_window_ns = 0;
 const volatile __u64 rate_window_limit = 0;
 
+/*
+ * Whether the kernel has fetching atomics (BPF_ATOMIC | BPF_FETCH, cmpxchg: 5.12+). User space
+ * sets it from the atomic_fetch feature probe; when false the verifier never visits the fetching
+ * branches (a frozen .rodata constant), so a 5.10 kernel accepts the program. The fallback only
+ * uses the plain atomic add (BPF_XADD, any kernel), and is approximate under contention.
+ */
+const volatile bool fetch_atomics = true;
+
 /* Wake the consumer only once this many bytes are pending; it also polls on a timer. */
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
@@ -107,7 +115,17 @@ static __always_inline bool admit_at(__u64 now)
 	if (every > 1) {
 		__u32 key = STAT_SAMPLE_TICK;
 		__u64 *tick = bpf_map_lookup_elem(&session_stats, &key);
-		if (tick && (__sync_fetch_and_add(tick, 1) % every) != 0) {
+		__u64 t = 0;
+		if (tick) {
+			if (fetch_atomics) {
+				t = __sync_fetch_and_add(tick, 1);
+			} else {
+				/* This CPU's own slot: only a nested program on the same CPU could race it. */
+				t = *tick;
+				*tick = t + 1;
+			}
+		}
+		if (tick && (t % every) != 0) {
 			stat_add(STAT_SAMPLED_OUT);
 			return false;
 		}
@@ -115,6 +133,22 @@ static __always_inline bool admit_at(__u64 now)
 	if (rate_window_ns) {
 		__u64 window = (now / rate_window_ns) & 0xffffffff;
 		__u64 cur = rate_window_state;
+		if (!fetch_atomics) {
+			/*
+			 * Without cmpxchg two CPUs may both reset a new window, and a check may race an add:
+			 * a window can admit up to one extra event per CPU. Every refusal is still counted.
+			 */
+			if ((cur >> 32) != window) {
+				rate_window_state = (window << 32) | 1;
+				return true;
+			}
+			if ((cur & 0xffffffff) >= rate_window_limit) {
+				stat_add(STAT_DROPPED_RATE);
+				return false;
+			}
+			__sync_fetch_and_add(&rate_window_state, 1);
+			return true;
+		}
 		bool admitted = false;
 		/* First event of a new window: one CPU wins the reset, the others count normally. */
 		if ((cur >> 32) != window && __sync_val_compare_and_swap(&rate_window_state, cur, (window << 32) | 1) == cur)

@@ -73,4 +73,18 @@ int BPF_PROG(probe_lsm, struct file *file)
 	return 0;
 }
 
+/*
+ * Loaded, never attached: fetching atomics (BPF_ATOMIC | BPF_FETCH and cmpxchg, 5.12+). Older
+ * verifiers refuse the encoding ("BPF_STX uses reserved fields") wherever it appears.
+ */
+__u64 probe_atomic_word = 0;
+
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int probe_atomic_fetch(void *ctx)
+{
+	__u64 old = __sync_fetch_and_add(&probe_atomic_word, 1);
+	__sync_val_compare_and_swap(&probe_atomic_word, old + 1, old);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

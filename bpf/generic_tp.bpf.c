@@ -209,6 +209,11 @@ static __always_inline void fetch_min_max(__s64 *slot, __s64 v, bool is_min)
 		__s64 cur = *slot;
 		if (is_min ? cur <= v : cur >= v)
 			return;
+		if (!fetch_atomics) {
+			/* No cmpxchg before 5.12: a racing update on another CPU may win. */
+			*slot = v;
+			return;
+		}
 		if (__sync_val_compare_and_swap(slot, cur, v) == cur)
 			return;
 	}

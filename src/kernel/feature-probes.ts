@@ -20,7 +20,7 @@ import { mayLoadTracing, readKernelFacts, type KernelFacts } from "./facts";
 import { probeObjectMissing } from "../errors";
 
 export type FeatureStatus = "yes" | "no" | "unknown";
-export type FeatureKind = "program" | "map" | "helper" | "stats";
+export type FeatureKind = "program" | "map" | "helper" | "instruction" | "stats";
 
 export interface Feature {
   name: string;
@@ -79,7 +79,10 @@ export const HELPER_FEATURES = Object.keys(HELPERS) as (keyof typeof HELPERS)[];
 /** Helpers the kernel withholds under lockdown=confidentiality (LOCKDOWN_BPF_READ_KERNEL). */
 const KERNEL_READ_HELPERS = new Set(["bpf_probe_read_kernel", "bpf_probe_read_kernel_str", "bpf_probe_read_user", "bpf_probe_read_user_str"]);
 
-export const ALL_FEATURES: readonly string[] = [...PROGRAM_FEATURES, ...MAP_FEATURES, ...HELPER_FEATURES, "bpf_stats"];
+/** Instruction-set features: atomic_fetch is BPF_ATOMIC | BPF_FETCH and cmpxchg (5.12+). */
+export const INSTRUCTION_FEATURES = ["atomic_fetch"] as const;
+
+export const ALL_FEATURES: readonly string[] = [...PROGRAM_FEATURES, ...MAP_FEATURES, ...HELPER_FEATURES, ...INSTRUCTION_FEATURES, "bpf_stats"];
 
 interface ProgramSpec {
   program: string;
@@ -285,6 +288,35 @@ function probeHelperFeature(ctx: Ctx, name: keyof typeof HELPERS): Feature {
   return out("unknown", `unknown, because libbpf_probe_bpf_helper failed: ${errText(-rc)}`);
 }
 
+/** Load (never attach) a program that fetches from an atomic add and does a cmpxchg. */
+function probeAtomicFetch(ctx: Ctx): Feature {
+  const out = (status: FeatureStatus, evidence: string): Feature => ({ name: "atomic_fetch", kind: "instruction", status, evidence });
+  const program = "probe_atomic_fetch";
+  const obj = BpfObject.openMemory(ctx.elf, "feature_probes");
+  try {
+    for (const p of obj.programs()) p.autoload = p.name === program;
+    drainLibbpfLog();
+    try {
+      obj.load();
+    } catch (e) {
+      if (!(e instanceof LibbpfError)) throw e;
+      const verifier = e instanceof LoadError ? lastLine(e.verifierLog) : "";
+      const detail = verifier ? `; verifier: "${verifier}"` : "";
+      if (e.errno === EPERM) {
+        const v = epermVerdict(ctx, `loading ${program} was refused`);
+        return out(v.status, v.evidence + detail);
+      }
+      // EINVAL with a verifier log is the verifier refusing the encoding: conclusive.
+      if (e.errno === EINVAL && verifier) return out("no", `the verifier refuses fetching atomics (atomic fetch-add, cmpxchg)${detail}`);
+      return out("unknown", `unknown, because loading ${program} failed with ${errText(e.errno)}${detail}`);
+    }
+    return out("yes", `${program} (atomic fetch-add and cmpxchg) loaded`);
+  } finally {
+    drainLibbpfLog();
+    obj.close();
+  }
+}
+
 function probeStats(ctx: Ctx): Feature {
   const out = (status: FeatureStatus, evidence: string): Feature => ({ name: "bpf_stats", kind: "stats", status, evidence });
   try {
@@ -309,6 +341,7 @@ export function runProbes(facts: KernelFacts = readKernelFacts(), names: readonl
   for (const f of PROGRAM_FEATURES) if (wanted.has(f)) features[f] = guard(f, "program", () => probeProgram(ctx, f));
   for (const m of MAP_FEATURES) if (wanted.has(m)) features[m] = guard(m, "map", () => probeMap(ctx, m));
   for (const h of HELPER_FEATURES) if (wanted.has(h)) features[h] = guard(h, "helper", () => probeHelperFeature(ctx, h));
+  if (wanted.has("atomic_fetch")) features.atomic_fetch = guard("atomic_fetch", "instruction", () => probeAtomicFetch(ctx));
   if (wanted.has("bpf_stats")) features.bpf_stats = guard("bpf_stats", "stats", () => probeStats(ctx));
   drainLibbpfLog();
   return features;

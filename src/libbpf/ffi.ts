@@ -28,6 +28,7 @@ const libbpfSymbols = {
   bpf_program__type: { args: [ptr], returns: u32 },
   bpf_program__insns: { args: [ptr], returns: ptr },
   bpf_program__insn_cnt: { args: [ptr], returns: u64 },
+  bpf_program__set_insns: { args: [ptr, ptr, u64], returns: i32 },
   bpf_program__set_autoload: { args: [ptr, bool], returns: i32 },
   bpf_program__autoload: { args: [ptr], returns: bool },
   bpf_program__set_log_buf: { args: [ptr, ptr, u64], returns: i32 },

@@ -35,9 +35,16 @@ export function progInfo(fd: number, subject: string): ProgInfo {
 }
 
 export interface LinkInfo {
+  /** 0 when there is no BPF link (attachedBy "perf_event_ioctl"). */
   id: number;
   type: number;
   progId: number;
+  /**
+   * "perf_event_ioctl" on kernels before 5.15 (no BPF perf links): libbpf attaches tracepoint,
+   * kprobe, uprobe and perf_event programs with PERF_EVENT_IOC_SET_BPF, and the "link" fd is the
+   * perf event's own. Closing it detaches the program all the same.
+   */
+  attachedBy: "bpf_link" | "perf_event_ioctl";
 }
 
 export function linkInfo(fd: number, subject: string): LinkInfo {
@@ -45,7 +52,7 @@ export function linkInfo(fd: number, subject: string): LinkInfo {
   const len = new Uint32Array([64]);
   checkInt(lib().bpf_obj_get_info_by_fd(fd, buf, len), "bpf_obj_get_info_by_fd", subject);
   const dv = new DataView(buf.buffer);
-  return { type: dv.getUint32(0, true), id: dv.getUint32(4, true), progId: dv.getUint32(8, true) };
+  return { type: dv.getUint32(0, true), id: dv.getUint32(4, true), progId: dv.getUint32(8, true), attachedBy: "bpf_link" };
 }
 
 /** Every BPF program id loaded on the host (needs CAP_SYS_ADMIN). */

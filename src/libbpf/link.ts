@@ -1,6 +1,28 @@
 import { ptr, type Pointer } from "bun:ffi";
+import { readlinkSync } from "node:fs";
 import { lib, libc } from "./ffi";
-import { linkInfo, type LinkInfo } from "./info";
+import { linkInfo, progInfo, type LinkInfo } from "./info";
+
+/** BPF_LINK_TYPE_PERF_EVENT (linux/bpf.h): what the kernel would call the attachment with links. */
+const LINK_TYPE_PERF_EVENT = 7;
+
+function isPerfEventFd(fd: number): boolean {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:[perf_event]";
+  } catch {
+    return false;
+  }
+}
+
+/** The link's identity; a perf event attached by ioctl (kernels before 5.15) has no link id. */
+function describe(fd: number, progFd: number, target: string): LinkInfo {
+  try {
+    return linkInfo(fd, target);
+  } catch (e) {
+    if (!isPerfEventFd(fd)) throw e;
+    return { id: 0, type: LINK_TYPE_PERF_EVENT, progId: progFd >= 0 ? progInfo(progFd, target).id : 0, attachedBy: "perf_event_ioctl" };
+  }
+}
 
 /**
  * A bpf_link owned by a file descriptor and never pinned: if the process dies (even by SIGKILL)
@@ -10,13 +32,21 @@ export class BpfLink {
   private handle: Pointer | null;
   readonly info: LinkInfo;
 
-  private constructor(handle: Pointer, readonly program: string, readonly target: string) {
+  private constructor(handle: Pointer, readonly program: string, readonly target: string, progFd: number) {
     this.handle = handle;
-    this.info = linkInfo(lib().bpf_link__fd(handle), target);
+    try {
+      this.info = describe(lib().bpf_link__fd(handle), progFd, target);
+    } catch (e) {
+      // Attached but not describable: detach now rather than leave it to process exit.
+      lib().bpf_link__destroy(handle);
+      this.handle = null;
+      throw e;
+    }
   }
 
-  static adopt(handle: Pointer, program: string, target: string): BpfLink {
-    return new BpfLink(handle, program, target);
+  /** Own an attachment libbpf made; `progFd` names the program when there is no link to ask. */
+  static adopt(handle: Pointer, program: string, target: string, progFd = -1): BpfLink {
+    return new BpfLink(handle, program, target, progFd);
   }
 
   get isOpen(): boolean {

@@ -197,6 +197,13 @@ export class BpfProgram {
     return new Uint8Array(toArrayBuffer(p as Pointer, 0, n * 8)).slice();
   }
 
+  /** Replace the instructions before load (same count: relocation records keep their offsets). */
+  replaceInstructions(insns: Uint8Array): void {
+    const n = Number(lib().bpf_program__insn_cnt(this.h));
+    if (insns.length !== n * 8) throw new Error(`${this.name}: ${insns.length / 8} instructions given for ${n}`);
+    checkInt(lib().bpf_program__set_insns(this.h, insns, BigInt(n)), "bpf_program__set_insns", this.name);
+  }
+
   prepareLog(): void {
     // Uninitialised: libbpf asks the kernel for a log only when a load fails, and zeroing 1 MiB
     // per program cost several ms of every start. The kernel NUL-terminates what it writes.
@@ -220,7 +227,7 @@ export class BpfProgram {
   /** Attach by the program's SEC() definition (tracepoint/..., raw_tp/..., tp_btf/..., kprobe/...). */
   attach(): BpfLink {
     const l = lib().bpf_program__attach(this.h);
-    return BpfLink.adopt(checkPtr(l, "bpf_program__attach", `${this.name} (${this.section})`) as Pointer, this.name, this.section);
+    return BpfLink.adopt(checkPtr(l, "bpf_program__attach", `${this.name} (${this.section})`) as Pointer, this.name, this.section, this.fd);
   }
 
   /** With a cookie (bpf_get_attach_cookie, 5.15+): one program told apart per attachment. */
@@ -232,18 +239,18 @@ export class BpfProgram {
       const opts = new BigUint64Array([16n, BigInt(cookie)]);
       l = lib().bpf_program__attach_tracepoint_opts(this.h, nullTerminated(category), nullTerminated(event), opts);
     }
-    return BpfLink.adopt(checkPtr(l, "bpf_program__attach_tracepoint", `${this.name} → ${category}/${event}`) as Pointer, this.name, `tracepoint/${category}/${event}`);
+    return BpfLink.adopt(checkPtr(l, "bpf_program__attach_tracepoint", `${this.name} → ${category}/${event}`) as Pointer, this.name, `tracepoint/${category}/${event}`, this.fd);
   }
 
   attachPerfEvent(perfFd: number, target: string): BpfLink {
     const l = lib().bpf_program__attach_perf_event(this.h, perfFd);
-    return BpfLink.adopt(checkPtr(l, "bpf_program__attach_perf_event", `${this.name} → ${target}`) as Pointer, this.name, target);
+    return BpfLink.adopt(checkPtr(l, "bpf_program__attach_perf_event", `${this.name} → ${target}`) as Pointer, this.name, target, this.fd);
   }
 
   attachUprobe(retprobe: boolean, binary: string, offset: number): BpfLink {
     const l = lib().bpf_program__attach_uprobe(this.h, retprobe, -1, nullTerminated(binary), BigInt(offset));
     const target = `${retprobe ? "uretprobe" : "uprobe"}:${binary}+0x${offset.toString(16)}`;
-    return BpfLink.adopt(checkPtr(l, "bpf_program__attach_uprobe", `${this.name} → ${target}`) as Pointer, this.name, target);
+    return BpfLink.adopt(checkPtr(l, "bpf_program__attach_uprobe", `${this.name} → ${target}`) as Pointer, this.name, target, this.fd);
   }
 }
 

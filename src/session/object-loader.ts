@@ -10,6 +10,7 @@ import { formatBudget, type Budgets } from "../budget/budgets";
 import { estimateMaps } from "../budget/memory";
 import { relocationMismatch, type CoreBtfCache } from "../kernel/core-btf";
 import { Rodata } from "../libbpf/rodata";
+import { withoutFetchAtomics } from "../libbpf/fetch-atomics";
 import type { ParameterValues } from "../recipe/params";
 
 export const memoryRefused = (msg: string) => new EbpfctlError("EBPFCTL-E0031", msg, ExitCode.BUDGET_BREACH, "raise --max-memory (within the recipe's ceiling) or use a smaller recipe");
@@ -24,6 +25,8 @@ export interface LoadPlan {
   coreBtf?: CoreBtfCache;
   /** Verifier log buffer per program (default libbpf/object.ts's 1 MiB). */
   verifierLogBytes?: number;
+  /** False on a kernel without fetching atomics (5.12+): those programs take their plain-add path. */
+  fetchAtomics?: boolean;
   /** Whole .rodata variables written as bytes (the one-liner tables of generic programs). */
   rodataBytes?: Record<string, Uint8Array>;
 }
@@ -105,6 +108,7 @@ function configureObject(obj: BpfObject, plan: LoadPlan): void {
     for (const [name, bytes] of Object.entries(plan.rodataBytes)) rodata.setBytes(name, bytes);
   }
   if ((plan.sampleEvery ?? 1) > 1) setBssVar(obj, "sample_every", plan.sampleEvery!);
+  if (plan.fetchAtomics === false) withoutFetchAtomics(obj);
 }
 
 /** Parameters, rate cap and filters into .rodata. */

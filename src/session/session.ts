@@ -82,6 +82,8 @@ export interface SessionPlan {
   statusIntervalMs?: number;
   /** Keep 1 event in N from the start (--profile reduced); rate-breach sampling never goes below it. */
   sampleEvery?: number;
+  /** False on a kernel without fetching atomics (the atomic_fetch feature): see libbpf/fetch-atomics.ts. */
+  fetchAtomics?: boolean;
   /** This kernel's minimised BTF for the object and programs: used if cached, made after detach if not. */
   coreBtf?: CoreBtfCache;
   /** Per probe, every alternative the kernel supports in preference order: where a refused choice falls back. */
@@ -211,7 +213,7 @@ export class TraceSession {
     const extra = hooks.afterAttach?.() ?? {};
     const attachedFields = {
       ...extra,
-      links: links.map((l) => ({ link_id: l.info.id, prog_id: l.info.progId, program: l.program, attach_type: l.info.type, target: l.target })),
+      links: links.map((l) => ({ link_id: l.info.id || null, prog_id: l.info.progId, program: l.program, attach_type: l.info.type, ...(l.info.attachedBy === "perf_event_ioctl" ? { attached_by: "perf_event_ioctl" } : {}), target: l.target })),
     };
     hooks.record("attached", { ...attachedFields, ...(failures.length ? { fallbacks: failures.map(describeFailure) } : {}) });
     hooks.lifecycle("attached", { session: this.id, recipe: manifest.name, probes: choices.map((c) => `${c.probe.name}:${c.alternative.type}`), ...(failures.length ? { fallbacks: failures } : {}), ...attachedFields });

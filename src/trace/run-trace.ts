@@ -242,7 +242,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     // could be made unprivileged after attach.
     if (!canDropOnEveryThread()) return refuse(cannotDropEveryThread());
     // Only what this recipe's alternatives need: a first run after boot probes those, not everything.
-    const features = kernelFeatures({ facts, only: featuresNeeded(manifest) });
+    const features = kernelFeatures({ facts, only: [...featuresNeeded(manifest), "atomic_fetch"] });
     // What this kernel image's verifier already refused at run time is skipped from the start.
     const outcomes = new VariantOutcomes({ image: kernelImageId(facts), kernel: facts.release, dir: cacheDir() });
     const refusedNow = new Map<string, VariantOutcome>();
@@ -335,6 +335,8 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
           ...(oneliner ? { rodataBytes: { gtp_cfg: oneliner.table, gtp_single: new Uint8Array([oneliner.tracepoints.length === 1 ? 1 : 0]) } } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
+          // Unknown counts as present: the verifier then decides, as for everything else.
+          fetchAtomics: features.features.atomic_fetch?.status !== "no",
           fallbacks,
           unsupported,
           coreBtf: new CoreBtfCache(cacheDir(), {
@@ -350,7 +352,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
             audit.append(event, fields, event === "loaded" ? DEFER : {});
             // The live-session entry carries the kernel ids `ebpfctl stop` verifies are gone.
             if (event === "loaded") registration.update({ prog_ids: (fields.programs as { prog_id: number }[]).map((p) => p.prog_id) });
-            if (event === "attached") registration.update({ state: "running", link_ids: (fields.links as { link_id: number }[]).map((l) => l.link_id) });
+            if (event === "attached") registration.update({ state: "running", link_ids: (fields.links as { link_id: number | null }[]).flatMap((l) => (l.link_id ? [l.link_id] : [])) });
             if (event === "detached") registration.update({ state: "stopping" });
           },
           lifecycle: (kind, fields) => life.event(kind, fields),

@@ -21,6 +21,7 @@ import type { VerifiedRecipe } from "../recipe/verified";
 import { resolveBudgets } from "../budget/budgets";
 import { resolveParameters } from "../recipe/params";
 import { Rodata } from "../libbpf/rodata";
+import { withoutFetchAtomics } from "../libbpf/fetch-atomics";
 import { explainVerifierLog, saveVerifierLog } from "./verifier-report";
 import { versionReport } from "../forensics/version-report";
 import { baselineMode, type BaselineMode } from "./baseline-select";
@@ -118,7 +119,7 @@ function verifyRecipe(recipe: VerifiedRecipe, features: FeatureReport): RecipeRe
       const base = { program: alt.program, type: alt.type, ...(alt.target ? { target: alt.target } : {}), feature };
       const f = features.features[feature];
       if (f?.status !== "yes") return { ...base, status: "unsupported", evidence: f ? `${feature}: ${f.status} — ${f.evidence}` : `${feature}: unknown — not probed` };
-      return { ...base, ...loadAlone(recipe, alt) };
+      return { ...base, ...loadAlone(recipe, alt, features.features.atomic_fetch?.status !== "no") };
     }),
   );
   const rejected = new Map(results.flat().filter((a) => a.status === "rejected").map((a) => [a.program, a]));
@@ -134,13 +135,14 @@ function verifyRecipe(recipe: VerifiedRecipe, features: FeatureReport): RecipeRe
 }
 
 /** Opens the verified object, autoloads only `alt.program`, configures it as a default run would, loads, closes. */
-function loadAlone(recipe: VerifiedRecipe, alt: Alternative): Pick<AltResult, "status" | "verified_insns" | "load_ms" | "errno" | "reason" | "log_file"> {
+function loadAlone(recipe: VerifiedRecipe, alt: Alternative, fetchAtomics: boolean): Pick<AltResult, "status" | "verified_insns" | "load_ms" | "errno" | "reason" | "log_file"> {
   const m = recipe.manifest;
   const obj = BpfObject.openMemory(recipe.object, m.name);
   try {
     for (const p of obj.programs()) p.autoload = p.name === alt.program;
     for (const [name, spec] of Object.entries(m.maps ?? {})) obj.map(name).maxEntries = spec.max_entries;
     configureDefaults(obj, m);
+    if (!fetchAtomics) withoutFetchAtomics(obj);
     drainLibbpfLog();
     const t0 = performance.now();
     try {

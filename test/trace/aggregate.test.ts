@@ -342,7 +342,6 @@ describe("funclatency", () => {
   });
 });
 
-/** Requests completed on every block device so far (/proc/diskstats: reads, writes, discards, flushes). */
 // Completed requests (reads, writes, discards, flushes) and requests in flight, over every disk.
 function diskRequests(): { total: number; inFlight: number; devices: string[] } {
   let total = 0;
