@@ -5,9 +5,14 @@
  * there is no entry program and no per-thread map of in-flight calls. This halves the hook cost
  * and saves three hash map operations per call. The path is read from user memory at exit, as
  * libbpf-tools' opensnoop also does.
+ *
+ * Kernels before 5.15 have no bpf_task_pt_regs (nor bpf_get_current_task_btf before 5.11): there
+ * the tp_btf sys_exit fallback gets the same saved registers as the raw syscall-exit hook's own
+ * argument. It runs on every syscall's exit and keeps only its own syscall number (x86_64 ABI).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 #include "ebpfctl.bpf.h"
 #include "opensnoop.h"
 
@@ -18,8 +23,11 @@ EVENT_TYPE(struct open_event);
 
 const volatile bool errors_only = false;
 
-/* at: openat(dfd, path, flags, mode); otherwise open(path, flags, mode). */
-static __always_inline int on_exit(long ret, bool at)
+#define NR_OPEN 2
+#define NR_OPENAT 257
+
+/* at: openat(dfd, path, flags, mode); otherwise open(path, flags, mode). regs: the saved user registers. */
+static __always_inline int on_exit_regs(struct pt_regs *regs, long ret, bool at)
 {
 	if (errors_only && ret >= 0)
 		return 0;
@@ -31,7 +39,6 @@ static __always_inline int on_exit(long ret, bool at)
 	if (!e)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	const char *path = (const char *)(at ? regs->si : regs->di);
 	e->flags = at ? regs->dx : regs->si;
 	e->mode = at ? regs->r10 : regs->dx;
@@ -46,6 +53,11 @@ static __always_inline int on_exit(long ret, bool at)
 	return 0;
 }
 
+static __always_inline int on_exit(long ret, bool at)
+{
+	return on_exit_regs((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), ret, at);
+}
+
 SEC("tracepoint/syscalls/sys_exit_openat")
 int tp_openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -56,4 +68,20 @@ SEC("tracepoint/syscalls/sys_exit_open")
 int tp_open_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return on_exit(ctx->ret, false);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(btf_sys_exit_openat, struct pt_regs *regs, long ret)
+{
+	if (regs->orig_ax != NR_OPENAT)
+		return 0;
+	return on_exit_regs(regs, ret, true);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(btf_sys_exit_open, struct pt_regs *regs, long ret)
+{
+	if (regs->orig_ax != NR_OPEN)
+		return 0;
+	return on_exit_regs(regs, ret, false);
 }

@@ -20,6 +20,25 @@
 
 const volatile bool per_process = false;
 
+/* Before 5.14 the task's state was `state` (renamed `__state`): CO-RE picks whichever exists. */
+struct task_struct___pre514 {
+	volatile long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool btf_task_running(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return t->__state == TASK_RUNNING;
+	return ((struct task_struct___pre514 *)t)->state == TASK_RUNNING;
+}
+
+static __always_inline bool raw_task_running(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state) == TASK_RUNNING;
+	return BPF_CORE_READ((struct task_struct___pre514 *)t, state) == TASK_RUNNING;
+}
+
 /* Enqueue time by thread id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -111,7 +130,7 @@ int BPF_PROG(btf_sched_wakeup_new, struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(btf_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	if (prev->__state == TASK_RUNNING)
+	if (btf_task_running(prev))
 		btf_enqueue(prev);
 	char comm[TASK_COMM_LEN];
 	__builtin_memcpy(comm, next->comm, sizeof(comm));
@@ -149,7 +168,7 @@ int raw_sched_switch(struct bpf_raw_tracepoint_args *ctx)
 	/* (bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state) */
 	struct task_struct *prev = (struct task_struct *)ctx->args[1];
 	struct task_struct *next = (struct task_struct *)ctx->args[2];
-	if (BPF_CORE_READ(prev, __state) == TASK_RUNNING)
+	if (raw_task_running(prev))
 		raw_enqueue(prev);
 	char comm[TASK_COMM_LEN];
 	BPF_CORE_READ_STR_INTO(&comm, next, comm);

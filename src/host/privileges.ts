@@ -29,6 +29,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { CAPABILITY_NAMES, decodeCapabilities } from "../kernel/facts";
 import {
   capget,
+  bpfCommandsRefused,
   capLastCap,
   capset,
   clearAmbient,
@@ -49,6 +50,7 @@ import { privilegeDropFailed } from "../errors";
 const CAP_SETGID = 6;
 const CAP_SETUID = 7;
 const CAP_SETPCAP = 8;
+const CAP_BPF = 39;
 /** The identity root's helper threads end as (nobody/nogroup): owns nothing, holds nothing. */
 export const HELPER_THREAD_ID = 65534;
 
@@ -87,6 +89,8 @@ export interface PrivilegeReport extends HeldCapabilities {
   threads_beyond_kept: number;
   /** Threads other than the main one holding any effective capability. */
   other_threads_with_capabilities: number;
+  /** Why a capability beyond `keep` stayed on the main thread (kernels before 6.5: CAP_BPF). */
+  kept_because?: string;
 }
 
 function statusField(text: string, name: string): string {
@@ -147,6 +151,14 @@ export function canDropOnEveryThread(): boolean {
 const bit = (name: string): number => CAPABILITY_NAMES.indexOf(name);
 const has = (mask: bigint, cap: number) => ((mask >> BigInt(cap)) & 1n) === 1n;
 
+function unprivilegedBpfDisabled(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/unprivileged_bpf_disabled", "utf8").trim();
+  } catch {
+    return "?";
+  }
+}
+
 /** Real, effective and saved ids from /proc/self/status ("Uid:" or "Gid:"), of the calling thread. */
 function ids(which: "Uid" | "Gid"): [number, number, number] {
   const m = new RegExp(`^${which}:\\s*(\\d+)\\s+(\\d+)\\s+(\\d+)`, "m").exec(readFileSync("/proc/thread-self/status", "utf8"));
@@ -177,12 +189,24 @@ export function dropPrivileges(keep: string[] = []): PrivilegeReport {
     }
     const mechanism = has(before.effective, CAP_SETUID) ? "setxid-broadcast" : "main-thread-only";
     if (mechanism === "setxid-broadcast") dropOnEveryThread(before.effective);
-    capset({ effective: keepMask, permitted: keepMask, inheritable: 0n });
+    // CAP_BPF leaves the effective set first, still permitted: if the kernel then refuses even
+    // the session's reads of its own maps (every bpf() command before 6.5, when
+    // kernel.unprivileged_bpf_disabled is set), the main thread takes it back and keeps it; the
+    // seccomp filter below still denies every command that loads, creates or attaches.
+    const bpfMask = capLastCap() >= CAP_BPF && has(before.permitted, CAP_BPF) && !has(keepMask, CAP_BPF) ? 1n << BigInt(CAP_BPF) : 0n;
+    capset({ effective: keepMask, permitted: keepMask | bpfMask, inheritable: 0n });
+    let finalMask = keepMask;
+    let keptBecause: string | undefined;
+    if (bpfMask && bpfCommandsRefused()) {
+      finalMask = keepMask | bpfMask;
+      keptBecause = `CAP_BPF on the main thread: this kernel refuses every bpf() command without it (kernel.unprivileged_bpf_disabled=${unprivilegedBpfDisabled()}), even reads of the session's own maps; loading and attaching stay denied by the seccomp filter`;
+    }
+    capset({ effective: finalMask, permitted: finalMask, inheritable: 0n });
     const after = capget();
-    if (after.effective !== keepMask || after.permitted !== keepMask || !noNewPrivs()) throw new Error(`capget shows effective ${after.effective.toString(16)}, permitted ${after.permitted.toString(16)} after capset`);
+    if (after.effective !== finalMask || after.permitted !== finalMask || !noNewPrivs()) throw new Error(`capget shows effective ${after.effective.toString(16)}, permitted ${after.permitted.toString(16)} after capset`);
     installFilterOnAllThreads();
 
-    const kept = decodeCapabilities(keepMask.toString(16));
+    const kept = decodeCapabilities(finalMask.toString(16));
     const threads = threadStatuses();
     const beyond = threads.filter((t) => [...t.effective, ...t.permitted].some((c) => !kept.includes(c)));
     const unfiltered = threads.filter((t) => t.seccomp !== 2 || !t.no_new_privs);
@@ -193,13 +217,14 @@ export function dropPrivileges(keep: string[] = []): PrivilegeReport {
     return {
       ...heldCapabilities("thread-self"),
       kept,
-      dropped: decodeCapabilities((before.permitted & ~keepMask).toString(16)),
+      dropped: decodeCapabilities((before.permitted & ~finalMask).toString(16)),
       bounding_cleared: boundingCleared,
       mechanism,
       seccomp: true,
       threads,
       threads_beyond_kept: beyond.length,
       other_threads_with_capabilities: threads.filter((t) => t.tid !== self && t.effective.length > 0).length,
+      ...(keptBecause ? { kept_because: keptBecause } : {}),
     };
   } catch (e) {
     throw privilegeDropFailed(e instanceof CapabilityError ? e.message : (e as Error).message);

@@ -8,7 +8,7 @@
 // thread of the process, which is how the runtime's helper threads lose their capabilities
 // (src/host/privileges.ts).
 import { readFileSync } from "node:fs";
-import { errno, glibcSetresgid, glibcSetresuid, libc, syscallIntIntInt, syscallPtrPtr } from "./ffi";
+import { errno, glibcSetresgid, glibcSetresuid, lib, libc, syscallIntIntInt, syscallPtrPtr } from "./ffi";
 import { errnoName } from "./flock";
 
 const sys = { syscall: syscallPtrPtr };
@@ -59,6 +59,19 @@ export function capset(s: CapSets): void {
   const hi = (m: bigint) => Number((m >> 32n) & 0xffffffffn);
   const data = new Uint32Array([lo(s.effective), lo(s.permitted), lo(s.inheritable), hi(s.effective), hi(s.permitted), hi(s.inheritable)]);
   if (Number(sys.syscall(SYS_CAPSET, hdr, data)) !== 0) throw new CapabilityError("capset", errno());
+}
+
+/**
+ * Whether the calling thread, as it is now, is refused every bpf() command, even on an fd it
+ * already holds: kernels before 6.5 check kernel.unprivileged_bpf_disabled for the whole syscall,
+ * newer ones only where something is created or loaded. Asked with a map lookup on fd -1, which
+ * a kernel that only checks the fd answers with EBADF.
+ */
+export function bpfCommandsRefused(): boolean {
+  const key = new Uint8Array(8);
+  const value = new Uint8Array(8);
+  const EPERM = 1;
+  return lib().bpf_map_lookup_elem(-1, key, value) === -EPERM;
 }
 
 /** The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap). */

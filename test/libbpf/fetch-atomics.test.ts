@@ -101,7 +101,15 @@ describe("a session without fetching atomics (EBPFCTL_MASK_FEATURES=atomic_fetch
     const N = 3000;
     const out = join(tempDir(), "events.json");
     const t = trace(["opensnoop", "-o", "json", "-c", COMM, "--max-rate", "1000", "--output-file", out, "-d", "30"], isolatedEnv({ EBPFCTL_MASK_FEATURES: "atomic_fetch" }));
-    await t.waitFor("attached");
+    const attached = await t.waitFor("attached");
+    // What the kernel runs (bpftool's translated dump): the plain-add path, no fetching atomic.
+    const progIds = (attached.links as { prog_id: number }[]).map((l) => l.prog_id);
+    expect(progIds.length).toBeGreaterThan(0);
+    for (const id of progIds) {
+      const xlated = Bun.spawnSync(["bpftool", "prog", "dump", "xlated", "id", String(id)]).stdout.toString();
+      expect(xlated).toContain("lock *(u64 *)"); // the plain atomic add is still there
+      expect(xlated).not.toMatch(/atomic64_fetch_add|atomic64_cmpxchg|cmpxchg/);
+    }
     const t0 = performance.now();
     const p = Bun.spawn([STORM, String(N), "/nonexistent/ebpfctl-fetch-atomics"], { stdout: "pipe" });
     const made = Number((await new Response(p.stdout).text()).trim().split(" ")[0]);

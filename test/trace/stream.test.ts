@@ -190,6 +190,41 @@ describe("opensnoop", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  // Kernels without bpf_task_pt_regs (before 5.15) take the tp_btf sys_exit programs; forced here
+  // by masking the tracepoint alternatives. open(2) by its number too: the second program's own.
+  recipeTest("the tp_btf sys_exit fallback: openat and open(2) with their fds, paths, flags and mode", async () => {
+    const dir = mkdtempSync("/tmp/ebpfctl-opensnoop-");
+    const a = `${dir}/by-openat`;
+    const b = `${dir}/by-open`;
+    const script = [
+      "import os, ctypes",
+      `fd = os.open("${a}", os.O_WRONLY|os.O_CREAT|os.O_TRUNC, 0o600)`,
+      `fd2 = ctypes.CDLL(None, use_errno=True).syscall(2, b"${b}", os.O_WRONLY|os.O_CREAT, 0o640)`,
+      "print(fd, fd2)",
+    ].join("; ");
+    const saved = process.env.EBPFCTL_MASK_FEATURES;
+    process.env.EBPFCTL_MASK_FEATURES = "tracepoint";
+    try {
+      let pid = 0;
+      let fds: number[] = [];
+      const r = await traceDuring(["opensnoop", "-c", "python3"], async () => {
+        const c = await run(["python3", "-c", script]);
+        pid = c.pid;
+        fds = c.stdout.trim().split(" ").map(Number);
+      });
+      expect(r.code).toBe(0);
+      const compat = r.stderr.split("\n").filter((l) => l.startsWith('{"kind":"compat"')).map((l) => JSON.parse(l))[0];
+      expect(compat.probes.map((p: { chosen: { program: string } }) => p.chosen.program)).toEqual(["btf_sys_exit_openat", "btf_sys_exit_open"]);
+      expect(fds.every((fd) => fd > 2)).toBe(true);
+      expect(events(r.records).filter((e) => e.path === a)).toEqual([expect.objectContaining({ pid, comm: "python3", ret: fds[0], flags_raw: 524865, mode: 0o600 })]);
+      expect(events(r.records).filter((e) => e.path === b)).toEqual([expect.objectContaining({ pid, comm: "python3", ret: fds[1], flags_raw: 65, flags: ["O_WRONLY", "O_CREAT"], mode: 0o640 })]);
+      expectIdentity(r);
+    } finally {
+      if (saved === undefined) delete process.env.EBPFCTL_MASK_FEATURES;
+      else process.env.EBPFCTL_MASK_FEATURES = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("tcplife", () => {

@@ -80,21 +80,24 @@ const EXPECT: Record<string, (events: Rec[], t: Trace) => void> = {
 };
 
 /**
- * What each guest kernel cannot run today, and why (docs/kernel-matrix.md, "What each kernel
- * lacks"). Pinned so that a fix or a new breakage both show up here. On 5.10:
- * - disabled (exit 9): every perf-event-based attach (tracepoint, kprobe, uprobe, perf_event)
- *   probes as EINVAL in ebpfctl's feature probe, although the same libbpf attaches them from C
- *   there (probe-attach in kernel-matrix.test.ts' 6.1 batch; checked by hand on 5.10) — an ebpfctl
- *   bug in the pre-5.15 (no BPF perf link) attach path, not a kernel limit;
- * - verifier-rejected (exit 5): "BPF_STX uses reserved fields": the programs use atomic
- *   fetch-and-add (BPF_ATOMIC with BPF_FETCH), which 5.10's verifier does not know (5.12+).
+ * What each guest kernel cannot run (docs/kernel-matrix.md, "What each kernel lacks"), pinned so
+ * that a fix or a new breakage both show up here. Every recipe traces on every guest now; 5.10
+ * runs on its fallbacks: no fetching atomics (libbpf/fetch-atomics.ts), perf events attached by
+ * ioctl (no BPF perf links before 5.15), CAP_BPF kept for bpf() on its own fds (before 6.5).
  */
-const REFUSED: Record<string, Record<string, 5 | 9>> = {
-  // Every one is `disabled` (exit 9) now: doctor, which runs first in the boot, loads every variant
-  // and remembers the verifier's refusals, so trace skips them and names each one (no load, no 5).
+const REFUSED: Record<string, Record<string, 5 | 9>> = { "5.10": {}, "6.1": {}, "6.12": {} };
+
+/** The variants each guest's verifier rejects, with the line that says why (verify, in the guest). */
+const REJECTED: Record<string, Record<string, RegExp>> = {
   "5.10": {
-    bindsnoop: 9, execsnoop: 9, funclatency: 9, opensnoop: 9, profile: 9,
-    biolatency: 9, exitsnoop: 9, oomkill: 9, runqlat: 9, sigsnoop: 9, syscount: 9, tcpconnect: 9, tcplife: 9,
+    // bpf_task_pt_regs is 5.15+, bpf_get_current_task_btf 5.11+: opensnoop takes its tp_btf sys_exit programs
+    tp_openat_exit: /invalid func unknown#158/,
+    tp_open_exit: /invalid func unknown#158/,
+    tp_process_exit: /invalid func unknown#158/,
+    // the tracepoint's record struct has another name before 5.11; the tp_btf variant is chosen
+    tp_block_rq_complete: /failed to resolve CO-RE relocation .*block_rq_completion/,
+    // bpf_get_attach_cookie is 5.15+: one-liners need a newer kernel
+    generic_tp: /invalid func unknown#174/,
   },
   "6.1": {},
   "6.12": {},
@@ -141,10 +144,11 @@ for (const kernel of ["5.10", "6.1", "6.12"]) {
     guestTest("doctor in the guest: ring buffers, tp_btf and fentry work there, and kprobes (except as REFUSED says for 5.10)", () => {
       const d = JSON.parse(readFileSync(out("doctor.json"), "utf8"));
       expect(d.facts.release).toBe(release);
-      const misprobed = kernel === "5.10" ? ["kprobe", "tracepoint", "uprobe", "perf_event"] : [];
       for (const f of ["ringbuf", "fentry", "tp_btf", "raw_tp", "kprobe", "tracepoint", "uprobe", "perf_event"]) {
-        expect({ f, s: d.features.features[f]?.status }).toEqual({ f, s: misprobed.includes(f) ? "no" : "yes" });
+        expect({ f, s: d.features.features[f]?.status }).toEqual({ f, s: "yes" });
       }
+      // Fetching atomics (BPF_ATOMIC | BPF_FETCH, cmpxchg) are 5.12+.
+      expect(d.features.features.atomic_fetch?.status).toBe(kernel === "5.10" ? "no" : "yes");
     });
 
     guestTest("verify in the guest matches its committed baseline exactly; the preferred kprobe/fentry variants are chosen", () => {
@@ -155,17 +159,13 @@ for (const kernel of ["5.10", "6.1", "6.12"]) {
       expect(v.recipes.map((r) => r.recipe).filter((r) => !r.startsWith("generic-")).sort()).toEqual(RECIPES); // verify also loads the generic one-liner programs
       // The guests have kprobes and fentry: the preferred kprobe/fentry variants load and are chosen.
       const probe = (r: string, p: string) => v.recipes.find((x) => x.recipe === r)!.probes.find((x) => x.name === p)!;
-      if (kernel === "5.10") {
-        // see REFUSED: kprobe probes as unsupported, fentry loads but is rejected (atomics)
-        expect(probe("tcpconnect", "connect").alternatives.find((a) => a.program === "fentry_tcp_connect")!.status).toBe("rejected");
-        expect(v.totals.rejected).toBeGreaterThan(0);
-        return;
-      }
+      const rejected = v.recipes.flatMap((r) => r.probes.flatMap((p) => p.alternatives.filter((a) => a.status === "rejected").map((a) => ({ program: a.program, reason: (a.reason ?? []).join(" | ") }))));
+      expect([...new Set(rejected.map((a) => a.program))].sort()).toEqual(Object.keys(REJECTED[kernel]!).sort());
+      for (const a of rejected) expect(a.reason).toMatch(REJECTED[kernel]![a.program]!);
       for (const [r, p, program] of [["tcpconnect", "connect", "fentry_tcp_connect"], ["oomkill", "oom_kill", "kprobe_oom_kill_process"]] as const) {
         expect(probe(r, p)).toMatchObject({ chosen: program, variant: 0 });
         expect(probe(r, p).alternatives.find((a) => a.program === program)!.verified_insns).toBeGreaterThan(0);
       }
-      expect(v.totals.rejected).toBe(0);
       expect(v.totals.unsupported).toBe(0);
     });
 
@@ -203,7 +203,20 @@ for (const kernel of ["5.10", "6.1", "6.12"]) {
         expect(compat.profile).toBe(planned.profile);
         if (recipe === "sigsnoop") expect(compat.profile).toBe("full");
         expect((compat.probes as { name: string; chosen: { program: string } | null }[]).map((p) => `${p.name}=${p.chosen?.program ?? "none"}`)).toEqual(planned.probes.map((p) => `${p.name}=${p.chosen ?? "none"}`));
-        expect(records.find((r) => r.kind === "attached")).toBeDefined();
+        const attached = records.find((r) => r.kind === "attached") as { links: { link_id: number | null; attached_by?: string; program: string }[]; capabilities: { kept: string[]; kept_because?: string } } | undefined;
+        expect(attached).toBeDefined();
+        if (kernel === "5.10") {
+          // No BPF perf links before 5.15: tracepoint, kprobe, uprobe and perf_event programs are
+          // attached by ioctl and have no link id; raw_tp, tp_btf and fentry have real links.
+          for (const l of attached!.links) {
+            const byIoctl = /^(tp_|kprobe_|funclat_|do_perf_event)/.test(l.program);
+            expect({ program: l.program, by: l.attached_by ?? "bpf_link", id: l.link_id === null }).toEqual({ program: l.program, by: byIoctl ? "perf_event_ioctl" : "bpf_link", id: byIoctl });
+          }
+          // Before 6.5 every bpf() command needs CAP_BPF while unprivileged_bpf_disabled is set.
+          expect(attached!.capabilities.kept).toContain("CAP_BPF");
+          expect(attached!.capabilities.kept_because).toMatch(/unprivileged_bpf_disabled=[12]/);
+        }
+        if (kernel === "6.12") expect(attached!.capabilities.kept).not.toContain("CAP_BPF");
         expect(records.find((r) => r.kind === "end")).toMatchObject({ reason: "completed" });
         const events = t.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Rec);
         EXPECT[recipe]!(events, t);
