@@ -30,40 +30,52 @@ ctypes.CDLL(None).prctl(15, bytes([${COMM.join(",")}]), 0, 0, 0)
 
 interface Capture { lines: string[]; records: Uint8Array[] }
 
-/** Loads the recipe's object, attaches its first alternatives, runs `work`, drains the ring. */
+/**
+ * Loads the recipe's object and attaches it, runs `work`, drains the ring. Alternatives are tried
+ * in order as the session does (attempt k takes each probe's k-th alternative, or its last): on
+ * this kernel fentry is refused and there are no kprobes, so tcpconnect and oomkill move on.
+ */
 async function capture(m: StreamManifest, work: () => Promise<void>): Promise<Capture & { check: ReturnType<typeof pathsFor> }> {
-  const obj = openObject(m);
-  const links: BpfLink[] = [];
-  let rb: RingBufferReader | undefined;
-  try {
-    const first = m.probes.map((p) => p.alternatives[0]!);
-    const programs = new Set(first.map((a) => a.program));
-    for (const p of obj.programs()) p.autoload = programs.has(p.name);
-    obj.load();
-    const paths = pathsFor(m, obj);
-    if (!paths.line) throw new Error(`${m.name}: no generated line (${paths.fallback})`);
-    const direct = paths.reader.reading(paths.line);
-    const out: Capture = { lines: [], records: [] };
-    rb = new RingBufferReader(obj.map(m.event.ringbuf), (p, size) => {
-      if (out.records.length >= 20_000) return;
-      out.lines.push(direct(p, size)); // the path -o json takes now
-      out.records.push(new Uint8Array(toArrayBuffer(p, 0, size)).slice());
-    });
-    for (const a of first) links.push(...attachAlternative(obj.program(a.program), a, { params: {} }));
-    let done = false;
-    const running = work().finally(() => (done = true));
-    while (!done) {
-      rb.poll(20);
-      await Bun.sleep(5);
+  const tries = Math.max(...m.probes.map((p) => p.alternatives.length));
+  for (let k = 0; ; k++) {
+    const obj = openObject(m);
+    const links: BpfLink[] = [];
+    let rb: RingBufferReader | undefined;
+    try {
+      const chosen = m.probes.map((p) => p.alternatives[Math.min(k, p.alternatives.length - 1)]!);
+      const programs = new Set(chosen.map((a) => a.program));
+      for (const p of obj.programs()) p.autoload = programs.has(p.name);
+      try {
+        obj.load();
+        for (const a of chosen) links.push(...attachAlternative(obj.program(a.program), a, { params: {} }));
+      } catch (e) {
+        if (k + 1 < tries) continue;
+        throw e;
+      }
+      const paths = pathsFor(m, obj);
+      if (!paths.line) throw new Error(`${m.name}: no generated line (${paths.fallback})`);
+      const direct = paths.reader.reading(paths.line);
+      const out: Capture = { lines: [], records: [] };
+      rb = new RingBufferReader(obj.map(m.event.ringbuf), (p, size) => {
+        if (out.records.length >= 20_000) return;
+        out.lines.push(direct(p, size)); // the path -o json takes now
+        out.records.push(new Uint8Array(toArrayBuffer(p, 0, size)).slice());
+      });
+      let done = false;
+      const running = work().finally(() => (done = true));
+      while (!done) {
+        rb.poll(20);
+        await Bun.sleep(5);
+      }
+      await running;
+      await Bun.sleep(100);
+      rb.consume();
+      return { ...out, check: paths };
+    } finally {
+      rb?.close();
+      for (const l of links.reverse()) l.close();
+      obj.close();
     }
-    await running;
-    await Bun.sleep(100);
-    rb.consume();
-    return { ...out, check: paths };
-  } finally {
-    rb?.close();
-    for (const l of links.reverse()) l.close();
-    obj.close();
   }
 }
 
@@ -109,7 +121,9 @@ os.close(os.open(d, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_N
 os.close(os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)); os.close(os.open("/tmp", os.O_PATH))`);
   },
   bindsnoop: async () => {
-    await py(`a = socket.socket(); a.bind(("127.0.0.1", 0))
+    await py(`keep = [socket.socket() for _ in range(10)]
+for k in keep: k.bind(("127.0.0.1", 0))
+a = socket.socket(); a.bind(("127.0.0.1", 0))
 b = socket.socket(socket.AF_INET6); b.bind(("::1", 0))
 c = socket.socket()
 try: c.bind(("127.0.0.1", a.getsockname()[1]))
@@ -118,15 +132,15 @@ u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(("::", 0))`);
   },
   tcpconnect: async () => {
     await py(`${LISTEN}
-talk(socket.AF_INET, "127.0.0.1", serve(socket.AF_INET, "127.0.0.1"))
-talk(socket.AF_INET6, "::1", serve(socket.AF_INET6, "::1"))
+p4, p6 = serve(socket.AF_INET, "127.0.0.1"), serve(socket.AF_INET6, "::1")
+for _ in range(10): talk(socket.AF_INET, "127.0.0.1", p4); talk(socket.AF_INET6, "::1", p6)
 try: socket.create_connection(("127.0.0.1", 1), timeout=1)
 except OSError: pass`);
   },
   tcplife: async () => {
     await py(`${LISTEN}
-talk(socket.AF_INET, "127.0.0.1", serve(socket.AF_INET, "127.0.0.1"))
-talk(socket.AF_INET6, "::1", serve(socket.AF_INET6, "::1"))
+p4, p6 = serve(socket.AF_INET, "127.0.0.1"), serve(socket.AF_INET6, "::1")
+for _ in range(10): talk(socket.AF_INET, "127.0.0.1", p4); talk(socket.AF_INET6, "::1", p6)
 time.sleep(0.2)`);
   },
   sigsnoop: async () => {

@@ -6,7 +6,7 @@
 // both the copied-bytes and the ring (pointer) path. Real kernel records: json-line-kernel.test.ts.
 import { expect, test } from "bun:test";
 import { ptr } from "bun:ffi";
-import { compileJsonLine } from "../../src/output/json-line";
+import { compileJsonLine, wideDigits } from "../../src/output/json-line";
 import { envelope } from "../../src/output/records";
 import { mulberry32, openObject, pathsFor, streamRecipes, syntheticRecord } from "./json-line-helpers";
 
@@ -81,5 +81,19 @@ test("a layout the generator cannot follow exactly falls back, with the reason",
     expect(compileJsonLine(m.columns, indexed, ctx)).toEqual({ fallback: "field 7 is an array index: a JS object puts it first" });
   } finally {
     obj.close();
+  }
+});
+
+test("wideDigits is String(v) for every double an 8-byte field decodes to, at the edges and at random", () => {
+  const w = wideDigits();
+  const edges = [0, 1, 999_999, 1e6, 1e6 + 1, 1_999_999, 2e6, 123_456_000_000, 2 ** 53 - 2, 2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, 2 ** 63, 2 ** 64, 18446744073709552000, -1, -1e6, -(2 ** 63), 1e21, 4294967296 * 4294967295 + 4294967295];
+  for (const v of edges) expect(w(v)).toBe(String(v));
+  const rnd = mulberry32(99);
+  let v = 1e12;
+  for (let i = 0; i < 200_000; i++) {
+    // Runs of nearby values (the remembered high digits) and jumps across the whole u64 range.
+    v = rnd() < 0.9 ? v + Math.floor(rnd() * 3e6) : rnd() * 4294967296 * 4294967296 * (rnd() < 0.5 ? 1 : 2 ** -20);
+    const x = rnd() < 0.5 ? Math.floor(v) : (Math.floor(rnd() * 4294967296) * 4294967296 + Math.floor(rnd() * 4294967296));
+    if (w(x) !== String(x)) expect({ x, got: w(x) }).toEqual({ x, got: String(x) });
   }
 });
