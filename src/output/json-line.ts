@@ -88,6 +88,11 @@ const ARRAY = new Set(["int[]", "uint[]", "bytes"]);
 const isIndexKey = (k: string) => /^(0|[1-9]\d*)$/.test(k) && Number(k) < 2 ** 32 - 1;
 
 type Transform = "ipv4" | "ipv6" | "ip" | "open_flags";
+/** One key and value of the line as source text, and the locals it is made from. */
+interface Piece {
+  text: string;
+  deps: string[];
+}
 
 export function compileJsonLine(columns: Column[], layout: EventLayout, ctx: JsonLineContext): JsonLineResult {
   const fields = layout.fields.filter((f) => !f.name.startsWith("__"));
@@ -98,29 +103,9 @@ export function compileJsonLine(columns: Column[], layout: EventLayout, ctx: Jso
   for (const f of fields) if (isIndexKey(f.name)) return { fallback: `field ${f.name} is an array index: a JS object puts it first` };
 
   const local = new Map(fields.map((f, i) => [f.name, `v${i}`]));
-  /** Closure state of the generated function: the last value of an integer field and its text. */
-  const state: string[] = [];
-  const wides: ((v: number) => string)[] = [];
-  const textOf = new Map<string, string>();
-  /** String(v) of an integer field, as an expression; 8-byte fields through wideDigits, others remember the last value. */
-  const intText = (f: FieldLayout): string => {
-    let t = textOf.get(f.name);
-    if (t === undefined) {
-      const v = local.get(f.name)!;
-      if (f.size === 8) {
-        wides.push(wideDigits());
-        t = `w${wides.length - 1}(${v})`;
-      } else {
-        // pid, uid, fd, flags: the same as the event before more often than not (a storm is one process).
-        state.push(`let l_${v} = NaN, t_${v} = "";`);
-        t = `(${v} === l_${v} ? t_${v} : (l_${v} = ${v}, t_${v} = "" + ${v}))`;
-      }
-      textOf.set(f.name, t);
-    }
-    return t;
-  };
   const transforms = new Map<string, Transform>();
-  const tail: string[] = [];
+  /** The keys jsonEvent appends, in its order: text made from the values of `deps`. */
+  const tail: Piece[] = [];
   const added: string[] = [];
   const seen = new Set<string>();
   const keyLit = (k: string) => JSON.stringify(`,${JSON.stringify(k)}:`);
@@ -137,16 +122,16 @@ export function compileJsonLine(columns: Column[], layout: EventLayout, ctx: Jso
       if (!isInt(f)) return { fallback: `errno column ${f.name} is not an integer` };
       if (added.includes("errno")) return { fallback: "two errno columns" };
       added.push("errno");
-      tail.push(`if (${v} < 0) s += ${keyLit("errno")} + errnoJson(-${v});`);
+      tail.push({ text: `(${v} < 0 ? ${keyLit("errno")} + errnoJson(-${v}) : "")`, deps: [v] });
     } else if (fmt === "signal") {
       if (!isInt(f)) return { fallback: `signal column ${f.name} is not an integer` };
       added.push(`${f.name}_name`);
-      tail.push(`s += ${keyLit(`${f.name}_name`)} + signalJson(${v});`);
+      tail.push({ text: `${keyLit(`${f.name}_name`)} + signalJson(${v})`, deps: [v] });
     } else if (fmt === "open_flags") {
       if (!isInt(f)) return { fallback: `open_flags column ${f.name} is not an integer` };
       transforms.set(f.name, "open_flags");
       added.push(`${f.name}_raw`);
-      tail.push(`s += ${keyLit(`${f.name}_raw`)} + ${intText(f)};`);
+      tail.push({ text: `${keyLit(`${f.name}_raw`)} + ${v}`, deps: [v] });
     } else {
       if (isList(f) || !(ARRAY.has(f.kind) || (fmt === "ipv4" && INT.has(f.kind)))) return { fallback: `${fmt} column ${f.name} is a ${f.kind}` };
       transforms.set(f.name, fmt);
@@ -157,62 +142,93 @@ export function compileJsonLine(columns: Column[], layout: EventLayout, ctx: Jso
   if (familyInt) {
     if (transforms.has("family")) return { fallback: "family is also transformed by a column" };
     added.push("family_raw");
-    tail.push(`s += ${keyLit("family_raw")} + ${intText(family)};`);
+    tail.push({ text: `${keyLit("family_raw")} + ${local.get("family")}`, deps: [local.get("family")!] });
   }
   const ts = byName.get("ts_ns");
   if (ts && isInt(ts)) {
     if (transforms.has("ts_ns")) return { fallback: "ts_ns is transformed by a column" };
     added.push("time");
-    tail.push(`s += ',"time":"' + iso(boot + ${local.get("ts_ns")} / 1e6) + '"';`);
   }
+  const withTime = added.includes("time");
   for (const [i, a] of added.entries()) {
     // jsonEvent would overwrite such a key in place, not append it.
     if (byName.has(a) || added.indexOf(a) !== i) return { fallback: `key ${a} is both a field and added by jsonEvent` };
   }
 
   const chars: CharsField[] = [];
+  const wides: ((v: number) => string)[] = [];
   const reads: string[] = [];
-  const parts: string[] = [];
+  /** Key and value text per field, in the generic object's order; `deps` empty: made on every event. */
+  const pieces: Piece[] = [];
   for (const [i, f] of fields.entries()) {
     const v = local.get(f.name)!;
     const at = `o + ${f.offset}`;
     const elems = () => Array.from({ length: f.count }, (_, k) => intExpr(f.elemSize, f.kind === "int[]", `o + ${f.offset + k * f.elemSize}`));
-    let part: string;
+    const key = JSON.stringify(`${i ? "," : ctx.prefix}${JSON.stringify(f.name)}:`);
+    const t = transforms.get(f.name);
     if (isList(f)) {
       const len = byName.get(layout.hints[f.name]!.lengthField)!;
       reads.push(`const ${v} = list(b, ${at}, Math.min(${intExpr(len.size, false, `o + ${len.offset}`)}, ${f.size}));`);
-      part = `JSON.stringify(${v})`;
+      pieces.push({ text: `${key} + JSON.stringify(${v})`, deps: [] });
     } else if (INT.has(f.kind)) {
       reads.push(`const ${v} = ${intExpr(f.size, f.kind === "int", at)};`);
-      const t = transforms.get(f.name);
-      if (t === "open_flags") part = `flagsJson(${v})`;
-      else if (t === "ipv4") part = `JSON.stringify(ipv4(${v}))`;
-      else if (f.name === "family" && familyInt) part = `familyJson(${v})`;
-      else part = intText(f);
+      if (t === "open_flags") pieces.push({ text: `${key} + flagsJson(${v})`, deps: [v] });
+      else if (t === "ipv4") pieces.push({ text: `${key} + JSON.stringify(ipv4(${v}))`, deps: [v] });
+      else if (f.name === "family" && familyInt) pieces.push({ text: `${key} + familyJson(${v})`, deps: [v] });
+      else if (f.size === 8) {
+        // Timestamps and counters change on every event: their digits, not a remembered text.
+        wides.push(wideDigits());
+        pieces.push({ text: `${key} + w${wides.length - 1}(${v})`, deps: [] });
+      } else pieces.push({ text: `${key} + ${v}`, deps: [v] });
     } else if (f.kind === "chars") {
       chars.push(new CharsField(f.count));
       const c = `c${chars.length - 1}`;
       reads.push(`const ${v} = ${c}.read(b, dv, ${at});`);
-      part = `${c}.json(${v})`;
+      pieces.push({ text: `${key} + ${c}.json(${v})`, deps: [v] });
+    } else if (t) {
+      reads.push(`const ${v} = [${elems().join(", ")}];`);
+      pieces.push({ text: `${key} + JSON.stringify(${t === "ipv4" ? `ipv4(${v})` : t === "ipv6" ? `ipv6(${v})` : `ipAny(${v}, ${familyInt ? local.get("family") : "undefined"})`})`, deps: [] });
     } else {
-      const t = transforms.get(f.name);
-      if (t) {
-        reads.push(`const ${v} = [${elems().join(", ")}];`);
-        part = `JSON.stringify(${t === "ipv4" ? `ipv4(${v})` : t === "ipv6" ? `ipv6(${v})` : `ipAny(${v}, ${familyInt ? local.get("family") : "undefined"})`})`;
-      } else {
-        // An integer array is joined as JSON.stringify joins it; no array is made.
-        part = f.count ? `"[" + ${elems().join(' + "," + ')} + "]"` : `"[]"`;
-      }
+      // An integer array is joined as JSON.stringify joins it; no array is made.
+      pieces.push({ text: `${key} + ${f.count ? `"[" + ${elems().join(' + "," + ')} + "]"` : `"[]"`}`, deps: [] });
     }
-    const key = JSON.stringify(`${i ? "," : ctx.prefix}${JSON.stringify(f.name)}:`);
-    parts.push(`${key} + ${part}`);
   }
-  const source = `${state.join("\n")}\nreturn function jsonLine(dv, b, o) {\n  ${reads.join("\n  ")}\n  let s = ${parts.join("\n    + ")};\n  ${tail.join("\n  ")}\n  return s + "}";\n};`;
+  // Runs of pieces with values are remembered as one text, re-made only when one of their values
+  // changed since the event before (in a storm only the timestamp does): fewer, longer pieces.
+  const state: string[] = [];
+  const build: string[] = [];
+  const line: string[] = [];
+  const segment = (run: Piece[]) => {
+    const g = `g${state.length}`;
+    const deps = [...new Set(run.flatMap((p) => p.deps))];
+    state.push(`let ${g} = "", ${deps.map((d) => `${g}_${d} = NaN`).join(", ")};`);
+    build.push(`if (${deps.map((d) => `${d} !== ${g}_${d}`).join(" || ")}) {\n    ${deps.map((d) => `${g}_${d} = ${d};`).join(" ")}\n    ${g} = ${run.map((p) => p.text).join(" + ")};\n  }`);
+    line.push(g);
+  };
+  let run: Piece[] = [];
+  for (const p of pieces) {
+    if (p.deps.length) {
+      run.push(p);
+      continue;
+    }
+    if (run.length) segment(run);
+    run = [];
+    line.push(`(${p.text})`);
+  }
+  if (run.length) segment(run);
+  if (tail.length) segment(tail);
+  if (withTime) {
+    // iso() returns the same string while the millisecond is the same.
+    state.push(`let lastIso = "", timeText = "}";`);
+    build.push(`const t = iso(boot + ${local.get("ts_ns")} / 1e6);\n  if (t !== lastIso) {\n    lastIso = t;\n    timeText = ',"time":"' + t + '"}';\n  }`);
+    line.push("timeText");
+  } else line.push(`"}"`);
+  const source = `${state.join("\n")}\nreturn function jsonLine(dv, b, o) {\n  ${reads.join("\n  ")}\n  ${build.join("\n  ")}\n  return ${line.join(" + ")};\n};`;
   const names = ["list", "errnoJson", "signalJson", "flagsJson", "familyJson", "ipv4", "ipv6", "ipAny", "iso", "boot", ...chars.map((_, i) => `c${i}`), ...wides.map((_, i) => `w${i}`)];
   const make = new Function(...names, source) as (...a: unknown[]) => RecordFn<string>;
-  const line = make(
+  const fn = make(
     stringList, memoJson(errnoName), memoJson((n) => signalName(n) || null), memoJson(openFlagList), memoJson(familyName),
     ipv4, ipv6, ipAny, ctx.iso, ctx.bootToWallMs, ...chars, ...wides,
   );
-  return { line, source };
+  return { line: fn, source };
 }
