@@ -40,7 +40,14 @@ for (const m of streamRecipes) {
       let prev: Uint8Array = new Uint8Array(reader.size);
       let errnos = 0;
       for (let i = 0; i < N; i++) {
-        const bytes = i % 5 === 4 ? prev.slice() : syntheticRecord(reader, rnd);
+        let bytes = i % 5 === 4 ? prev.slice() : syntheticRecord(reader, rnd);
+        if (i % 5 === 2) {
+          // The event before with one field changed: each remembered run of keys must notice it.
+          const f = reader.fields[Math.floor(rnd() * reader.fields.length)]!;
+          const fresh = bytes;
+          bytes = prev.slice();
+          bytes.set(fresh.subarray(f.offset, f.offset + f.size), f.offset);
+        }
         // The same text in a char array with other garbage after its NUL: the same string.
         if (i % 7 === 6) for (let j = 0; j < bytes.length; j++) if (rnd() < 0.05) bytes[j] = prev[j]!;
         prev = bytes;
