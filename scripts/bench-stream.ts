@@ -15,7 +15,7 @@ import { readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:
 import { join, resolve } from "node:path";
 import { fmt, mdTable, median, min, max, parseArgs } from "./bench-lib/stats";
 import { benchRecipe, highCeilings, withMap, type BenchRecipe } from "./bench-lib/recipe";
-import { decodeRates, type DecodeResult } from "./bench-lib/decode";
+import { DECODE_PATHS, decodeRates, type DecodePath, type DecodeResult } from "./bench-lib/decode";
 import { rssBench } from "./bench-lib/rss";
 
 const args = parseArgs(process.argv.slice(2), {
@@ -250,20 +250,15 @@ if (only.has("rate")) {
 
 if (only.has("decode")) {
   const rs: DecodeResult[] = [];
-  for (let i = 0; i < reps; i++) rs.push(await decodeRates(repo, storm, count));
-  type K = "callbackOnly" | "interpretedDecode" | "interpretedRender" | "decode" | "decodeRender";
-  const col = (k: K) => rs.map((r) => r[k] / 1e6);
-  const cpuCol = (k: K) => rs.map((r) => r.cpu[k] / 1e6);
-  const label: Record<K, string> = {
-    callbackOnly: "ring walk only",
-    interpretedDecode: "ring walk + decode, interpreted (before)",
-    interpretedRender: "ring walk + decode + JSON line, interpreted + jsonEvent (before)",
-    decode: "ring walk + decode, generated",
-    decodeRender: "ring walk + decode + JSON line, generated",
-  };
-  say(`\n### In-process consumer rate (RingBufferReader + EventReader, ${count} events per drain, ${reps} reps), M events/s\n`);
-  say(mdTable(["path", "median", "min", "max", "ns/event (median)", "per CPU-second, median"], (Object.keys(label) as K[]).map((k) => [
-    label[k], fmt(median(col(k)), 2), fmt(min(col(k)), 2), fmt(max(col(k)), 2), fmt(1e3 / median(col(k)), 0), fmt(median(cpuCol(k)), 2),
+  for (let i = 0; i < reps; i++) {
+    rs.push(await decodeRates(repo, storm, count));
+    process.stderr.write(`decode ${i + 1}/${reps}\r`);
+  }
+  const col = (k: DecodePath) => rs.map((r) => r.rate[k] / 1e6);
+  const cpuCol = (k: DecodePath) => rs.map((r) => r.cpu[k] / 1e6);
+  say(`\n### In-process consumer rate (opensnoop, RingBufferReader, ${count} events per drain, ${reps} reps), M events/s\n`);
+  say(mdTable(["path", "median", "min", "max", "ns/event (median)", "per CPU-second, median"], (Object.keys(DECODE_PATHS) as DecodePath[]).map((k) => [
+    DECODE_PATHS[k], fmt(median(col(k)), 2), fmt(min(col(k)), 2), fmt(max(col(k)), 2), fmt(1e3 / median(col(k)), 0), fmt(median(cpuCol(k)), 2),
   ])));
   report.decode = rs;
 }

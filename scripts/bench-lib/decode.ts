@@ -9,22 +9,23 @@ import { join } from "node:path";
 import { BpfObject, EventReader, RingBufferReader, type BpfLink } from "../../src/libbpf";
 import { Rodata } from "../../src/libbpf/rodata";
 import { JsonLinesRenderer, bootToWallOffsetMs } from "../../src/output/event-renderer";
-import { InterpretedEventReader } from "./interpreted-reader";
+
+export type DecodePath = "callbackOnly" | "decode" | "genericLine" | "generatedLine" | "genericEncoded" | "generatedEncoded";
+export const DECODE_PATHS: Record<DecodePath, string> = {
+  callbackOnly: "ring walk only",
+  decode: "ring walk + decode (generated decoder)",
+  genericLine: "ring walk + decode + JSON line, generic: jsonEvent + JSON.stringify (before)",
+  generatedLine: "ring walk + JSON line, generated from the record (after)",
+  genericEncoded: "generic line + the sink's batch join + UTF-8 encode (before)",
+  generatedEncoded: "generated line + the sink's batch join + UTF-8 encode (after)",
+};
 
 export interface DecodeResult {
   events: number;
+  /** events/s of wall time per path */
+  rate: Record<DecodePath, number>;
   /** the same, per second of this process's CPU time (robust to a host shared with other work) */
-  cpu: Record<"callbackOnly" | "decode" | "decodeRender" | "interpretedDecode" | "interpretedRender", number>;
-  /** events/s through the ring walk + the per-field interpreted decoder ebpfctl had before */
-  interpretedDecode: number;
-  /** events/s through the ring walk + interpreted decode + jsonEvent/JSON.stringify (the line before) */
-  interpretedRender: number;
-  /** events/s through the ring walk only (handler does nothing) */
-  callbackOnly: number;
-  /** events/s through the ring walk + EventReader.decode */
-  decode: number;
-  /** events/s through the ring walk + decode + JsonLinesRenderer.render (the -o json line) */
-  decodeRender: number;
+  cpu: Record<DecodePath, number>;
 }
 
 export async function decodeRates(repo: string, stormPath: string, count: number): Promise<DecodeResult> {
@@ -45,53 +46,51 @@ export async function decodeRates(repo: string, stormPath: string, count: number
     obj.load();
     links.push(obj.program("tp_openat_exit").attachTracepoint("syscalls", "sys_exit_openat"));
     const reader = new EventReader(obj.btf(), "open_event");
-    const interpreted = new InterpretedEventReader(obj.btf(), "open_event");
-    const renderer = new JsonLinesRenderer(manifest.columns, bootToWallOffsetMs());
-    const generic = new JsonLinesRenderer(manifest.columns, bootToWallOffsetMs());
+    const session = { recipe: "opensnoop", session: "0123456789abcdef" };
+    const generic = new JsonLinesRenderer(manifest.columns, bootToWallOffsetMs(), session);
+    const generatedFn = new JsonLinesRenderer(manifest.columns, bootToWallOffsetMs(), session).recordLine(reader);
+    if (!generatedFn) throw new Error("opensnoop has no generated JSON line");
+    const generated = reader.reading(generatedFn);
     let n = 0;
     let sink = 0;
-    const mode = { kind: "none" as "none" | "decode" | "render" | "idecode" | "irender" };
+    let batch: string[] = [];
+    const flush = () => {
+      sink += Buffer.from(batch.join("\n") + "\n").length;
+      batch = [];
+    };
+    const mode = { kind: "callbackOnly" as DecodePath };
     const rb = new RingBufferReader(obj.map("events"), (p, size) => {
       n++;
-      if (mode.kind === "decode") sink += reader.decode(p, size).pid as number;
-      else if (mode.kind === "render") sink += renderer.render(reader.decode(p, size)).length;
-      else if (mode.kind === "idecode") sink += interpreted.decode(p, size).pid as number;
-      else if (mode.kind === "irender") sink += generic.renderGeneric(interpreted.decode(p, size)).length;
+      switch (mode.kind) {
+        case "decode": sink += reader.decode(p, size).pid as number; break;
+        case "genericLine": sink += generic.renderGeneric(reader.decode(p, size)).length; break;
+        case "generatedLine": sink += generated(p, size).length; break;
+        case "genericEncoded": if (batch.push(generic.renderGeneric(reader.decode(p, size))) === 4096) flush(); break;
+        case "generatedEncoded": if (batch.push(generated(p, size)) === 4096) flush(); break;
+      }
     });
     const fill = () => {
       const r = Bun.spawnSync([storm, String(count)]);
       if (r.exitCode !== 0) throw new Error(`${storm} failed`);
     };
-    let cpuRate = 0;
-    const timed = (kind: typeof mode.kind): number => {
+    const timed = (kind: DecodePath): [number, number] => {
       fill();
       mode.kind = kind;
       n = 0;
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       rb.consume();
+      if (batch.length) flush();
       const s = (performance.now() - t0) / 1000;
       const c = process.cpuUsage(c0);
       if (n !== count) throw new Error(`consumed ${n} events, expected ${count}`);
-      cpuRate = n / ((c.user + c.system) / 1e6);
-      return n / s;
-    };
-    const both = (kind: typeof mode.kind): [number, number] => {
-      const wall = timed(kind);
-      return [wall, cpuRate];
+      return [n / s, n / ((c.user + c.system) / 1e6)];
     };
     // Warm up the JIT on the real paths first (not timed).
-    timed("render");
-    timed("irender");
-    const [callbackOnly, cCallback] = both("none");
-    const [interpretedDecode, cIDecode] = both("idecode");
-    const [interpretedRender, cIRender] = both("irender");
-    const [decode, cDecode] = both("decode");
-    const [decodeRender, cRender] = both("render");
-    const result: DecodeResult = {
-      events: count, callbackOnly, decode, decodeRender, interpretedDecode, interpretedRender,
-      cpu: { callbackOnly: cCallback, decode: cDecode, decodeRender: cRender, interpretedDecode: cIDecode, interpretedRender: cIRender },
-    };
+    timed("genericEncoded");
+    timed("generatedEncoded");
+    const result: DecodeResult = { events: count, rate: {} as Record<DecodePath, number>, cpu: {} as Record<DecodePath, number> };
+    for (const k of Object.keys(DECODE_PATHS) as DecodePath[]) [result.rate[k], result.cpu[k]] = timed(k);
     rb.close();
     void sink;
     return result;

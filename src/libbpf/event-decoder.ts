@@ -105,7 +105,9 @@ export function stringList(b: WindowBytes, start: number, used: number): string[
   return parts;
 }
 
-export type GeneratedDecoder = (dv: DataView, b: WindowBytes, o: number) => DecodedEvent;
+/** A function generated over one struct's layout, reading the record at byte offset `o` of `dv` / `b`. */
+export type RecordFn<T> = (dv: DataView, b: WindowBytes, o: number) => T;
+export type GeneratedDecoder = RecordFn<DecodedEvent>;
 
 export interface CompiledDecoder {
   decode: GeneratedDecoder;
@@ -117,7 +119,8 @@ export interface CompiledDecoder {
   source: string;
 }
 
-function intExpr(size: number, signed: boolean, at: string): string {
+/** The source of one little-endian integer read at `at` (a JS expression); the JSON line writer reuses it. */
+export function intExpr(size: number, signed: boolean, at: string): string {
   switch (size) {
     case 1:
       return signed ? `dv.getInt8(${at})` : `b[${at}]`;

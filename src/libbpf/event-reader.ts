@@ -9,9 +9,9 @@
 // bytes of the sample being decoded are ever read through it, never the rest of the window.
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { Btf, FieldLayout } from "./btf";
-import { compileDecoder, type CharsField, type DecodedEvent, type GeneratedDecoder, type StringListHint, type WindowBytes } from "./event-decoder";
+import { compileDecoder, type CharsField, type DecodedEvent, type GeneratedDecoder, type RecordFn, type StringListHint, type WindowBytes } from "./event-decoder";
 
-export type { CharsField, DecodedEvent, EventValue, StringListHint } from "./event-decoder";
+export type { CharsField, DecodedEvent, EventValue, RecordFn, StringListHint, WindowBytes } from "./event-decoder";
 
 /** A view of [base, base + WINDOW_BYTES) of our address space; no memory is touched by making it. */
 interface AddressWindow {
@@ -29,6 +29,8 @@ export interface EventLayout {
   readonly fields: FieldLayout[];
   readonly chars: ReadonlyMap<string, CharsField>;
   readonly lists: ReadonlySet<string>;
+  /** How each string-list field is read (its length field). */
+  readonly hints: Readonly<Record<string, StringListHint>>;
 }
 
 export class EventReader implements EventLayout {
@@ -38,6 +40,7 @@ export class EventReader implements EventLayout {
   readonly chars: ReadonlyMap<string, CharsField>;
   /** Fields decoded as string lists. */
   readonly lists: ReadonlySet<string>;
+  readonly hints: Readonly<Record<string, StringListHint>>;
   private readonly gen: GeneratedDecoder;
   private window: AddressWindow | undefined;
 
@@ -49,6 +52,7 @@ export class EventReader implements EventLayout {
     this.gen = c.decode;
     this.chars = c.chars;
     this.lists = c.lists;
+    this.hints = hints;
   }
 
   decode(p: Pointer, size: number): DecodedEvent {
@@ -58,6 +62,26 @@ export class EventReader implements EventLayout {
     if (!w || a < w.base || a + size > w.base + WINDOW_BYTES) w = this.windowFor(a);
     // `| 0`: addresses are doubles to the JIT; an int32 offset keeps the views' reads on the fast path (6x).
     return this.gen(w.view, w.bytes, (a - w.base) | 0);
+  }
+
+  /**
+   * A sample handler that runs `fn` (generated over this layout, e.g. a JSON line writer) on the
+   * sample's bytes in place, through the same address window as decode(): no event object between.
+   */
+  reading<T>(fn: RecordFn<T>): (p: Pointer, size: number) => T {
+    return (p, size) => {
+      if (size < this.size) throw new Error(`ring buffer sample of ${size} bytes is shorter than the event struct (${this.size})`);
+      const a = p as unknown as number;
+      let w = this.window;
+      if (!w || a < w.base || a + size > w.base + WINDOW_BYTES) w = this.windowFor(a);
+      return fn(w.view, w.bytes, (a - w.base) | 0);
+    };
+  }
+
+  /** `fn` on a struct copied into our own memory (tests: records captured from the ring). */
+  readBytes<T>(fn: RecordFn<T>, bytes: Uint8Array): T {
+    if (bytes.byteLength < this.size || bytes.byteLength === 0) throw new Error(`buffer of ${bytes.byteLength} bytes is shorter than the struct (${this.size})`);
+    return fn(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as WindowBytes, 0);
   }
 
   private windowFor(p: number): AddressWindow {

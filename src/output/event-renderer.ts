@@ -1,9 +1,10 @@
 // Turns decoded events into output lines: a live table (header once, aligned rows) or JSON lines.
 import pc from "picocolors";
 import { monotonicNs } from "../libbpf/clock";
-import type { DecodedEvent } from "../libbpf/event-reader";
+import type { DecodedEvent, EventLayout, RecordFn } from "../libbpf/event-reader";
 import type { Column } from "../recipe/manifest";
 import { formatCell, jsonEvent } from "./format";
+import { compileJsonLine } from "./json-line";
 import { envelope } from "./records";
 import type { EventRenderer } from "../session/event-sink";
 export type { EventRenderer } from "../session/event-sink";
@@ -15,6 +16,8 @@ export class JsonLinesRenderer implements EventRenderer {
   private lastIso = "";
   /** The record envelope, serialised once: `{"kind":"event","schema_version":1,"recipe":…,"session":…,` */
   private readonly prefix: string;
+  /** Why the last recordLine() call gave no generated line (the generic one is used), if it did not. */
+  fallback: string | undefined;
   constructor(private readonly columns: Column[], private readonly bootToWallMs: number, who: { recipe: string; session: string } = { recipe: "", session: "" }) {
     this.prefix = JSON.stringify(envelope("event", who.recipe, who.session)).slice(0, -1) + ",";
   }
@@ -23,6 +26,12 @@ export class JsonLinesRenderer implements EventRenderer {
   }
   render(e: DecodedEvent): string {
     return this.renderGeneric(e);
+  }
+  /** The line generated for this layout, run on the record's bytes (json-line.ts); undefined: use render(). */
+  recordLine(layout: EventLayout): RecordFn<string> | undefined {
+    const r = compileJsonLine(this.columns, layout, { prefix: this.prefix, iso: (ms) => this.iso(ms), bootToWallMs: this.bootToWallMs });
+    this.fallback = "fallback" in r ? r.fallback : undefined;
+    return "line" in r ? r.line : undefined;
   }
   /** jsonEvent + JSON.stringify: any event, and the reference the generated line must match. */
   renderGeneric(e: DecodedEvent): string {

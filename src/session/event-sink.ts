@@ -1,6 +1,6 @@
 // What a session needs from its output, so that the session (below src/output) depends on no
 // renderer or sink: src/output implements these (output/sink.ts, output/event-renderer.ts).
-import type { DecodedEvent } from "../libbpf/event-reader";
+import type { DecodedEvent, EventLayout, RecordFn } from "../libbpf/event-reader";
 import { EbpfctlError, ExitCode } from "../errors";
 
 /**
@@ -17,6 +17,8 @@ export interface EventSink {
 export interface EventRenderer {
   header(): string[];
   render(e: DecodedEvent): string;
+  /** A line writer generated for this layout, run on each record's bytes instead of decode + render(); undefined: none. */
+  recordLine?(layout: EventLayout): RecordFn<string> | undefined;
 }
 
 /** The reader of our output went away (e.g. `| head`): end the session cleanly. */

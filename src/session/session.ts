@@ -442,7 +442,10 @@ export class TraceSession {
       const decoder = new EventReader(obj.btf(), ev.struct, Object.fromEntries(Object.entries(ev.strings ?? {}).map(([k, v]) => [k, { lengthField: v.length_field }])));
       const renderer = plan.renderer!;
       onHeader(renderer.header());
-      reader = own.use(new RingBufferReader(obj.map(ev.ringbuf), (p, size) => onLine(renderer.render(decoder.decode(p, size)))));
+      // -o json: the line straight from the record when the renderer can generate it, else decode + render.
+      const direct = renderer.recordLine?.(decoder);
+      const line = direct && decoder.reading(direct);
+      reader = own.use(new RingBufferReader(obj.map(ev.ringbuf), line ? (p, size) => onLine(line(p, size)) : (p, size) => onLine(renderer.render(decoder.decode(p, size)))));
     }
 
     // Last look before the first probe: a signal that arrived while loading (synchronous work, so
