@@ -89,7 +89,7 @@ export interface PrivilegeReport extends HeldCapabilities {
   threads_beyond_kept: number;
   /** Threads other than the main one holding any effective capability. */
   other_threads_with_capabilities: number;
-  /** Why a capability beyond `keep` stayed on the main thread (kernels before 6.5: CAP_BPF). */
+  /** Why a capability beyond `keep` stayed on the main thread (CAP_BPF where bpf() itself needs it, as on 5.10). */
   kept_because?: string;
 }
 
@@ -190,7 +190,7 @@ export function dropPrivileges(keep: string[] = []): PrivilegeReport {
     const mechanism = has(before.effective, CAP_SETUID) ? "setxid-broadcast" : "main-thread-only";
     if (mechanism === "setxid-broadcast") dropOnEveryThread(before.effective);
     // CAP_BPF leaves the effective set first, still permitted: if the kernel then refuses even
-    // the session's reads of its own maps (every bpf() command before 6.5, when
+    // the session's reads of its own maps (every bpf() command on older kernels such as 5.10, when
     // kernel.unprivileged_bpf_disabled is set), the main thread takes it back and keeps it; the
     // seccomp filter below still denies every command that loads, creates or attaches.
     const bpfMask = capLastCap() >= CAP_BPF && has(before.permitted, CAP_BPF) && !has(keepMask, CAP_BPF) ? 1n << BigInt(CAP_BPF) : 0n;

@@ -63,7 +63,7 @@ export function capset(s: CapSets): void {
 
 /**
  * Whether the calling thread, as it is now, is refused every bpf() command, even on an fd it
- * already holds: kernels before 6.5 check kernel.unprivileged_bpf_disabled for the whole syscall,
+ * already holds: older kernels (5.10 here) check kernel.unprivileged_bpf_disabled for the whole syscall,
  * newer ones only where something is created or loaded. Asked with a map lookup on fd -1, which
  * a kernel that only checks the fd answers with EBADF.
  */

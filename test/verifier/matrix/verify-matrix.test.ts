@@ -83,7 +83,7 @@ const EXPECT: Record<string, (events: Rec[], t: Trace) => void> = {
  * What each guest kernel cannot run (docs/kernel-matrix.md, "What each kernel lacks"), pinned so
  * that a fix or a new breakage both show up here. Every recipe traces on every guest now; 5.10
  * runs on its fallbacks: no fetching atomics (libbpf/fetch-atomics.ts), perf events attached by
- * ioctl (no BPF perf links before 5.15), CAP_BPF kept for bpf() on its own fds (before 6.5).
+ * ioctl (no BPF perf links before 5.15), CAP_BPF kept for bpf() on its own fds (5.10 checks the sysctl for the whole syscall).
  */
 const REFUSED: Record<string, Record<string, 5 | 9>> = { "5.10": {}, "6.1": {}, "6.12": {} };
 
