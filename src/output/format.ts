@@ -25,7 +25,7 @@ export function openFlagList(f: number): string[] {
       rest &= ~bit;
     }
   }
-  if (rest) names.push(`0${rest.toString(8)}`);
+  if (rest) names.push(`0${(rest >>> 0).toString(8)}`); // unsigned: bit 31 set makes a negative int32
   return names;
 }
 export const openFlags = (f: number): string => openFlagList(f).join("|");

@@ -8,6 +8,8 @@ describe("enums", () => {
     expect(openFlags(577)).toBe("O_WRONLY|O_CREAT|O_TRUNC");
     expect(openFlags(0)).toBe("O_RDONLY");
     expect(openFlags(0o40000000 | 2)).toBe("O_RDWR|040000000");
+    // bit 31 (an int32 flags field reads negative): still one unsigned octal number
+    expect(openFlags((0x80000000 | 1) >> 0)).toBe("O_WRONLY|020000000000");
   });
   test("JSON: flags by name beside flags_raw, family by name beside family_raw, no signal is null", () => {
     const cols = [{ field: "flags", header: "FLAGS", format: "open_flags" }, { field: "sig", header: "SIG", format: "signal" }, { field: "daddr", header: "DADDR", format: "ip" }] as Column[];
