@@ -120,16 +120,26 @@ for (const kernel of ["5.10", "6.1", "6.12"]) {
 
     beforeAll(async () => {
       if (skipReason) return;
-      const t0 = performance.now();
       // --no-doc: the test must not rewrite the committed docs/kernel-matrix.md
-      const p = Bun.spawn(["bash", KERNEL_MATRIX, "--kernel", kernel, "--no-doc", "--timeout", String(BOOT_TIMEOUT_SEC)], { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-      const [, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-      wallSeconds = (performance.now() - t0) / 1000;
-      exit = code;
-      log = err;
-      console.error(`kernel-matrix ${kernel}: guest ${release}: ${/boot \+ \d+ command\(s\) took [^\n]*/.exec(err)?.[0] ?? "(no boot summary)"}; whole run ${wallSeconds.toFixed(1)} s wall`);
-      if (code !== 0) console.error(err);
-    }, (BOOT_TIMEOUT_SEC + 60) * 1000);
+      const boot = async (lanes: 1 | 2) => {
+        const t0 = performance.now();
+        const p = Bun.spawn(["bash", KERNEL_MATRIX, "--kernel", kernel, "--no-doc", "--timeout", String(BOOT_TIMEOUT_SEC)], { cwd: ROOT, env: { ...process.env, KERNEL_MATRIX_LANES: String(lanes) }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+        const [, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+        wallSeconds = (performance.now() - t0) / 1000;
+        exit = code;
+        log = err;
+      };
+      await boot(2);
+      // A TCG guest on a loaded host can livelock (soft lockups on both vCPUs, see
+      // docs/kernel-matrix.md): boot once more, one command at a time, and say so. Only a timeout
+      // is retried; any other failure stands.
+      if (exit === 124) {
+        console.error(`kernel-matrix ${kernel}: guest timed out (${(existsSync(join(ROOT, "build/matrix/last-console.log")) && /soft lockup[^\n]*/.exec(readFileSync(join(ROOT, "build/matrix/last-console.log"), "utf8"))?.[0]) || "no lockup on the console"}); booting once more, one command at a time`);
+        await boot(1);
+      }
+      console.error(`kernel-matrix ${kernel}: guest ${release}: ${/boot \+ \d+ command\(s\) took [^\n]*/.exec(log)?.[0] ?? "(no boot summary)"}; whole run ${wallSeconds.toFixed(1)} s wall`);
+      if (exit !== 0) console.error(log);
+    }, (2 * BOOT_TIMEOUT_SEC + 120) * 1000);
 
     const refused = REFUSED[kernel]!;
     guestTest(`the ${kernel} matrix run completes within the boot timeout; only the known refusals fail`, () => {
@@ -164,7 +174,8 @@ for (const kernel of ["5.10", "6.1", "6.12"]) {
       for (const a of rejected) expect(a.reason).toMatch(REJECTED[kernel]![a.program]!);
       for (const [r, p, program] of [["tcpconnect", "connect", "fentry_tcp_connect"], ["oomkill", "oom_kill", "kprobe_oom_kill_process"]] as const) {
         expect(probe(r, p)).toMatchObject({ chosen: program, variant: 0 });
-        expect(probe(r, p).alternatives.find((a) => a.program === program)!.verified_insns).toBeGreaterThan(0);
+        // prog_info.verified_insns is 5.16+: 5.10 reports 0
+        if (kernel !== "5.10") expect(probe(r, p).alternatives.find((a) => a.program === program)!.verified_insns).toBeGreaterThan(0);
       }
       expect(v.totals.unsupported).toBe(0);
     });

@@ -1,0 +1,73 @@
+// bench-adhoc: for each one-liner, exec → attached (ms) and peak RSS one second after attach
+// (VmHWM), for `ebpfctl trace -e` (the compiled dist/ebpfctl) and `bpftrace -e`, alternating the
+// two tools rep by rep so both see the same machine. Medians; the ratio is ebpfctl / bpftrace.
+//   scripts/bench-adhoc [--reps N] [--bin PATH] [--only SUBSTRING]
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fmt, mdTable, median, parseArgs } from "./bench-lib/stats";
+
+const args = parseArgs(process.argv.slice(2), { reps: "string", bin: "string", only: "string" });
+const REPS = Number(args.reps ?? 7);
+const BIN = String(args.bin ?? join(import.meta.dir, "../dist/ebpfctl"));
+
+const ONE_LINERS = [
+  "tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }",
+  "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }",
+  "tracepoint:syscalls:sys_exit_read /args.ret > 0/ { @bytes = hist(args.ret); }",
+  'tracepoint:syscalls:sys_enter_openat { printf("%s %s\\n", comm, str(args.filename)); }',
+  "tracepoint:sched:sched_switch,tracepoint:sched:sched_wakeup { @[probe] = count(); }",
+].filter((o) => !args.only || o.includes(String(args.only)));
+
+interface Run { ms: number; rssKb: number }
+
+/** Spawn, time the first line matching `marker` on `stream`, read VmHWM 1 s later, then SIGINT. */
+async function measure(cmd: string[], stream: "stdout" | "stderr", marker: RegExp): Promise<Run> {
+  const t0 = performance.now();
+  const p = Bun.spawn(cmd, { stdin: "ignore", stdout: stream === "stdout" ? "pipe" : "ignore", stderr: stream === "stderr" ? "pipe" : "ignore" });
+  const reader = (stream === "stdout" ? p.stdout : p.stderr)!.getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  let ms = NaN;
+  const kill = setTimeout(() => p.kill("SIGKILL"), 30_000);
+  try {
+    while (Number.isNaN(ms)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${cmd.join(" ")} ended before attaching:\n${text}`);
+      text += dec.decode(value, { stream: true });
+      if (marker.test(text)) ms = performance.now() - t0;
+    }
+    const drain = (async () => {
+      while (!(await reader.read()).done);
+    })().catch(() => {});
+    await Bun.sleep(1000);
+    const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p.pid}/status`, "utf8"));
+    p.kill("SIGINT");
+    await p.exited;
+    await drain;
+    return { ms, rssKb: Number(hwm?.[1] ?? NaN) };
+  } finally {
+    clearTimeout(kill);
+  }
+}
+
+const tools = {
+  ebpfctl: (o: string) => measure([BIN, "trace", "-e", o, "-o", "json", "-d", "60"], "stderr", /"kind":"attached"/),
+  bpftrace: (o: string) => measure(["bpftrace", "-e", o], "stdout", /^Attaching \d+ probe/m),
+};
+
+const rows: (string | number)[][] = [];
+for (const o of ONE_LINERS) {
+  const runs: Record<string, Run[]> = { ebpfctl: [], bpftrace: [] };
+  for (let i = 0; i < REPS; i++) for (const [name, run] of Object.entries(tools)) runs[name]!.push(await run(o));
+  const m = (name: string, k: keyof Run) => median(runs[name]!.map((r) => r[k]));
+  rows.push([
+    `\`${o}\``,
+    fmt(m("ebpfctl", "ms")),
+    fmt(m("bpftrace", "ms")),
+    fmt(m("ebpfctl", "ms") / m("bpftrace", "ms"), 2),
+    fmt(m("ebpfctl", "rssKb") / 1024),
+    fmt(m("bpftrace", "rssKb") / 1024),
+  ]);
+}
+console.log(`bench-adhoc: ${REPS} reps per tool and one-liner, alternating; ${new Date().toISOString()}; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+console.log(mdTable(["one-liner", "ebpfctl attach ms", "bpftrace attach ms", "ratio", "ebpfctl peak RSS MiB", "bpftrace peak RSS MiB"], rows));
