@@ -166,6 +166,19 @@ function libbpfWarning(program: string): string {
   return warnings.find((w) => w.includes(`'${program}'`)) ?? warnings.at(-1) ?? "";
 }
 
+/** The probe object opened with only `program` to load, libbpf's log drained. */
+function openProbeObject(ctx: Ctx, program: string): BpfObject {
+  const obj = BpfObject.openMemory(ctx.elf, "feature_probes");
+  try {
+    for (const p of obj.programs()) p.autoload = p.name === program;
+  } catch (e) {
+    obj.close();
+    throw e;
+  }
+  drainLibbpfLog();
+  return obj;
+}
+
 function probeProgram(ctx: Ctx, feature: ProgramFeature): Feature {
   const spec = PROGRAMS[feature];
   const out = (status: FeatureStatus, evidence: string): Feature => ({ name: feature, kind: "program", status, evidence });
@@ -181,10 +194,8 @@ function probeProgram(ctx: Ctx, feature: ProgramFeature): Feature {
   const libbpfNote = known === 1 || !ctx.privileged ? "" : known === 0 ? ` (libbpf_probe_bpf_prog_type says ${spec.typeName} is unsupported)` : ` (libbpf_probe_bpf_prog_type failed: ${errText(-known)})`;
   const outNoted = (status: FeatureStatus, evidence: string): Feature => out(status, evidence + libbpfNote);
 
-  const obj = BpfObject.openMemory(ctx.elf, "feature_probes");
+  const obj = openProbeObject(ctx, spec.program);
   try {
-    for (const p of obj.programs()) p.autoload = p.name === spec.program;
-    drainLibbpfLog();
     try {
       obj.load();
     } catch (e) {
@@ -292,10 +303,8 @@ function probeHelperFeature(ctx: Ctx, name: keyof typeof HELPERS): Feature {
 function probeAtomicFetch(ctx: Ctx): Feature {
   const out = (status: FeatureStatus, evidence: string): Feature => ({ name: "atomic_fetch", kind: "instruction", status, evidence });
   const program = "probe_atomic_fetch";
-  const obj = BpfObject.openMemory(ctx.elf, "feature_probes");
+  const obj = openProbeObject(ctx, program);
   try {
-    for (const p of obj.programs()) p.autoload = p.name === program;
-    drainLibbpfLog();
     try {
       obj.load();
     } catch (e) {
