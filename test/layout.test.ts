@@ -133,6 +133,13 @@ describe("layout", () => {
     expect(missing).toEqual([]);
   });
 
+  test("test/ mirrors src/: every test folder has a src/ twin (helpers, fixtures and fleet, which tests deploy/, are shared)", () => {
+    const TEST = resolve(import.meta.dir);
+    const shared = new Set(["helpers", "fixtures", "fleet"]);
+    const orphans = readdirSync(TEST).filter((n) => statSync(join(TEST, n)).isDirectory() && !shared.has(n) && !existsSync(join(SRC, n)));
+    expect(orphans).toEqual([]);
+  });
+
   test("src/session keeps only one session's lifecycle (about 10 files at most)", () => {
     expect(readdirSync(join(SRC, "session")).length).toBeLessThanOrEqual(10);
   });
