@@ -52,7 +52,11 @@ async function measure(cmd: string[], stream: "stdout" | "stderr", marker: RegEx
 
 const tools = {
   ebpfctl: (o: string) => measure([BIN, "trace", "-e", o, "-o", "json", "-d", "60"], "stderr", /"kind":"attached"/),
-  bpftrace: (o: string) => measure(["bpftrace", "-e", o], "stdout", /^Attaching \d+ probe/m),
+  // bpftrace prints "Attaching N probes..." before it loads and attaches them; its BEGIN probe fires
+  // once every probe is attached, so a BEGIN printf is the honest "attached" marker (one uprobe
+  // more for bpftrace). bpftrace 0.17 (Debian 12) spells a tracepoint field args->FIELD.
+  bpftrace: (o: string) =>
+    measure(["bpftrace", "-e", `BEGIN { printf("bench: attached\\n"); } ${o.replaceAll("args.", "args->")}`], "stdout", /^bench: attached$/m),
 };
 
 const rows: (string | number)[][] = [];
