@@ -85,13 +85,17 @@ def kill_state_entries(state, host, skip=None):
             for e in _state(state)["switches"] if host in e["hosts"] and e["key"] not in skip]
 
 
-def kill_state_script(entries, install_path, config_dir="/etc/ebpfctl", run_dir="/run/ebpfctl", wait=5):
+def kill_state_script(entries, install_path, config_dir="/etc/ebpfctl", run_dir="/run/ebpfctl", wait=5, then=None):
     """
     One shell command that brings the host to the recorded state: for each switch, when its file
     is already there (a host-wide persistent switch covers every recipe) print an in-force line,
     else engage it with ebpfctl (which prints its receipt). Exit non-zero if ebpfctl failed.
+    With `then` (kill_switch.yml's own command): that runs after, in the same ssh round trip, and
+    alone when nothing recorded applies (no shell wrapper at all).
     """
     q = shlex.quote
+    if not entries and then:
+        return then
     parts = ["rc=0"]
     for e in entries or []:
         files = [config_dir + "/kill-switch"]
@@ -111,6 +115,8 @@ def kill_state_script(entries, install_path, config_dir="/etc/ebpfctl", run_dir=
             cmd += ["--recipe", q(e["recipe"])]
         cmd += ["--reason", q(reason)]
         parts.append("if %s; then printf '%%s\\n' %s; else %s || rc=1; fi" % (test, q(marker), " ".join(cmd)))
+    if then:
+        parts.append("%s || rc=1" % then)
     parts.append("exit $rc")
     return "; ".join(parts)
 
