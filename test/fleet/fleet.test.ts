@@ -175,9 +175,16 @@ describe("fleet lab and the ebpfctl.fleet collection", () => {
       expect(switches("host3")).toEqual(["persistent:kill-switch"]);
       expect(sessionStarts("host2") - before.host2!).toBe(0);
       for (const h of ["host4", "host5", "host6"]) expect({ h, n: sessionStarts(h) - before[h]! }).toEqual({ h, n: 0 });
+      // The rollback is recorded like the fleet kill switch: host2 is pending.
+      expect(readJson(KILL_STATE).switches.map((e: any) => [e.key, e.hosts, e.pending])).toEqual([["", ["host1", "host3", "host2"], ["host2"]]]);
     } finally {
       expect(lab("start-sshd", "2").code).toBe(0);
     }
+    // Back: the reconcile gives host2 the switch the failed rollout could not confirm there.
+    const rec = await playbook("reconcile", { reports });
+    expect({ code: rec.code, out: rec.code ? rec.out.slice(-2000) : "" }).toEqual({ code: 0, out: "" });
+    expect(hostSwitchStatus(2)).toMatchObject({ code: 8, status: { on: true, persistent: true } });
+    expect(readJson(KILL_STATE).switches[0].pending).toEqual([]);
   });
 
   labTest("a rollout whose stage workload is a one-liner passes its gates; the report shows it", async () => {

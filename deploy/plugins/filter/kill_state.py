@@ -254,6 +254,18 @@ def kill_state_apply(state, summary, params):
     return st
 
 
+def kill_state_from_rollback(kill_switch):
+    """A failed rollout's kill-switch confirmations (rollback_receipts) as kill_state_apply's summary."""
+    out = {"receipts": [], "missing": []}
+    for r in kill_switch or []:
+        if r.get("ok"):
+            out["receipts"].append({"host": r.get("host"), "at": None, "audit_seq": r.get("seq"), "audit_head": r.get("hash"),
+                                    "sessions_ended": r.get("sessions_ended")})
+        else:
+            out["missing"].append({"host": r.get("host"), "why": r.get("error")})
+    return out
+
+
 def kill_state_pending(state):
     """Every host some recorded switch is still waiting for (sorted, once each)."""
     hosts = []
@@ -290,5 +302,6 @@ class FilterModule(object):
             "kill_state_reconcile": kill_state_reconcile,
             "kill_state_apply": kill_state_apply,
             "kill_state_pending": kill_state_pending,
+            "kill_state_from_rollback": kill_state_from_rollback,
             "kill_state_line": kill_state_line,
         }
