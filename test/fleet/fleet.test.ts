@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HOSTS, LAB, audit, clearSwitches, hostDir, lab, labDown, labMissing, labUp, onHost, playbook, readJson, repoRoot, reportDir, sessionStarts, switches } from "./lab";
+import { HOSTS, KILL_STATE, LAB, audit, clearSwitches, ensureInstalled, hostDir, hostSwitchStatus, lab, labDown, labMissing, labUp, onHost, playbook, readJson, repoRoot, reportDir, sessionStarts, switches } from "./lab";
 
 const missing = labMissing();
 let upError: string | null = missing;
@@ -42,7 +42,7 @@ describe("fleet lab and the ebpfctl.fleet collection", () => {
     // (ansible-lint 6.13 renders templates with the collection's own filters mocked; the real
     // filters run in every playbook test below.)
     expect({ code: lint.exitCode, text: text.slice(-600) }).toMatchObject({ code: 0 });
-    for (const pb of ["install", "rollout", "kill_switch", "capture", "report"]) {
+    for (const pb of ["install", "rollout", "kill_switch", "capture", "report", "reconcile"]) {
       const r = lab("run", "ansible-playbook", "--syntax-check", join(repoRoot, "deploy/playbooks", `${pb}.yml`));
       expect({ pb, code: r.code, out: r.code ? r.out : "" }).toEqual({ pb, code: 0, out: "" });
     }
@@ -175,12 +175,51 @@ describe("fleet lab and the ebpfctl.fleet collection", () => {
       expect(switches("host3")).toEqual(["persistent:kill-switch"]);
       expect(sessionStarts("host2") - before.host2!).toBe(0);
       for (const h of ["host4", "host5", "host6"]) expect({ h, n: sessionStarts(h) - before[h]! }).toEqual({ h, n: 0 });
+      // The rollback is recorded like the fleet kill switch: host2 is pending.
+      expect(readJson(KILL_STATE).switches.map((e: any) => [e.key, e.hosts, e.pending])).toEqual([["", ["host1", "host3", "host2"], ["host2"]]]);
     } finally {
       expect(lab("start-sshd", "2").code).toBe(0);
     }
+    // Back: the reconcile gives host2 the switch the failed rollout could not confirm there.
+    const rec = await playbook("reconcile", { reports });
+    expect({ code: rec.code, out: rec.code ? rec.out.slice(-2000) : "" }).toEqual({ code: 0, out: "" });
+    expect(hostSwitchStatus(2)).toMatchObject({ code: 8, status: { on: true, persistent: true } });
+    expect(readJson(KILL_STATE).switches[0].pending).toEqual([]);
   });
 
-  labTest("fleet kill switch with one host down: five receipts, the sixth listed, non-zero; persistent once back", async () => {
+  labTest("a rollout whose stage workload is a one-liner passes its gates; the report shows it", async () => {
+    await ensureInstalled();
+    clearSwitches();
+    const reports = reportDir();
+    const oneliner = "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }";
+    const before = Object.fromEntries(HOSTS.map((h) => [h, audit(h).length]));
+    const run = await playbook("rollout", { reports, extra: { ebpfctl_rollout_duration: "2s", ebpfctl_rollout_oneliner: oneliner } });
+    expect({ code: run.code, out: run.code ? run.out.slice(-3000) : "" }).toEqual({ code: 0, out: "" });
+    const rep = readJson(join(reports, "rollout.json"));
+    expect({ passed: rep.passed, oneliner: rep.oneliner, recipe: rep.recipe, stages: rep.stages.length }).toEqual({ passed: true, oneliner, recipe: "generic-tracepoint", stages: 4 });
+    for (const st of rep.stages) {
+      expect(st.gate.passed).toBe(true);
+      for (const g of st.gate.hosts) {
+        // Ground truth: the host's own audit log has this one-liner session, ended with exit 0, and
+        // its events file has the per-comm counts (sys_enter fires constantly: never empty).
+        const recs = audit(g.host).slice(before[g.host]!).filter((r) => r.session === g.record.session);
+        const start = recs.find((r) => r.event === "session_start")!;
+        expect({ recipe: start.recipe, argv: (start.argv as string[]).slice(1, 4) }).toEqual({ recipe: "oneliner", argv: ["trace", "-e", oneliner] });
+        expect(recs.find((r) => r.event === "session_end")!.exit_code).toBe(0);
+        const counts = readFileSync(join(hostDir(g.host), "var-log/ebpfctl/rollout-events.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.kind === "oneliner_map");
+        expect(counts.length).toBeGreaterThan(0);
+        expect(counts.every((c) => Array.isArray(c.key) && typeof c.key[0] === "string" && c.count > 0)).toBe(true);
+      }
+    }
+    const md = readFileSync(join(reports, "rollout.md"), "utf8");
+    expect(md).toContain(`# ebpfctl rollout: one-liner \`${oneliner}\``);
+    expect(md).toContain("Result: **passed**");
+    expect(run.out).toContain(`one-liner \`${oneliner}\` (generic-tracepoint): every gate passed`);
+    console.log(`rollout of a one-liner (6 hosts, 2 s per stage): ${(run.wallMs / 1000).toFixed(1)} s total; ${rep.stages.map((s: any) => `${s.name} ${s.wall_s} s`).join(", ")}`);
+  });
+
+  labTest("fleet kill switch with one host down: five receipts, the sixth listed, non-zero; the recorded switch reaches it once back", async () => {
+    await ensureInstalled();
     clearSwitches();
     const reports = reportDir();
     // A session an SRE left running on host1: the receipt must show it ended.
@@ -215,10 +254,44 @@ describe("fleet lab and the ebpfctl.fleet collection", () => {
     const lastReceiptMs = Math.max(...ks.receipts.map((r: any) => Date.parse(r.at)));
     console.log(`kill switch, 6 hosts (1 down): start → last receipt ${lastReceiptMs - run.startedMs} ms; playbook wall ${run.wallMs} ms; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 
-    // host6 missed it while down: re-running for the listed hosts delivers it...
-    const retry = await playbook("kill_switch", { reports, args: ["--limit", "host6,localhost"], extra: { ebpfctl_target: "host6" } });
-    expect(retry.code).toBe(0);
+    // The controller recorded the desired state: the host-wide persistent switch on all six,
+    // host6 pending (no receipt).
+    const recorded = readJson(KILL_STATE);
+    expect(recorded.switches.map((e: any) => ({ key: e.key, persistent: e.persistent, hosts: e.hosts, pending: e.pending }))).toEqual([{ key: "", persistent: true, hosts: HOSTS, pending: ["host6"] }]);
+    expect(Object.keys(recorded.switches[0].confirmed).sort()).toEqual(HOSTS.slice(0, 5));
+    expect(switches("host6")).toEqual([]);
+
+    // host6 comes back: the reconcile delivers the recorded switch to it, and only to it.
+    const auditLen = Object.fromEntries(HOSTS.map((h) => [h, audit(h).length]));
+    const rec = await playbook("reconcile", { reports });
+    expect({ code: rec.code, out: rec.code ? rec.out.slice(-2000) : "" }).toEqual({ code: 0, out: "" });
+    expect(rec.out).toContain("pending: host6");
+    const recap6 = recap(rec.out);
+    expect(Object.keys(recap6).sort()).toEqual(["host6", "localhost"]);
+    // Ground truth on host6, through its own namespaces: the persistent switch, and a trace refused.
+    const st6 = hostSwitchStatus(6);
+    expect({ code: st6.code, on: st6.status.on, persistent: st6.status.persistent, recipe: st6.status.recipe, file: st6.status.file }).toEqual({ code: 8, on: true, persistent: true, recipe: null, file: "/etc/ebpfctl/kill-switch" });
     expect(switches("host6")).toEqual(["persistent:kill-switch"]);
+    const refused6 = lab("exec", "6", "/usr/local/sbin/ebpfctl", "trace", "exitsnoop", "-d", "1s", "-o", "json");
+    expect(refused6.code).toBe(8);
+    expect(refused6.out).toContain("kill switch is on");
+    // Its receipt: the host's own last audit record is that kill_switch_on; the other hosts got nothing new.
+    const enforced = readJson(join(reports, "kill_switch_enforced.json"));
+    expect(enforced.engaged.map((r: any) => r.host)).toEqual(["host6"]);
+    expect(enforced.pending).toEqual([]);
+    // (The refused trace above wrote its own records after it: the receipt's head is that kill_switch_on.)
+    const own6 = audit("host6").filter((r) => r.seq === enforced.engaged[0].audit_record_seq);
+    expect(own6.map((r) => [r.event, r.persistent, r.hash])).toEqual([["kill_switch_on", true, enforced.engaged[0].audit_head]]);
+    expect(audit("host6")[auditLen.host6!]!.seq).toBe(own6[0]!.seq);
+    for (const h of HOSTS.slice(0, 5)) expect({ h, n: audit(h).length }).toEqual({ h, n: auditLen[h]! });
+    const after = readJson(KILL_STATE);
+    expect(after.switches[0].pending).toEqual([]);
+    expect(after.switches[0].confirmed.host6.audit_head).toBe(enforced.engaged[0].audit_head);
+    // Nothing pending any more: a second reconcile touches no host.
+    const again = await playbook("reconcile", { reports });
+    expect(again.code).toBe(0);
+    expect(Object.keys(recap(again.out))).toEqual(["localhost"]);
+
     // ...and a host that comes back (its /run emptied as after a reboot, sshd restarted) stays killed.
     lab("stop-sshd", "1");
     rmSync(join(hostDir("host1"), "run-ebpfctl"), { recursive: true, force: true });
@@ -227,7 +300,26 @@ describe("fleet lab and the ebpfctl.fleet collection", () => {
     const refused = lab("exec", "1", "/usr/local/sbin/ebpfctl", "trace", "exitsnoop", "-d", "1s", "-o", "json");
     expect(refused.code).toBe(8);
     expect(refused.out).toContain("kill switch is on");
-  });
+
+    // Any playbook enforces the record first: host3 lost its switch file while away (reimaged);
+    // the blast-radius report, first contact, engages it again; hosts already killed get no new record.
+    rmSync(join(hostDir("host3"), "etc-ebpfctl/kill-switch"));
+    const auditLen2 = Object.fromEntries(HOSTS.map((h) => [h, audit(h).length]));
+    const br = await playbook("report", { reports });
+    expect({ code: br.code, out: br.code ? br.out.slice(-2000) : "" }).toEqual({ code: 0, out: "" });
+    expect(hostSwitchStatus(3)).toMatchObject({ code: 8, status: { on: true, persistent: true } });
+    const enforced2 = readJson(join(reports, "kill_switch_enforced.json"));
+    expect(enforced2.engaged.map((r: any) => r.host)).toEqual(["host3"]);
+    expect(enforced2.in_force.map((r: any) => r.host)).toEqual(["host1", "host2", "host4", "host5", "host6"]);
+    expect(audit("host3").at(-1)!.event).toBe("kill_switch_on");
+    for (const h of HOSTS.filter((x) => x !== "host3")) expect({ h, n: audit(h).length }).toEqual({ h, n: auditLen2[h]! });
+
+    // Off clears the record (and every host's switch).
+    const off = await playbook("kill_switch", { reports, extra: { ebpfctl_kill_state: "off" } });
+    expect(off.code).toBe(0);
+    expect(existsSync(KILL_STATE)).toBe(false);
+    for (const h of HOSTS) expect(hostSwitchStatus(Number(h.slice(4)))).toMatchObject({ code: 0, status: { on: false } });
+  }, 480_000);
 
   labTest("per-recipe kill switch on a fact-selected class: only that recipe stops and is refused", async () => {
     clearSwitches();

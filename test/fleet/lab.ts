@@ -86,8 +86,34 @@ export function readJson<T = any>(file: string): T {
   return JSON.parse(readFileSync(file, "utf8")) as T;
 }
 
-/** Clear every kill switch on every host directly (test setup, not the code under test). */
+/** The controller's record of the fleet kill switch (kill_switch.yml writes it next to the inventory). */
+export const KILL_STATE = join(LAB, "ebpfctl_kill_switch.json");
+
+/** The kill switch as host I itself reports it (`ebpfctl kill-switch status -o json` in its namespaces). */
+export function hostSwitchStatus(i: number): { code: number; status: any } {
+  const r = spawnSync(["bash", FLEET_LAB, "exec", String(i), "/usr/local/sbin/ebpfctl", "kill-switch", "status", "-o", "json"], { stdout: "pipe", stderr: "pipe" });
+  let status: any = null;
+  try {
+    status = JSON.parse(r.stdout.toString());
+  } catch {
+    status = { unparsable: r.stdout.toString() + r.stderr.toString() };
+  }
+  return { code: r.exitCode ?? -1, status };
+}
+
+/**
+ * The installed binary on every host (a filtered run, `-t`, skips the install test): runs the
+ * install playbook once when a host lacks it.
+ */
+export async function ensureInstalled(): Promise<void> {
+  if (HOSTS.every((h) => existsSync(join(hostDir(h), "usr-local-sbin/ebpfctl")))) return;
+  const r = await playbook("install", { reports: reportDir() });
+  if (r.code !== 0) throw new Error(`install failed: ${r.out.slice(-2000)}`);
+}
+
+/** Clear every kill switch on every host directly, and the controller's record (test setup, not the code under test). */
 export function clearSwitches(): void {
+  require("node:fs").rmSync(KILL_STATE, { force: true });
   for (const h of HOSTS) {
     for (const dir of ["etc-ebpfctl", "run-ebpfctl"]) {
       const d = join(hostDir(h), dir);

@@ -228,9 +228,16 @@ def gate(hostvars, batch, present, register, thresholds, stage=None):
     return out
 
 
+def workload_line(report):
+    """What the rollout ran: the recipe, or the one-liner (and the recipe it runs as)."""
+    if report.get("oneliner"):
+        return "one-liner `%s` (%s)" % (report["oneliner"], report.get("recipe", "?"))
+    return str(report.get("recipe", "?"))
+
+
 def rollout_markdown(report):
     """The rollout report as Markdown: one section per stage, one row per host."""
-    lines = ["# ebpfctl rollout: %s" % report.get("recipe", "?"), ""]
+    lines = ["# ebpfctl rollout: %s" % workload_line(report), ""]
     lines.append("Result: **%s**%s" % ("passed" if report.get("passed") else "FAILED", (" at stage %s" % report.get("failed_stage")) if report.get("failed_stage") else ""))
     lines.append("")
     for st in report.get("stages", []):
@@ -420,4 +427,5 @@ class FilterModule(object):
             "receipts_line": receipts_line,
             "plan_line": plan_line,
             "stages_line": stages_line,
+            "workload_line": workload_line,
         }
