@@ -1,6 +1,6 @@
 import { Command, Option } from "clipanion";
 import { closeSync, fstatSync, openSync, readSync, statSync, watch } from "node:fs";
-import { basename, dirname } from "node:path";
+import { dirname } from "node:path";
 import { EbpfctlCommand, outputOption } from "./base";
 import { auditLogMissing, usageError } from "../errors";
 import { AuditRecordSchema, chainFiles } from "../audit/record";
@@ -124,9 +124,10 @@ export class AuditTailCommand extends EbpfctlCommand {
       }
     };
     return new Promise<void>((resolve) => {
-      const watcher = watch(dirname(path), (_ev, name) => {
-        if (name === null || name === basename(path)) check();
-      });
+      // Every event in the log's directory, not only those naming the log: a rotation's rename
+      // can reach us under the temporary name, coalesced with the first append to the new file,
+      // and the .head sidecar changes after every append. check() is a stat and a read.
+      const watcher = watch(dirname(path), () => check());
       const stop = () => {
         watcher.close();
         process.off("SIGINT", stop);
