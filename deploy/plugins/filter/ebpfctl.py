@@ -14,6 +14,8 @@ import json
 import math
 import os
 
+from ansible_collections.ebpfctl.fleet.plugins.module_utils.records import records
+
 DOCUMENTATION = r"""
 name: ebpfctl
 short_description: Read ebpfctl JSON output; gate, plan and report a fleet rollout
@@ -23,33 +25,6 @@ description:
 """
 
 END_KINDS = ("end", "session_end", "summary", "trace_end")
-
-
-def _lines(value):
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        out = []
-        for v in value:
-            out.extend(_lines(v))
-        return out
-    return str(value).splitlines()
-
-
-def records(value):
-    """Every JSON object found in the text or list of lines (anything else is skipped)."""
-    out = []
-    for line in _lines(value):
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
 
 
 def _get(d, *names, **kw):

@@ -19,6 +19,8 @@ import json
 import os
 import shlex
 
+from ansible_collections.ebpfctl.fleet.plugins.module_utils.records import records
+
 DOCUMENTATION = r"""
 name: kill_state
 short_description: The ebpfctl fleet kill switch's recorded desired state
@@ -121,27 +123,10 @@ def kill_state_script(entries, install_path, config_dir="/etc/ebpfctl", run_dir=
     return "; ".join(parts)
 
 
-def _records(lines):
-    """The JSON objects among the output lines (anything else is skipped)."""
-    if isinstance(lines, str):
-        lines = lines.splitlines()
-    out = []
-    for line in lines or []:
-        line = str(line).strip()
-        if line.startswith("{"):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-    return out
-
-
 def _confirmations(lines):
     """key → {how, receipt} from the enforcement's output (receipts and in-force lines)."""
     out = {}
-    for rec in _records(lines):
+    for rec in records(lines):
         if rec.get("kind") == "kill_switch_in_force":
             out[rec.get("key") or ""] = {"how": "in_force", "receipt": None}
         elif rec.get("kind") == "kill_switch_receipt" and rec.get("on"):
