@@ -5,8 +5,9 @@ import type { BpfObject, DecodedEvent } from "../libbpf";
 import type { CompiledOneLiner } from "../oneliner/compile";
 import { GTP, KEY_SIZE, SRC, VALUE } from "../oneliner/layout";
 import type { AggregatePlan } from "./aggregate";
+import { envelope } from "./records";
 
-interface MapEntry {
+export interface MapEntry {
   key: (string | bigint)[];
   count: bigint;
   sum: bigint;
@@ -39,7 +40,7 @@ const probeName = (c: CompiledOneLiner, cookie: number) => {
 };
 
 /** The single number a count/sum/min/max/avg map shows for one entry. */
-function scalar(fn: string, e: MapEntry): bigint {
+export function scalar(fn: string, e: MapEntry): bigint {
   switch (fn) {
     case "count":
       return e.count;
@@ -121,38 +122,54 @@ function histLines(name: string, e: MapEntry, bs: Bucket[]): string[] {
   return lines;
 }
 
+/** A map's entries now; with `drain`, each entry read is deleted (an interval's snapshot). */
+export function readMapEntries(c: CompiledOneLiner, obj: BpfObject, drain: boolean): MapEntry[] {
+  const map = obj.map("agg");
+  const value = new Uint8Array(map.valueSize);
+  const entries: { raw: Uint8Array; e: MapEntry }[] = [];
+  for (const k of map.keys()) {
+    if (k.length !== KEY_SIZE || !map.lookup(k, value)) continue;
+    entries.push({ raw: k, e: decodeEntry(c, k, value) });
+  }
+  if (drain) for (const x of entries) map.delete(x.raw);
+  return entries.map((x) => x.e);
+}
+
+/** The key's operands by name (comm, pid, args.filename …), as JSON's key_names and metric labels. */
+export const keyNames = (c: CompiledOneLiner): string[] => (c.analysed.action.kind === "map" ? c.analysed.action.keys.map((k) => k.label) : []);
+
+/** An integer as exact JSON text: u64/s64 values past 2^53 keep every digit. */
+const exact = (v: bigint | string) => (typeof v === "bigint" ? v.toString() : JSON.stringify(v));
+
+/** One oneliner_map record (docs/schema/records/oneliner_map.json); integers exact, not through double. */
+function mapRecordJson(c: CompiledOneLiner, e: MapEntry, head: Record<string, unknown>): string {
+  const a = c.analysed.action;
+  if (a.kind !== "map") return "";
+  const parts = [`"key":[${e.key.map(exact).join(",")}]`];
+  if (a.fn === "hist" || a.fn === "lhist") {
+    const bs = buckets(c, e).filter((b) => b.count > 0n);
+    parts.push(`"buckets":[${bs.map((b) => `{"min":${b.min ?? "null"},"max":${b.max ?? "null"},"count":${b.count}}`).join(",")}]`, `"sum":${e.sum}`);
+  } else {
+    parts.push(`"value":${scalar(a.fn, e)}`);
+  }
+  parts.push(`"count":${e.count}`);
+  return `${JSON.stringify(head).slice(0, -1)},${parts.join(",")}}`;
+}
+
 /** The aggregate plan of a map one-liner: read `agg`, print like bpftrace, clear at each interval. */
-export function oneLinerMapPlan(c: CompiledOneLiner, opts: { json: boolean; intervalMs?: number }): AggregatePlan {
+export function oneLinerMapPlan(c: CompiledOneLiner, opts: { json: boolean; intervalMs?: number; recipe?: string; session?: string }): AggregatePlan {
   const a = c.analysed.action;
   if (a.kind !== "map") throw new Error("not a map one-liner");
   const name = a.name;
   return {
     ...(opts.intervalMs ? { intervalMs: opts.intervalMs } : {}),
     snapshot(obj: BpfObject, final: boolean): string[] {
-      const map = obj.map("agg");
-      const value = new Uint8Array(map.valueSize);
-      const entries: { raw: Uint8Array; e: MapEntry }[] = [];
-      for (const k of map.keys()) {
-        if (k.length !== KEY_SIZE || !map.lookup(k, value)) continue;
-        entries.push({ raw: k, e: decodeEntry(c, k, value) });
-      }
-      if (opts.intervalMs && !final) for (const x of entries) map.delete(x.raw);
+      const entries = readMapEntries(c, obj, Boolean(opts.intervalMs) && !final).map((e) => ({ e }));
       const hist = a.fn === "hist" || a.fn === "lhist";
       const time = new Date().toISOString();
       if (opts.json) {
-        return entries.map(({ e }) =>
-          JSON.stringify({
-            kind: "oneliner_map",
-            map: name,
-            key: e.key.map((k) => (typeof k === "bigint" ? Number(k) : k)),
-            ...(hist
-              ? { buckets: buckets(c, e).filter((b) => b.count > 0n).map((b) => ({ min: b.min === null ? null : Number(b.min), max: b.max === null ? null : Number(b.max), count: Number(b.count) })) }
-              : { value: Number(scalar(a.fn, e)) }),
-            count: Number(e.count),
-            time,
-            final,
-          }),
-        );
+        const head = { ...envelope("oneliner_map", opts.recipe ?? null, opts.session ?? null), time, ...(opts.intervalMs ? { interval_ms: opts.intervalMs } : {}), final, map: name, fn: a.fn, key_names: keyNames(c) };
+        return entries.map(({ e }) => mapRecordJson(c, e, head));
       }
       const lines: string[] = opts.intervalMs ? [`${new Date().toTimeString().slice(0, 8)}${final ? " (end)" : ""}`] : [];
       if (hist) {
@@ -201,11 +218,12 @@ export function formatPrintf(format: string, values: (string | number)[]): strin
 }
 
 /** The event renderer of a printf one-liner; JSON mode gives one object per event. */
-export function oneLinerPrintfRenderer(c: CompiledOneLiner, json: boolean) {
+export function oneLinerPrintfRenderer(c: CompiledOneLiner, json: boolean, who: { recipe?: string; session?: string } = {}) {
   const a = c.analysed.action;
   if (a.kind !== "printf") throw new Error("not a printf one-liner");
   const args = a.args;
   const probes = c.tracepoints.map((t) => `tracepoint:${t.category}:${t.event}`);
+  const head = envelope("oneliner_event", who.recipe ?? null, who.session ?? null);
   return {
     header: (): string[] => [],
     render(e: DecodedEvent): string {
@@ -213,7 +231,7 @@ export function oneLinerPrintfRenderer(c: CompiledOneLiner, json: boolean) {
       // Trailing newline of the format: the sink adds one per line.
       const text = formatPrintf(a.format, values).replace(/\n$/, "");
       if (!json) return text;
-      return JSON.stringify({ kind: "oneliner_event", probe: probes[Number(e.probe)] ?? null, args: values, text });
+      return JSON.stringify({ ...head, probe: probes[Number(e.probe)] ?? null, args: values, text });
     },
   };
 }

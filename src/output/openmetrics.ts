@@ -14,15 +14,22 @@ interface HistState {
   slots: number[];
 }
 
-const metricName = (s: string) => s.replace(/[^a-zA-Z0-9_]/g, "_").replace(/^([^a-zA-Z_])/, "_$1");
-const labelValue = (v: unknown) => String(v).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-const labelText = (l: Record<string, string>, extra: Record<string, string> = {}) => {
+export const metricName = (s: string) => s.replace(/[^a-zA-Z0-9_]/g, "_").replace(/^([^a-zA-Z_])/, "_$1");
+export const labelValue = (v: unknown) => String(v).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+export const labelText = (l: Record<string, string>, extra: Record<string, string> = {}) => {
   const all = { ...l, ...extra };
   const keys = Object.keys(all);
   return keys.length ? `{${keys.map((k) => `${metricName(k)}="${labelValue(all[k])}"`).join(",")}}` : "";
 };
 /** Prometheus floats: integers as such, others in shortest round-trip form. */
 const num = (n: number) => (Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(12))));
+
+/** The whole file or nothing: node_exporter's textfile collector never reads half of it. */
+export function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, path);
+}
 
 export class OpenMetricsWriter {
   private readonly hists = new Map<string, HistState>();
@@ -38,9 +45,7 @@ export class OpenMetricsWriter {
       if (r.kind === "histogram") this.addHistogram(r);
       else if (r.kind === "table") this.addTable(r);
     }
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, this.render(), { mode: 0o644 });
-    renameSync(tmp, this.path);
+    writeAtomically(this.path, this.render());
   }
 
   private addHistogram(r: Record<string, unknown>): void {

@@ -62,6 +62,30 @@ export const StackRecord = z.looseObject({ ...envelopeShape(z.literal("stack")),
 export const FoldedRecord = z.looseObject({ ...envelopeShape(z.literal("folded")), ...aggregateMeta, stack: z.string(), count: z.number().int() }).describe("One folded stack (profile --folded -o json), on stdout");
 export const ProfileSummaryRecord = z.looseObject({ ...envelopeShape(z.literal("profile_summary")), ...aggregateMeta, samples: z.number().int(), stacks: z.number().int(), shown: z.number().int() }).describe("The totals after profile's stacks, on stdout");
 
+const onelinerKey = z.array(z.union([z.string(), z.number().int()])).describe("The key's values, in key_names order; integers exact (64-bit values keep every digit)");
+export const OnelinerMapRecord = z
+  .object({
+    ...envelopeShape(z.literal("oneliner_map")),
+    ...aggregateMeta,
+    map: z.string().describe("The map's name as written (@, @bytes …)"),
+    fn: z.enum(["count", "sum", "min", "max", "avg", "hist", "lhist"]),
+    key_names: z.array(z.string()).describe("The key's operands as written (comm, pid, args.filename …)"),
+    key: onelinerKey,
+    value: z.number().int().optional().describe("count/sum/min/max/avg: the map's value for this key"),
+    buckets: z.array(z.object({ min: z.number().int().nullable(), max: z.number().int().nullable(), count: z.number().int() })).optional().describe("hist/lhist: [min, max) buckets with a count, empty ones left out; null = unbounded"),
+    sum: z.number().int().optional().describe("hist/lhist: the exact sum of the values"),
+    count: z.number().int().describe("Events that updated this key"),
+  })
+  .describe("One entry of a one-liner's @map (ebpfctl trace -e … -o json), at each interval and at the end, on stdout");
+export const OnelinerEventRecord = z
+  .object({
+    ...envelopeShape(z.literal("oneliner_event")),
+    probe: z.string().nullable().describe("The probe that fired (tracepoint:CATEGORY:EVENT)"),
+    args: z.array(z.union([z.string(), z.number()])).describe("printf's arguments, in order"),
+    text: z.string().describe("The formatted line, without its trailing newline"),
+  })
+  .describe("One printf of a one-liner (ebpfctl trace -e '… { printf(…) }' -o json), on stdout");
+
 export const RECORD_SCHEMAS: Record<string, z.ZodType> = {
   error: ErrorRecord,
   end: EndRecord,
@@ -73,6 +97,8 @@ export const RECORD_SCHEMAS: Record<string, z.ZodType> = {
   stack: StackRecord,
   folded: FoldedRecord,
   profile_summary: ProfileSummaryRecord,
+  oneliner_map: OnelinerMapRecord,
+  oneliner_event: OnelinerEventRecord,
 };
 
 /** Column formats whose JSON value is text (addresses), not the raw number. */

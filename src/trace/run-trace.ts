@@ -40,6 +40,7 @@ import type { Column } from "../recipe/manifest";
 import { checkedCost, compileForHost, describeCost, oneLinerChoices } from "./oneliner";
 import type { CompiledOneLiner } from "../oneliner/compile";
 import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
+import { oneLinerMetricsPlan } from "../output/oneliner-metrics";
 
 /**
  * Records on the way to the first attach are fsync'd together by the flush just before it (one
@@ -311,12 +312,12 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     const bootToWall = bootToWallOffsetMs();
     const stdoutTTY = Boolean((process.stdout as { isTTY?: boolean }).isTTY);
     const columns: Column[] = req.timestamp ? [{ field: "ts_ns", header: "TIME", format: "ns_ts" }, ...manifest.columns] : manifest.columns;
-    const renderer = oneliner && manifest.kind === "stream" ? oneLinerPrintfRenderer(oneliner, json) : manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && stdoutTTY, !req.outputFile && stdoutTTY ? () => (process.stdout as { columns?: number }).columns ?? 0 : undefined)) : undefined;
+    const renderer = oneliner && manifest.kind === "stream" ? oneLinerPrintfRenderer(oneliner, json, { recipe: manifest.name, session }) : manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && stdoutTTY, !req.outputFile && stdoutTTY ? () => (process.stdout as { columns?: number }).columns ?? 0 : undefined)) : undefined;
     let result: SessionResult;
     try {
       let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json: json || Boolean(metrics), session }) : undefined;
-      if (oneliner && aggregate) aggregate = oneLinerMapPlan(oneliner, { json, intervalMs: aggregate.intervalMs });
-      if (aggregate && metrics) {
+      if (oneliner && aggregate) aggregate = metrics ? oneLinerMetricsPlan(oneliner, req.outputFile!, aggregate.intervalMs) : oneLinerMapPlan(oneliner, { json, intervalMs: aggregate.intervalMs, recipe: manifest.name, session });
+      else if (aggregate && metrics) {
         const plan = aggregate;
         aggregate = { ...plan, snapshot: (obj, final) => (metrics.update(plan.snapshot(obj, final)), []) };
       }

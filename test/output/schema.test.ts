@@ -75,3 +75,24 @@ describe("every recipe's -o json output validates against docs/schema", () => {
     }, 60_000);
   }
 });
+
+describe("one-liners' -o json output validates against docs/schema", () => {
+  const ONE_LINERS: [string, string][] = [
+    ["a count by comm", 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'],
+    ["a histogram", "tracepoint:syscalls:sys_exit_read /args.ret >= 0/ { @bytes = hist(args.ret); }"],
+    ["a printf", 'tracepoint:syscalls:sys_enter_openat { printf("%s %d %s\\n", comm, pid, str(args.filename)); }'],
+  ];
+  for (const [what, prog] of ONE_LINERS) {
+    recipeTest(what, async () => {
+      const r = await traceDuring(["-e", prog], workload, { settleMs: 300 });
+      expect(r.code).toBe(0);
+      const out = r.stdout.split("\n").filter(Boolean);
+      const err = r.stderr.split("\n").filter(Boolean);
+      const recipe = JSON.parse(err.at(-1)!).recipe as string;
+      const problems = [...out.map((l) => validate(recipe, l, "stdout")), ...err.map((l) => validate(recipe, l, "stderr"))].filter(Boolean);
+      expect(problems).toEqual([]);
+      expect(out.length).toBeGreaterThan(0);
+      expect(new Set(out.map((l) => JSON.parse(l).kind))).toEqual(new Set([prog.includes("printf") ? "oneliner_event" : "oneliner_map"]));
+    }, 60_000);
+  }
+});

@@ -173,3 +173,21 @@ describe("ebpfctl trace -e", () => {
     expect(r.stderr).toMatch(/tp0:tracepoint.*tp1:tracepoint|"probes":\["tp0:tracepoint","tp1:tracepoint"\]/);
   }, 60_000);
 });
+
+describe("ebpfctl trace -e, 64-bit values in JSON", () => {
+  const big = (1n << 60n) + 1n; // 1152921504606846977; as a double it would print 1152921504606846976
+  const reads = async () => expect((await run([`${FIXTURES}/bigcount_storm`, big.toString(), "3"])).code).toBe(0);
+  const pred = '/comm == "bigcount_storm"/';
+
+  recipeTest("a u64 field past 2^53 keeps every digit as a key, a max() and a sum()", async () => {
+    const key = await traceDuring(["-e", `tracepoint:syscalls:sys_enter_read ${pred} { @[args.count] = count(); }`], reads);
+    expect(key.code).toBe(0);
+    expect(key.stdout).toContain(`"key":[${big}],"value":3,"count":3}`);
+    const max = await traceDuring(["-e", `tracepoint:syscalls:sys_enter_read ${pred} { @ = max(args.count); }`], reads);
+    expect(max.stdout).toContain(`"key":[],"value":${big},"count":3}`);
+    const sum = await traceDuring(["-e", `tracepoint:syscalls:sys_enter_read ${pred} { @ = sum(args.count); }`], async () => {
+      expect((await run([`${FIXTURES}/bigcount_storm`, ((1n << 58n) + 1n).toString(), "3"])).code).toBe(0);
+    });
+    expect(sum.stdout).toContain(`"value":${3n * ((1n << 58n) + 1n)},"count":3}`);
+  }, 90_000);
+});
