@@ -1,12 +1,15 @@
 // bench-adhoc: for each one-liner, exec → attached (ms) and peak RSS one second after attach
 // (VmHWM), for `ebpfctl trace -e` (the compiled dist/ebpfctl) and `bpftrace -e`, alternating the
 // two tools rep by rep so both see the same machine. Medians; the ratio is ebpfctl / bpftrace.
-//   scripts/bench-adhoc [--reps N] [--bin PATH] [--only SUBSTRING]
+// --per-event: the added cost per traced event instead, under a storm (a fixture making N known
+// syscalls): the storm's time with the one-liner attached minus its time untraced, divided by N,
+// for both tools in the same reps (untraced, ebpfctl, bpftrace, rep by rep).
+//   scripts/bench-adhoc [--reps N] [--bin PATH] [--only SUBSTRING] [--per-event] [--events N]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fmt, mdTable, median, parseArgs } from "./bench-lib/stats";
 
-const args = parseArgs(process.argv.slice(2), { reps: "string", bin: "string", only: "string" });
+const args = parseArgs(process.argv.slice(2), { reps: "string", bin: "string", only: "string", "per-event": "boolean", events: "string" });
 const REPS = Number(args.reps ?? 7);
 const BIN = String(args.bin ?? join(import.meta.dir, "../dist/ebpfctl"));
 
@@ -50,14 +53,83 @@ async function measure(cmd: string[], stream: "stdout" | "stderr", marker: RegEx
   }
 }
 
+const bpftraceText = (o: string) => `BEGIN { printf("bench: attached\\n"); } ${o.replaceAll("args.", "args->")}`;
+const tracers = {
+  ebpfctl: (o: string) => attachedTracer([BIN, "trace", "-e", o, "-o", "json", "-d", "300"], "stderr", /"kind":"attached"/),
+  bpftrace: (o: string) => attachedTracer(["bpftrace", "-e", bpftraceText(o)], "stdout", /^bench: attached$/m),
+};
+
 const tools = {
   ebpfctl: (o: string) => measure([BIN, "trace", "-e", o, "-o", "json", "-d", "60"], "stderr", /"kind":"attached"/),
   // bpftrace prints "Attaching N probes..." before it loads and attaches them; its BEGIN probe fires
   // once every probe is attached, so a BEGIN printf is the honest "attached" marker (one uprobe
   // more for bpftrace). bpftrace 0.17 (Debian 12) spells a tracepoint field args->FIELD.
   bpftrace: (o: string) =>
-    measure(["bpftrace", "-e", `BEGIN { printf("bench: attached\\n"); } ${o.replaceAll("args.", "args->")}`], "stdout", /^bench: attached$/m),
+    measure(["bpftrace", "-e", bpftraceText(o)], "stdout", /^bench: attached$/m),
 };
+
+if (args["per-event"]) {
+  await perEvent();
+  process.exit(0);
+}
+
+/** Starts a tracer and resolves once it has attached; stop() ends it with SIGINT. */
+async function attachedTracer(cmd: string[], stream: "stdout" | "stderr", marker: RegExp): Promise<{ stop(): Promise<void> }> {
+  const p = Bun.spawn(cmd, { stdin: "ignore", stdout: stream === "stdout" ? "pipe" : "ignore", stderr: stream === "stderr" ? "pipe" : "ignore" });
+  const reader = (stream === "stdout" ? p.stdout : p.stderr)!.getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  while (!marker.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${cmd.join(" ")} ended before attaching:\n${text}`);
+    text += dec.decode(value, { stream: true });
+  }
+  const drain = (async () => {
+    while (!(await reader.read()).done);
+  })().catch(() => {});
+  return {
+    async stop() {
+      p.kill("SIGINT");
+      await p.exited;
+      await drain;
+    },
+  };
+}
+
+async function perEvent(): Promise<void> {
+  const N = Number(args.events ?? 1_000_000);
+  const FIX = join(import.meta.dir, "../build/fixtures");
+  const storms = [
+    { what: "syscall count", oneLiner: "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }", cmd: [`${FIX}/syscall_storm`, String(N)] },
+    { what: "read-size histogram", oneLiner: "tracepoint:syscalls:sys_exit_read { @bytes = hist(args.ret); }", cmd: [`${FIX}/read_storm`, `64:${N}`] },
+  ].filter((s) => !args.only || s.oneLiner.includes(String(args.only)));
+  const storm = async (cmd: string[]) => {
+    const t0 = performance.now();
+    const r = Bun.spawn(cmd, { stdout: "ignore", stderr: "inherit" });
+    if ((await r.exited) !== 0) throw new Error(`${cmd.join(" ")} failed`);
+    return (performance.now() - t0) * 1e6;
+  };
+  const out: (string | number)[][] = [];
+  for (const s of storms) {
+    const ns: Record<string, number[]> = { untraced: [], ebpfctl: [], bpftrace: [] };
+    for (let i = 0; i < REPS; i++) {
+      ns.untraced!.push(await storm(s.cmd));
+      for (const [name, start] of Object.entries(tracers)) {
+        const t = await start(s.oneLiner);
+        try {
+          ns[name]!.push(await storm(s.cmd));
+        } finally {
+          await t.stop();
+        }
+      }
+    }
+    const base = median(ns.untraced!);
+    const added = (name: string) => median(ns[name]!.map((x) => (x - base) / N));
+    out.push([s.what, `\`${s.oneLiner}\``, fmt(base / N), fmt(added("ebpfctl")), fmt(added("bpftrace")), fmt(added("ebpfctl") / added("bpftrace"), 2)]);
+  }
+  console.log(`bench-adhoc --per-event: ${N} events per storm, ${REPS} reps (untraced, ebpfctl, bpftrace in turn); ${new Date().toISOString()}; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+  console.log(mdTable(["storm", "one-liner", "untraced ns/event", "ebpfctl added ns/event", "bpftrace added ns/event", "ratio"], out));
+}
 
 const rows: (string | number)[][] = [];
 for (const o of ONE_LINERS) {
