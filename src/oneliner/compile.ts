@@ -30,6 +30,11 @@ export function compileOneLiner(text: string, env: CompileEnv): CompiledOneLiner
   };
 }
 
+/** The .rodata the generic program runs with: the table, and whether one attachment uses it (no cookie). */
+export function rodataOf(c: CompiledOneLiner): Record<string, Uint8Array> {
+  return { gtp_cfg: c.table, gtp_single: new Uint8Array([c.tracepoints.length === 1 ? 1 : 0]) };
+}
+
 export interface WorstCaseCost {
   /** bytes each event writes to user space (ring buffer record; 0 when aggregated in the kernel) */
   bytes_per_event: number;

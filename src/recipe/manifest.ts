@@ -108,6 +108,12 @@ export const Manifest = z
     parameters: z._default(z.record(identifier, ParameterBinding), {}),
     columns: z._default(z.array(Column), []),
     maps: z.optional(z.record(identifier, z.strictObject({ max_entries: z.int().check(z.positive()) }))),
+    /**
+     * Generic (one-liner) recipes: the one-liner whose compiled tables `ebpfctl verify` loads the
+     * program with, a representative worst case. With an empty table the verifier would prune the
+     * whole body and the baseline would check nothing.
+     */
+    verify: z.optional(z.strictObject({ oneliner: nonEmpty() })),
     budgets: z.strictObject({
       defaults: BudgetSet,
       ceilings: BudgetSet,

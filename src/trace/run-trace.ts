@@ -38,7 +38,7 @@ import { checkModeFlags, type OutputFormat } from "./mode-flags";
 import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
 import { checkedCost, compileForHost, describeCost, oneLinerChoices } from "./oneliner";
-import type { CompiledOneLiner } from "../oneliner/compile";
+import { rodataOf, type CompiledOneLiner } from "../oneliner/compile";
 import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
 import { oneLinerMetricsPlan } from "../output/oneliner-metrics";
 
@@ -333,7 +333,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
           sessionId: session,
           statusIntervalMs: statusMs > 0 ? statusMs : Infinity,
           attach: { ...attachHelpers(manifest, params), ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}) },
-          ...(oneliner ? { rodataBytes: { gtp_cfg: oneliner.table, gtp_single: new Uint8Array([oneliner.tracepoints.length === 1 ? 1 : 0]) } } : {}),
+          ...(oneliner ? { rodataBytes: rodataOf(oneliner) } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
           // Unknown counts as present: the verifier then decides, as for everything else.

@@ -25,6 +25,8 @@ import { withoutFetchAtomics } from "../libbpf/fetch-atomics";
 import { explainVerifierLog, saveVerifierLog } from "./verifier-report";
 import { versionReport } from "../forensics/version-report";
 import { baselineMode, type BaselineMode } from "./baseline-select";
+import { compileOneLiner, rodataOf } from "../oneliner/compile";
+import { Tracefs } from "../tracepoint/tracefs";
 
 export type AltStatus = "accepted" | "rejected" | "unsupported";
 
@@ -141,7 +143,13 @@ function loadAlone(recipe: VerifiedRecipe, alt: Alternative, fetchAtomics: boole
   try {
     for (const p of obj.programs()) p.autoload = p.name === alt.program;
     for (const [name, spec] of Object.entries(m.maps ?? {})) obj.map(name).maxEntries = spec.max_entries;
-    configureDefaults(obj, m);
+    try {
+      configureDefaults(obj, m);
+    } catch (e) {
+      // A verify one-liner that does not compile on this kernel (a tracepoint it lacks): say so.
+      if (e instanceof EbpfctlError) return { status: "rejected", reason: [`verify one-liner: ${e.message}`] };
+      throw e;
+    }
     if (!fetchAtomics) withoutFetchAtomics(obj);
     drainLibbpfLog();
     const t0 = performance.now();
@@ -169,6 +177,7 @@ function loadAlone(recipe: VerifiedRecipe, alt: Alternative, fetchAtomics: boole
  */
 function configureDefaults(obj: BpfObject, m: Manifest): void {
   const rodata = new Rodata(obj);
+  if (m.verify) for (const [name, bytes] of Object.entries(verifyTables(m.verify.oneliner))) rodata.setBytes(name, bytes);
   let params: Record<string, number | string | boolean> = {};
   try {
     params = resolveParameters(m, {});
@@ -185,6 +194,12 @@ function configureDefaults(obj: BpfObject, m: Manifest): void {
     rodata.set("rate_window_ns", windowNs);
     rodata.set("rate_window_limit", Math.max(1, Math.round((budgets.max_rate * windowNs) / 1e9)));
   }
+}
+
+/** The tables of a generic recipe's verify one-liner, compiled against this kernel's tracepoints. */
+function verifyTables(text: string): Record<string, Uint8Array> {
+  const tracefs = Tracefs.open();
+  return rodataOf(compileOneLiner(text, { list: (p) => tracefs.list(p), format: (tp) => tracefs.format(tp) }));
 }
 
 function round(ms: number): number {

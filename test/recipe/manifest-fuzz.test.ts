@@ -12,7 +12,7 @@ import { repoRoot } from "./helpers";
 
 const SEED = Number(process.env.EBPFCTL_FUZZ_SEED ?? 0x5eed);
 const TOTAL = 12_000;
-const TOP_LEVEL = "name|version|summary|kind|object|event|aggregate|probes|parameters|columns|maps|budgets";
+const TOP_LEVEL = "name|version|summary|kind|object|event|aggregate|probes|parameters|columns|maps|verify|budgets";
 
 function rng(seed: number) {
   let s = seed >>> 0 || 1;
