@@ -74,6 +74,8 @@ const HELPERS = {
   bpf_ringbuf_submit: 132,
   bpf_ringbuf_query: 134,
   bpf_get_current_task_btf: 158,
+  /* 5.15+: one loaded generic program serves several attachments, told apart by the cookie */
+  bpf_get_attach_cookie: 174,
 } as const;
 export const HELPER_FEATURES = Object.keys(HELPERS) as (keyof typeof HELPERS)[];
 /** Helpers the kernel withholds under lockdown=confidentiality (LOCKDOWN_BPF_READ_KERNEL). */

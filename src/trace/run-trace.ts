@@ -27,6 +27,7 @@ import { aggregatePlan, type AggregateOptions } from "../output/aggregate";
 import { attachHelpers } from "../session/attach-helpers";
 import type { VerifiedRecipe } from "../recipe/verified";
 import { cannotDropEveryThread, killSwitchEngaged, notRoot, usageError } from "../errors";
+import { noAttachCookie } from "../oneliner/errors";
 import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "../host/kill-switch";
 import { SessionRegistration } from "../host/registry";
 import { releaseHostBudget, reserveHostBudget } from "../host/host-budget";
@@ -243,7 +244,8 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     // could be made unprivileged after attach.
     if (!canDropOnEveryThread()) return refuse(cannotDropEveryThread());
     // Only what this recipe's alternatives need: a first run after boot probes those, not everything.
-    const features = kernelFeatures({ facts, only: [...featuresNeeded(manifest), "atomic_fetch"] });
+    const features = kernelFeatures({ facts, only: [...featuresNeeded(manifest), "atomic_fetch", ...(oneliner ? ["bpf_get_attach_cookie"] : [])] });
+    if (oneliner && oneliner.tracepoints.length > 1 && features.features.bpf_get_attach_cookie?.status === "no") return refuse(noAttachCookie(oneliner.tracepoints.length));
     // What this kernel image's verifier already refused at run time is skipped from the start.
     const outcomes = new VariantOutcomes({ image: kernelImageId(facts), kernel: facts.release, dir: cacheDir() });
     const refusedNow = new Map<string, VariantOutcome>();

@@ -7,8 +7,9 @@ import { join } from "node:path";
 import { kernelTest } from "../kernel/helpers";
 import { auditRecords, cli, governanceEnv } from "../host/governance-helpers";
 
-async function refused(args: string[], policy?: string) {
+async function refused(args: string[], policy?: string, mask?: string) {
   const e = governanceEnv();
+  if (mask) e.env.EBPFCTL_MASK_FEATURES = mask;
   if (policy !== undefined) {
     mkdirSync(e.config, { recursive: true, mode: 0o755 });
     writeFileSync(join(e.config, "policy.yaml"), policy, { mode: 0o644 });
@@ -20,7 +21,7 @@ async function refused(args: string[], policy?: string) {
 }
 
 describe("one-liner refusals", () => {
-  const cases: [string, string[], number, RegExp, string?][] = [
+  const cases: [string, string[], number, RegExp, string?, string?][] = [
     ["an unsupported construct (kprobe) names it and the nearest form", ["-e", "kprobe:do_sys_open { @ = count(); }"], 2, /the bpftrace probe type "kprobe" is not supported .*EBPFCTL-E1111/],
     ["a scratch variable", ["-e", "tracepoint:syscalls:sys_enter_read { $x = 1; }"], 2, /scratch variable \$x is not supported/],
     ["a bad tracepoint name", ["-e", "tracepoint:sched:sched_$witch { @ = count(); }"], 2, /column 1: .*EBPFCTL-E1110|probe name/],
@@ -30,11 +31,12 @@ describe("one-liner refusals", () => {
     ["ad-hoc turned off by the host policy", ["-e", "tracepoint:syscalls:sys_enter_read { @ = count(); }"], 10, /turns one-liners off \(adhoc: enabled: false\) \[EBPFCTL-E1113\]/, "adhoc:\n  enabled: false\n"],
     ["a category outside the policy's list", ["-e", "tracepoint:sched:sched_switch { @ = count(); }"], 10, /allows one-liners on tracepoint categories syscalls, not sched/, "adhoc:\n  tracepoint_categories: [syscalls]\n"],
     ["a string field the policy denies", ["-e", 'tracepoint:syscalls:sys_enter_openat { printf("%s\\n", str(args.filename)); }'], 10, /denies reading the string syscalls:sys_enter_openat:filename/, "adhoc:\n  deny_string_fields: [\"syscalls:*:filename\"]\n"],
+    ["two tracepoints on a kernel without the attach cookie (as on 5.10; masked here)", ["-e", "tracepoint:sched:sched_process_exec,tracepoint:sched:sched_process_exit { @[probe] = count(); }"], 9, /names 2 tracepoints, and this kernel lacks the attach cookie .*\[EBPFCTL-E1115\]/, undefined, "bpf_get_attach_cookie"],
     ["a cost over --max-memory, before load", ["-e", "tracepoint:syscalls:sys_enter_read { @[comm] = count(); }", "--max-memory", "1MiB"], 7, /one-liner's maps may take .* over --max-memory 1.0 MiB \[EBPFCTL-E1114\]/],
   ];
-  for (const [name, args, code, message, policy] of cases) {
+  for (const [name, args, code, message, policy, mask] of cases) {
     kernelTest(`${name}: exit ${code}, one line, nothing loaded`, async () => {
-      const r = await refused(args, policy);
+      const r = await refused(args, policy, mask);
       expect(r.code).toBe(code);
       expect(r.errorLines).toBe(1);
       expect(r.error).toMatch(message);
