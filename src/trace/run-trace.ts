@@ -37,7 +37,7 @@ import { reducedProfile, type ReducedProfile } from "../session/reduced-profile"
 import { checkModeFlags, type OutputFormat } from "./mode-flags";
 import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
-import { checkedCost, compileForHost, describeCost, oneLinerChoices } from "./oneliner";
+import { checkedCost, compileForHost, describeCost, oneLinerChoices, oneLinerParams } from "./oneliner";
 import type { CompiledOneLiner } from "../oneliner/compile";
 import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
 
@@ -210,7 +210,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       nice = parseNice(req.nice ?? "10");
       checkModeFlags(manifest, { ...req.aggregate, timestamp: req.timestamp, output: req.output });
       if (req.output === "openmetrics" && !req.outputFile) throw usageError("-o openmetrics needs --output-file PATH", "e.g. --output-file /var/lib/prometheus/node-exporter/ebpfctl_runqlat.prom -i 15s (node_exporter's textfile directory)");
-      params = resolveParameters(manifest, withCgroupId(manifest, req.params));
+      params = resolveParameters(manifest, withCgroupId(manifest, { ...req.params, ...(oneliner ? oneLinerParams(oneliner) : {}) }));
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
       statusMs = req.statusInterval !== undefined ? parseStatusInterval(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
@@ -331,8 +331,13 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
           renderer,
           sessionId: session,
           statusIntervalMs: statusMs > 0 ? statusMs : Infinity,
-          attach: { ...attachHelpers(manifest, params), ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}) },
-          ...(oneliner ? { rodataBytes: { gtp_cfg: oneliner.table, gtp_single: new Uint8Array([oneliner.tracepoints.length === 1 ? 1 : 0]) } } : {}),
+          attach: {
+            ...attachHelpers(manifest, params),
+            ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}),
+            ...(oneliner?.target?.kind === "usdt" ? { usdtProbe: { provider: oneliner.target.provider, name: oneliner.target.name } } : {}),
+          },
+          // uprobe/usdt programs have one table entry and no cookie: no gtp_single to set.
+          ...(oneliner ? { rodataBytes: oneliner.target ? { gtp_cfg: oneliner.table } : { gtp_cfg: oneliner.table, gtp_single: new Uint8Array([oneliner.tracepoints.length === 1 ? 1 : 0]) } } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
           // Unknown counts as present: the verifier then decides, as for everything else.
