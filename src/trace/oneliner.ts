@@ -65,7 +65,7 @@ class BtfVerdicts {
 }
 
 /** The uprobe binary checks, as funclatency's --binary gets them (trustedBinary), worded for a one-liner. */
-const userProbeEnv: UserProbeEnv = {
+export const userProbeEnv: UserProbeEnv = {
   resolve(path) {
     try {
       return realpathSync(path);
