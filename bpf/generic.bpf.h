@@ -3,8 +3,9 @@
  * The body every generic one-liner program shares (generic_tp, generic_up, generic_usdt): the
  * table in .rodata (generic_tp.h), predicates, aggregation into `agg` and printf events. Each
  * program defines, before including this, GEN_NPROBES (table entries) and how its own operand
- * sources are read: gen_src_value() (tracepoint fields, uprobe args/retval, USDT args) and
- * gen_src_str() (strings other than comm). Then its entry point calls generic_run().
+ * sources are read: gen_src_value() (tracepoint fields) and gen_src_str() (strings other than
+ * comm), or, for user-space probes, GEN_USER_ARGS with gen_arg() and gen_retval(). Then its entry
+ * point calls generic_run().
  */
 #ifndef GENERIC_BPF_H
 #define GENERIC_BPF_H
@@ -13,6 +14,25 @@
 #include "generic_tp.h"
 
 const volatile struct gtp_probe gtp_cfg[GEN_NPROBES] = {};
+
+#ifdef GEN_USER_ARGS
+static __always_inline __s64 gen_src_value(void *ctx, const volatile struct gtp_operand *op)
+{
+	if (op->src == GTP_SRC_ARG)
+		return gen_arg(ctx, op->offset);
+	if (op->src == GTP_SRC_RETVAL)
+		return gen_retval(ctx);
+	return 0;
+}
+
+/* str(argN): the argument is a pointer into the traced process's memory. */
+static __always_inline void gen_src_str(void *ctx, const volatile struct gtp_operand *op, char *dst)
+{
+	if (op->src != GTP_SRC_ARG)
+		return;
+	bpf_probe_read_user_str(dst, GTP_STR_CAP, (const void *)gen_arg(ctx, op->offset));
+}
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -28,26 +28,15 @@ struct up_regs {
 	__s64 rc;
 };
 
-static __always_inline __s64 up_arg(const struct up_regs *r, __u16 n)
+#define GEN_USER_ARGS
+static __always_inline __s64 gen_arg(void *ctx, __u16 n)
 {
-	return n < 6 ? r->arg[n] : 0;
+	return n < 6 ? ((const struct up_regs *)ctx)->arg[n] : 0;
 }
 
-static __always_inline __s64 gen_src_value(void *ctx, const volatile struct gtp_operand *op)
+static __always_inline __s64 gen_retval(void *ctx)
 {
-	if (op->src == GTP_SRC_ARG)
-		return up_arg(ctx, op->offset);
-	if (op->src == GTP_SRC_RETVAL)
-		return ((const struct up_regs *)ctx)->rc;
-	return 0;
-}
-
-/* str(argN): the argument is a pointer into the traced process's memory. */
-static __always_inline void gen_src_str(void *ctx, const volatile struct gtp_operand *op, char *dst)
-{
-	if (op->src != GTP_SRC_ARG)
-		return;
-	bpf_probe_read_user_str(dst, GTP_STR_CAP, (const void *)up_arg(ctx, op->offset));
+	return ((const struct up_regs *)ctx)->rc;
 }
 
 #include "generic.bpf.h"

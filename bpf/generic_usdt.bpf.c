@@ -13,7 +13,8 @@
 
 #define GEN_NPROBES 1
 
-static __always_inline __s64 usdt_arg(void *ctx, __u16 n)
+#define GEN_USER_ARGS
+static __always_inline __s64 gen_arg(void *ctx, __u16 n)
 {
 	long v = 0;
 	/* A missing argument (n beyond the probe's count) reads as 0; the compiler caps n at 5. */
@@ -22,17 +23,10 @@ static __always_inline __s64 usdt_arg(void *ctx, __u16 n)
 	return v;
 }
 
-static __always_inline __s64 gen_src_value(void *ctx, const volatile struct gtp_operand *op)
+/* USDT probes have no return value (the compiler refuses retval on them). */
+static __always_inline __s64 gen_retval(void *ctx)
 {
-	return op->src == GTP_SRC_ARG ? usdt_arg(ctx, op->offset) : 0;
-}
-
-/* str(argN): the argument is a pointer into the traced process's memory. */
-static __always_inline void gen_src_str(void *ctx, const volatile struct gtp_operand *op, char *dst)
-{
-	if (op->src != GTP_SRC_ARG)
-		return;
-	bpf_probe_read_user_str(dst, GTP_STR_CAP, (const void *)usdt_arg(ctx, op->offset));
+	return 0;
 }
 
 #include "generic.bpf.h"
