@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The table that drives bpf/generic_tp.bpf.c, shared with user space (src/oneliner/codegen.ts
+ * The table that drives bpf/generic_tp.bpf.c (and generic_up, generic_usdt: one entry), shared with user space (src/oneliner/codegen.ts
  * writes it; test/oneliner checks its layout against this object's BTF). One entry per attached
  * tracepoint, selected by the attach cookie: which fields to read and where, the predicates,
  * the key and the action. No code is generated: the program is fixed, signed and verified.
@@ -27,6 +27,8 @@ enum gtp_src {
 	GTP_SRC_CGROUP = 5, /* cgroup v2 id */
 	GTP_SRC_PROBE = 6,  /* the attachment's index (its cookie) */
 	GTP_SRC_COMM = 7,   /* string */
+	GTP_SRC_ARG = 8,    /* uprobe/USDT argument, its index in offset (a user string if is_str) */
+	GTP_SRC_RETVAL = 9, /* uretprobe return value */
 };
 
 /* How a field is read. */

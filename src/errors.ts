@@ -151,6 +151,8 @@ export const uprobeBinaryRefused = (binary: string, why: string, exitCode: ExitC
   );
 export const uprobeSymbolMissing = (binary: string, detail: string) =>
   new EbpfctlError("EBPFCTL-E0802", detail, ExitCode.USAGE, `list the functions with: nm -D --defined-only ${binary} (or nm for .symtab); a stripped binary has only its dynamic symbols`);
+export const usdtProbeMissing = (binary: string, detail: string) =>
+  new EbpfctlError("EBPFCTL-E0804", detail, ExitCode.USAGE, `list the binary's USDT probes with: readelf -n ${binary} (section .note.stapsdt)`);
 export const perfEventFailed = (detail: string) =>
   new EbpfctlError("EBPFCTL-E0803", `could not open cpu-clock sampling events: ${detail}`, ExitCode.KERNEL, "check kernel.perf_event_paranoid and that the kernel has CONFIG_PERF_EVENTS; run ebpfctl doctor");
 

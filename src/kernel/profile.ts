@@ -29,6 +29,7 @@ export const ATTACH_FEATURE: Record<AttachType, string> = {
   fexit: "fexit",
   uprobe: "uprobe",
   uretprobe: "uprobe",
+  usdt: "uprobe",
   perf_event: "perf_event",
 };
 

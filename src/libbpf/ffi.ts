@@ -41,6 +41,7 @@ const libbpfSymbols = {
   bpf_program__attach_kprobe: { args: [ptr, bool, cstring], returns: ptr },
   bpf_program__attach_perf_event: { args: [ptr, i32], returns: ptr },
   bpf_program__attach_uprobe: { args: [ptr, bool, i32, cstring, u64], returns: ptr },
+  bpf_program__attach_usdt: { args: [ptr, i32, cstring, cstring, cstring, ptr], returns: ptr },
 
   bpf_map__name: { args: [ptr], returns: cstring },
   bpf_map__fd: { args: [ptr], returns: i32 },

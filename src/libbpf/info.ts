@@ -35,7 +35,7 @@ export function progInfo(fd: number, subject: string): ProgInfo {
 }
 
 export interface LinkInfo {
-  /** 0 when there is no BPF link (attachedBy "perf_event_ioctl"). */
+  /** 0 when there is no BPF link (attachedBy "perf_event_ioctl"; "usdt": libbpf's composite of one uprobe link per probe site, without an fd of its own). */
   id: number;
   type: number;
   progId: number;
@@ -44,7 +44,7 @@ export interface LinkInfo {
    * kprobe, uprobe and perf_event programs with PERF_EVENT_IOC_SET_BPF, and the "link" fd is the
    * perf event's own. Closing it detaches the program all the same.
    */
-  attachedBy: "bpf_link" | "perf_event_ioctl";
+  attachedBy: "bpf_link" | "perf_event_ioctl" | "usdt";
 }
 
 export function linkInfo(fd: number, subject: string): LinkInfo {

@@ -16,6 +16,8 @@ function isPerfEventFd(fd: number): boolean {
 
 /** The link's identity; a perf event attached by ioctl (kernels before 5.15) has no link id. */
 function describe(fd: number, progFd: number, target: string): LinkInfo {
+  // libbpf's USDT link is a composite with no fd of its own (bpf_link__fd gives its zeroed field).
+  if (target.startsWith("usdt:")) return { id: 0, type: LINK_TYPE_PERF_EVENT, progId: progFd >= 0 ? progInfo(progFd, target).id : 0, attachedBy: "usdt" };
   try {
     return linkInfo(fd, target);
   } catch (e) {
@@ -72,7 +74,7 @@ export class BpfLink {
   /** Destroy the open links through libbpf while a dup of each fd keeps the kernel object; returns the dups. */
   private static destroyKeepingRefs(links: BpfLink[]): number[] {
     const open = links.filter((l) => l.isOpen);
-    const dups = open.map((l) => libc.dup(lib().bpf_link__fd(l.handle!)));
+    const dups = open.filter((l) => l.info.attachedBy !== "usdt").map((l) => libc.dup(lib().bpf_link__fd(l.handle!)));
     for (const l of open.reverse()) l.close();
     return dups.filter((fd) => fd >= 0);
   }

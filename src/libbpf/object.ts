@@ -252,6 +252,15 @@ export class BpfProgram {
     const target = `${retprobe ? "uretprobe" : "uprobe"}:${binary}+0x${offset.toString(16)}`;
     return BpfLink.adopt(checkPtr(l, "bpf_program__attach_uprobe", `${this.name} → ${target}`) as Pointer, this.name, target, this.fd);
   }
+
+  /** Every process (pid -1) running `binary`, at each site of the probe provider:name (.note.stapsdt). */
+  attachUsdt(binary: string, provider: string, name: string, cookie = 0): BpfLink {
+    // struct bpf_usdt_opts { size_t sz; __u64 usdt_cookie; size_t :0; } in libbpf 1.1: 16 bytes
+    const opts = new BigUint64Array([16n, BigInt(cookie)]);
+    const l = lib().bpf_program__attach_usdt(this.h, -1, nullTerminated(binary), nullTerminated(provider), nullTerminated(name), opts);
+    const target = `usdt:${binary}:${provider}:${name}`;
+    return BpfLink.adopt(checkPtr(l, "bpf_program__attach_usdt", `${this.name} → ${target}`) as Pointer, this.name, target, this.fd);
+  }
 }
 
 export class BpfMap {

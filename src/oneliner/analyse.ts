@@ -1,7 +1,7 @@
 // The field and semantic analysers: a parsed Program checked against this kernel's tracepoints
 // (tracefs formats, cross-checked with BTF) and the subset's rules, into a typed plan codegen
 // turns into tables. Every refusal is one line naming the construct and its column.
-import type { AggFn, Expr, Program } from "./ast";
+import type { AggFn, Expr, ProbeSpec, Program } from "./ast";
 import { semanticError, unsupported, adhocRefused } from "./errors";
 import { GTP, READ, SRC } from "./layout";
 import type { TracepointField, TracepointFormat } from "../tracepoint/format";
@@ -12,8 +12,26 @@ export interface CompileEnv {
   list(pattern: string): TracepointId[];
   /** The checked format (throws naming a field tracefs and BTF disagree on). */
   format(tp: TracepointId): TracepointFormat;
-  policy?: { tracepoint_categories?: string[]; deny_string_fields?: string[] };
+  policy?: { tracepoint_categories?: string[]; deny_string_fields?: string[]; uprobe_binaries?: string[] };
+  /** uprobe/usdt binaries: each check throws its own one-line refusal. */
+  user?: UserProbeEnv;
 }
+
+export interface UserProbeEnv {
+  /** The file the path names (symlinks resolved); throws if there is none. */
+  resolve(path: string): string;
+  /** Throws unless the file may be probed (root-owned, not writable by group or others). */
+  trusted(real: string): void;
+  /** Throws unless the ELF file defines the function. */
+  symbol(real: string, symbol: string): void;
+  /** The provider of the USDT probe (the one given, or the only one naming it); throws if the notes have none. */
+  usdt(real: string, provider: string | undefined, name: string): string;
+}
+
+/** A uprobe, uretprobe or USDT probe, its binary checked and resolved. */
+export type UserTarget =
+  | { kind: "uprobe" | "uretprobe"; binary: string; symbol: string; text: string }
+  | { kind: "usdt"; binary: string; provider: string; name: string; text: string };
 
 /** One value read per event: a builtin, or a field whose offset differs per tracepoint. */
 export interface Operand {
@@ -34,6 +52,8 @@ export interface Predicate {
 
 export interface Analysed {
   tracepoints: TracepointId[];
+  /** set instead of tracepoints for a uprobe/uretprobe/usdt one-liner (one probe, one table entry) */
+  target?: UserTarget;
   predicates: Predicate[];
   bool?: BoolOp;
   action:
@@ -45,12 +65,39 @@ const FLIP = { "==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<=
 const STRING_KINDS = new Set(["data_loc_str", "rel_loc_str", "str_ptr", "char_array"]);
 
 const glob = (pattern: string, s: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`).test(s);
+/** Path globs: * within one path component, ** across them. */
+export const pathGlob = (pattern: string, s: string) =>
+  new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*\*|\*/g, (m) => (m === "**" ? ".*" : "[^/]*"))}$`).test(s);
+
+/** The one user-space probe of a one-liner: policy, trust, then the symbol or note, in that order. */
+function userTarget(probes: ProbeSpec[], env: CompileEnv): UserTarget | undefined {
+  const user = probes.filter((p) => p.provider !== "tracepoint");
+  if (!user.length) return undefined;
+  const p = user[0]!;
+  if (probes.length > 1) {
+    const mixed = probes.some((q) => q.provider === "tracepoint");
+    throw unsupported(probes[1]!.col, mixed ? "mixing tracepoint and uprobe/usdt probes" : "a second uprobe/usdt probe", "one uprobe, uretprobe or usdt probe per one-liner (run one ebpfctl trace -e per probe)");
+  }
+  if (!env.user) throw semanticError(p.col, `${p.provider} probes need the host's binaries; not available here`);
+  const real = env.user.resolve(p.binary);
+  const allowed = env.policy?.uprobe_binaries;
+  if (allowed && !allowed.some((g) => pathGlob(g, real))) throw adhocRefused(`the host policy allows uprobe/usdt one-liners on ${allowed.join(", ")}, not ${real}${real !== p.binary ? ` (${p.binary})` : ""}`);
+  env.user.trusted(real);
+  if (p.provider === "usdt") {
+    const provider = env.user.usdt(real, p.usdtProvider, p.name);
+    return { kind: "usdt", binary: real, provider, name: p.name, text: `usdt:${real}:${provider}:${p.name}` };
+  }
+  env.user.symbol(real, p.symbol);
+  return { kind: p.provider, binary: real, symbol: p.symbol, text: `${p.provider}:${real}:${p.symbol}` };
+}
 
 export function analyse(prog: Program, env: CompileEnv): Analysed {
+  const target = userTarget(prog.probes, env);
   // Field analyser: every probe pattern expanded to this kernel's tracepoints.
   const seen = new Set<string>();
   const tracepoints: TracepointId[] = [];
   for (const p of prog.probes) {
+    if (p.provider !== "tracepoint") continue;
     const found = env.list(`${p.category}:${p.event}`);
     if (!found.length) {
       if (p.category.includes("*") || p.event.includes("*")) throw semanticError(p.col, `no tracepoint matches ${p.text}`, "ebpfctl probes lists the tracepoints");
@@ -87,20 +134,31 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
     return { label: wantStr ? `str(args.${name})` : `args.${name}`, str: wantStr, src: SRC.FIELD, reads };
   };
 
+  // argN: the table carries the index in the operand's offset; str(argN) reads a user string.
+  const userArg = (index: number, col: number, wantStr: boolean): Operand => {
+    if (!target) throw semanticError(col, `arg${index} is a uprobe/usdt argument; tracepoints have fields`, "use args.FIELD (ebpfctl probes -v lists them)");
+    if (target.kind === "uretprobe") throw semanticError(col, `arg${index} on a uretprobe: the arguments are gone at return`, `use retval, or probe the entry: uprobe:${target.binary}:${target.symbol}`);
+    return { label: wantStr ? `str(arg${index})` : `arg${index}`, str: wantStr, src: SRC.ARG, reads: [{ read: wantStr ? READ.USER_STR : READ.INT, size: 8, signed: true, offset: index }] };
+  };
   const operand = (e: Expr, ctx: string): Operand => {
     switch (e.kind) {
       case "builtin": {
-        const src = { comm: SRC.COMM, pid: SRC.PID, tid: SRC.TID, uid: SRC.UID, cgroup: SRC.CGROUP, probe: SRC.PROBE }[e.name];
+        if (e.name === "retval" && target?.kind !== "uretprobe") throw semanticError(e.col, `retval is the return value of a uretprobe, not available on ${target?.kind ?? "a tracepoint"}`, target ? `probe the return: uretprobe:${target.binary}:${target.kind === "uprobe" ? target.symbol : "FUNC"}` : "on a syscall exit tracepoint use args.ret");
+        const src = { comm: SRC.COMM, pid: SRC.PID, tid: SRC.TID, uid: SRC.UID, cgroup: SRC.CGROUP, probe: SRC.PROBE, retval: SRC.RETVAL }[e.name];
         return { label: e.name, str: e.name === "comm", src };
       }
       case "arg":
+        if (target) throw semanticError(e.col, `args.${e.field}: ${target.kind} probes have no tracepoint fields`, "use arg0..arg5 (str(argN) for a string)");
         return field(e.field, e.col, false);
+      case "argn":
+        return userArg(e.index, e.col, false);
       case "str":
-        if (e.arg.kind === "arg") return field(e.arg.field, e.arg.col, true);
+        if (e.arg.kind === "argn") return userArg(e.arg.index, e.arg.col, true);
+        if (e.arg.kind === "arg") return target ? operand(e.arg, ctx) : field(e.arg.field, e.arg.col, true);
         if (e.arg.kind === "builtin" && e.arg.name === "comm") return operand(e.arg, ctx);
-        throw semanticError(e.col, "str() takes a string field (str(args.filename)) or comm");
+        throw semanticError(e.col, target ? "str() takes an argument (str(arg0)) or comm" : "str() takes a string field (str(args.filename)) or comm");
       default:
-        throw semanticError(e.col, `${ctx}: expected a builtin (comm pid tid uid cgroup probe) or a field (args.NAME, str(args.NAME))`);
+        throw semanticError(e.col, target ? `${ctx}: expected a builtin (comm pid tid uid cgroup probe${target.kind === "uretprobe" ? " retval" : ""}) or an argument (arg0..arg5, str(argN))` : `${ctx}: expected a builtin (comm pid tid uid cgroup probe) or a field (args.NAME, str(args.NAME))`);
     }
   };
   const intOperand = (e: Expr, ctx: string): Operand => {
@@ -180,7 +238,7 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
     }
     action = { kind: "map", name: st.name, keys, fn: st.fn, ...(value ? { value } : {}), ...(lhist ? { lhist } : {}) };
   }
-  return { tracepoints, predicates, ...(boolTree ? { bool: boolTree } : {}), action };
+  return { tracepoints, ...(target ? { target } : {}), predicates, ...(boolTree ? { bool: boolTree } : {}), action };
 }
 
 export function postfixLength(b: BoolOp): number {

@@ -30,12 +30,15 @@ export function postfix(b: BoolOp | undefined): number[] {
   }
 }
 
-/** gtp_cfg as bytes: GTP_MAX_PROBES entries, unused ones disabled (all zero). */
+/** Table entries: one per tracepoint (by cookie), or the single entry of a uprobe/usdt program. */
+const entries = (a: Analysed): number => (a.target ? 1 : a.tracepoints.length);
+
+/** gtp_cfg as bytes: GTP_MAX_PROBES entries (unused ones disabled, all zero), or 1 for uprobe/usdt. */
 export function generateTable(a: Analysed): Uint8Array {
-  const bytes = new Uint8Array(GTP.MAX_PROBES * PROBE.size);
+  const bytes = new Uint8Array((a.target ? 1 : GTP.MAX_PROBES) * PROBE.size);
   const dv = new DataView(bytes.buffer);
   const ops = postfix(a.bool);
-  a.tracepoints.forEach((_, cookie) => {
+  Array.from({ length: entries(a) }, (_, cookie) => cookie).forEach((cookie) => {
     const base = cookie * PROBE.size;
     dv.setUint32(base + PROBE.enabled, 1, true);
     dv.setUint32(base + PROBE.npreds, a.predicates.length, true);
@@ -72,9 +75,9 @@ export function describeTables(a: Analysed): Record<string, unknown> {
   const op = (o: Operand | undefined, cookie: number) => (o ? { what: o.label, ...(o.reads ? { read: o.reads[cookie] } : {}) } : undefined);
   return {
     postfix: postfix(a.bool),
-    probes: a.tracepoints.map((tp, cookie) => ({
+    probes: Array.from({ length: entries(a) }, (_, cookie) => ({
       cookie,
-      tracepoint: `${tp.category}:${tp.event}`,
+      ...(a.target ? { [a.target.kind]: a.target.text.slice(a.target.kind.length + 1) } : { tracepoint: `${a.tracepoints[cookie]!.category}:${a.tracepoints[cookie]!.event}` }),
       predicates: a.predicates.map((p) => ({ lhs: op(p.lhs, cookie), op: p.op, ...(p.str !== undefined ? { str: p.str } : { value: p.value.toString() }) })),
       ...(a.action.kind === "printf"
         ? { action: "event", format: a.action.format, args: a.action.args.map((o) => op(o, cookie)) }

@@ -1,7 +1,7 @@
 // The one-liner compiler's entry point: text → checked plan → tables, plus what the session needs
 // to run it (which signed generic recipe, the tracepoints with their cookies) and its worst-case cost.
 import { parse } from "./parser";
-import { analyse, type Analysed, type CompileEnv } from "./analyse";
+import { analyse, type Analysed, type CompileEnv, type UserTarget } from "./analyse";
 import { describeTables, generateTable } from "./codegen";
 import { EVENT_SIZE, GTP, KEY_SIZE, VALUE } from "./layout";
 import type { TracepointId } from "../tracepoint/tracefs";
@@ -9,8 +9,10 @@ import type { TracepointId } from "../tracepoint/tracefs";
 export interface CompiledOneLiner {
   text: string;
   /** the signed generic recipe that runs it */
-  recipe: "generic-tracepoint" | "generic-tracepoint-events";
+  recipe: `generic-${"tracepoint" | "uprobe" | "usdt"}${"" | "-events"}`;
   tracepoints: (TracepointId & { cookie: number })[];
+  /** a uprobe/uretprobe/usdt one-liner's one probe, binary resolved (then tracepoints is empty) */
+  target?: UserTarget;
   /** .rodata gtp_cfg */
   table: Uint8Array;
   /** the table in words (audit log) */
@@ -20,10 +22,12 @@ export interface CompiledOneLiner {
 
 export function compileOneLiner(text: string, env: CompileEnv): CompiledOneLiner {
   const analysed = analyse(parse(text), env);
+  const engine = !analysed.target ? "tracepoint" : analysed.target.kind === "usdt" ? "usdt" : "uprobe";
   return {
     text,
-    recipe: analysed.action.kind === "printf" ? "generic-tracepoint-events" : "generic-tracepoint",
+    recipe: `generic-${engine}${analysed.action.kind === "printf" ? "-events" : ""}`,
     tracepoints: analysed.tracepoints.map((tp, cookie) => ({ ...tp, cookie })),
+    ...(analysed.target ? { target: analysed.target } : {}),
     table: generateTable(analysed),
     tables: describeTables(analysed),
     analysed,
@@ -32,6 +36,8 @@ export function compileOneLiner(text: string, env: CompileEnv): CompiledOneLiner
 
 /** The .rodata the generic program runs with: the table, and whether one attachment uses it (no cookie). */
 export function rodataOf(c: CompiledOneLiner): Record<string, Uint8Array> {
+  // uprobe/usdt programs have one table entry and no cookie: no gtp_single to set.
+  if (c.target) return { gtp_cfg: c.table };
   return { gtp_cfg: c.table, gtp_single: new Uint8Array([c.tracepoints.length === 1 ? 1 : 0]) };
 }
 

@@ -40,10 +40,14 @@ export class Lexer {
     this.skipSpace();
     const start = this.pos;
     const typed = /^(tracepoint|t):/.test(this.src.slice(start));
+    // uprobe:PATH:FUNC, usdt:PATH:...: "/" belongs to the path; after it, it opens the predicate.
+    const user = /^(uprobe|uretprobe|usdt|u|ur|U):/.test(this.src.slice(start));
+    let colons = 0;
     while (this.pos < this.src.length) {
       const c = this.src[this.pos]!;
       if (/\s|[{,]/.test(c)) break;
-      if (c === "/" && typed) break;
+      if (c === ":") colons++;
+      if (c === "/" && (typed || (user && colons >= 2))) break;
       if (!/[A-Za-z0-9_:*.\-+/]/.test(c)) throw syntaxError(this.pos + 1, `unexpected "${c}" in a probe name`);
       this.pos++;
     }

@@ -1,15 +1,16 @@
 // Recursive-descent parser: one-liner text → Program (ast.ts). The grammar (README "One-liners"):
 //   program   := probes predicate? '{' statement (';' statement)* ';'? '}'
 //   probes    := probe (',' probe)*            probe := tracepoint:CATEGORY:EVENT (with *)
+//              | uprobe:PATH:FUNC | uretprobe:PATH:FUNC | usdt:PATH:PROVIDER:NAME | usdt:PATH:NAME
 //   predicate := '/' expr '/'
 //   statement := map '=' aggfn '(' args ')' | printf '(' STRING (',' expr)* ')'
 //   map       := '@' NAME? ('[' expr (',' expr)* ']')?
 //   expr      := and ('||' and)*    and := unary ('&&' unary)*    unary := '!' unary | cmp
 //   cmp       := primary (('=='|'!='|'<'|'<='|'>'|'>=') primary)?
-//   primary   := NUMBER | '-' NUMBER | STRING | builtin | args.NAME | str '(' expr ')' | '(' expr ')'
-import { AGG_FNS, BUILTINS, type AggFn, type Builtin, type CmpOp, type Expr, type ProbeSpec, type Program, type Statement } from "./ast";
+//   primary   := NUMBER | '-' NUMBER | STRING | builtin | args.NAME | argN | str '(' expr ')' | '(' expr ')'
+import { AGG_FNS, BUILTINS, MAX_UARGS, type AggFn, type Builtin, type CmpOp, type Expr, type ProbeSpec, type Program, type Statement } from "./ast";
 import { Lexer, type Token } from "./lexer";
-import { syntaxError, unsupported } from "./errors";
+import { semanticError, syntaxError, unsupported } from "./errors";
 import { checkConstruct, checkProvider, unsupportedOperator } from "./portability";
 
 const MAX_DEPTH = 32;
@@ -65,9 +66,10 @@ class Parser {
   private probe(): ProbeSpec {
     const t = this.lx.probeSpec();
     const parts = t.text.split(":");
-    const provider = parts[0]!;
-    checkProvider(provider.replace(/^(k|u)r?$/, (m) => ({ k: "kprobe", kr: "kretprobe", u: "uprobe", ur: "uretprobe" })[m] ?? m), t.col);
-    if (provider !== "tracepoint" && provider !== "t") throw unsupported(t.col, `the probe "${t.text}"`, "probes are tracepoint:CATEGORY:EVENT (wildcards * allowed); ebpfctl probes lists them");
+    const provider = ({ k: "kprobe", kr: "kretprobe", u: "uprobe", ur: "uretprobe", U: "usdt" } as Record<string, string>)[parts[0]!] ?? parts[0]!;
+    checkProvider(provider, t.col);
+    if (provider === "uprobe" || provider === "uretprobe" || provider === "usdt") return userProbe(provider, parts.slice(1), t);
+    if (provider !== "tracepoint" && provider !== "t") throw unsupported(t.col, `the probe "${t.text}"`, "probes are tracepoint:CATEGORY:EVENT (wildcards * allowed), uprobe:PATH:FUNC, uretprobe:PATH:FUNC or usdt:PATH:PROVIDER:NAME");
     if (parts.length !== 3) throw syntaxError(t.col, `"${t.text}": expected tracepoint:CATEGORY:EVENT`);
     const [, category, event] = parts as [string, string, string];
     if (!/^[A-Za-z0-9_*]+$/.test(category) || !/^[A-Za-z0-9_*]+$/.test(event)) throw syntaxError(t.col, `"${t.text}": tracepoint names are [A-Za-z0-9_] with * wildcards`);
@@ -229,10 +231,16 @@ class Parser {
       if (next.text !== ")") throw syntaxError(next.col, `expected ")", got ${describe(next)}`);
       return { kind: "str", arg, col: t.col };
     }
+    const argn = /^arg(\d+)$/.exec(t.text);
+    if (argn) {
+      const index = Number(argn[1]);
+      if (index >= MAX_UARGS || argn[1]!.length > 1) throw semanticError(t.col, `${t.text}: uprobes and USDT probes offer arg0..arg${MAX_UARGS - 1}`);
+      return { kind: "argn", index, col: t.col };
+    }
     if ((BUILTINS as readonly string[]).includes(t.text)) return { kind: "builtin", name: t.text as Builtin, col: t.col };
     checkConstruct(t.text, t.col);
     if ((AGG_FNS as readonly string[]).includes(t.text)) throw unsupported(t.col, `${t.text}() outside a map assignment`, `write @name = ${t.text}(...)`);
-    throw syntaxError(t.col, `unknown identifier "${t.text}"`, "builtins: comm pid tid uid cgroup probe; fields: args.NAME (ebpfctl probes -v lists them)");
+    throw syntaxError(t.col, `unknown identifier "${t.text}"`, "builtins: comm pid tid uid cgroup probe (uprobe/usdt: arg0..arg5; uretprobe: retval); fields: args.NAME (ebpfctl probes -v lists them)");
   }
 }
 
@@ -240,4 +248,25 @@ function describe(t: Token): string {
   if (t.kind === "eof") return "the end of the program";
   if (t.kind === "string") return `the string "${t.text}"`;
   return `"${t.text}"`;
+}
+
+const SYMBOL = /^[A-Za-z_.$][A-Za-z0-9_.$@]*$/;
+const USDT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** uprobe:PATH:FUNC, uretprobe:PATH:FUNC, usdt:PATH[:PROVIDER]:NAME. The path is absolute; no wildcards. */
+function userProbe(provider: "uprobe" | "uretprobe" | "usdt", rest: string[], t: Token): ProbeSpec {
+  const form = provider === "usdt" ? "usdt:PATH:PROVIDER:NAME (or usdt:PATH:NAME)" : `${provider}:PATH:FUNC`;
+  const binary = rest[0] ?? "";
+  if (!binary.startsWith("/")) throw syntaxError(t.col, `"${t.text}": expected ${form} with an absolute PATH`, "e.g. uprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc");
+  if (binary.includes("*") || rest.slice(1).some((p) => p.includes("*"))) throw unsupported(t.col, `a wildcard in "${t.text}"`, "name one binary and one function (or USDT probe)");
+  if (provider === "usdt") {
+    if (rest.length !== 2 && rest.length !== 3) throw syntaxError(t.col, `"${t.text}": expected ${form}`);
+    const [usdtProvider, name] = rest.length === 3 ? [rest[1]!, rest[2]!] : [undefined, rest[1]!];
+    if ((usdtProvider !== undefined && !USDT_NAME.test(usdtProvider)) || !USDT_NAME.test(name)) throw syntaxError(t.col, `"${t.text}": USDT provider and probe names are [A-Za-z0-9_]`);
+    return { provider, binary, ...(usdtProvider !== undefined ? { usdtProvider } : {}), name, text: `usdt:${binary}:${usdtProvider !== undefined ? `${usdtProvider}:` : ""}${name}`, col: t.col };
+  }
+  if (rest.length !== 2) throw syntaxError(t.col, `"${t.text}": expected ${form}`);
+  const symbol = rest[1]!;
+  if (!SYMBOL.test(symbol)) throw syntaxError(t.col, `"${t.text}": "${symbol}" is not a symbol name`, "offsets (FUNC+0x10) and addresses are not supported; name the function");
+  return { provider, binary, symbol, text: `${provider}:${binary}:${symbol}`, col: t.col };
 }

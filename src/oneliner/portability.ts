@@ -10,9 +10,6 @@ const PROVIDERS: Record<string, string> = {
   fentry: "fentry is not offered; use a tracepoint",
   fexit: "fexit is not offered; use a tracepoint",
   rawtracepoint: "raw tracepoints are not offered to one-liners; use tracepoint:CATEGORY:EVENT",
-  uprobe: "uprobe one-liners are not in this build; use the funclatency recipe (ebpfctl trace funclatency --binary B --symbol F)",
-  uretprobe: "uretprobe one-liners are not in this build; use the funclatency recipe",
-  usdt: "USDT one-liners are not in this build",
   profile: "profile: one-liners are not in this build; use the profile recipe (ebpfctl trace profile -F 99)",
   interval: "interval: probes are not in this build; use -i/--interval to print the maps every N seconds",
   software: "software: probes are not offered; use a tracepoint",
@@ -62,7 +59,6 @@ const CONSTRUCTS: Record<string, string> = {
   kstack: "kstack is not in this build; use the profile recipe for stacks",
   ustack: "ustack is not in this build; use the profile recipe for stacks",
   func: "func is not supported; use probe",
-  retval: "retval is for uretprobe, not in this build; on a syscall exit tracepoint use args.ret",
   cgroup_path: "cgroup_path() is not supported; key by cgroup (the id)",
   strftime: "strftime() is not supported",
   macaddr: "macaddr() is not supported",
@@ -85,7 +81,6 @@ export function checkProvider(provider: string, col: number): void {
 
 /** Throws the portability error for a name outside the subset, if bpftrace knows it. */
 export function checkConstruct(name: string, col: number): void {
-  if (/^arg\d+$/.test(name)) throw unsupported(col, `the bpftrace builtin ${name}`, "argN is for uprobes/kprobes, not in this build; on tracepoints use args.FIELD (ebpfctl probes -v lists them)");
   if (name !== "printf_" && Object.hasOwn(CONSTRUCTS, name)) throw unsupported(col, `the bpftrace construct "${name}"`, CONSTRUCTS[name]!);
 }
 

@@ -35,6 +35,7 @@ function decodeEntry(c: CompiledOneLiner, key: Uint8Array, value: Uint8Array): M
 }
 
 const probeName = (c: CompiledOneLiner, cookie: number) => {
+  if (c.target) return cookie === 0 ? c.target.text : `probe#${cookie}`;
   const t = c.tracepoints[cookie];
   return t ? `tracepoint:${t.category}:${t.event}` : `probe#${cookie}`;
 };
@@ -222,7 +223,7 @@ export function oneLinerPrintfRenderer(c: CompiledOneLiner, json: boolean, who: 
   const a = c.analysed.action;
   if (a.kind !== "printf") throw new Error("not a printf one-liner");
   const args = a.args;
-  const probes = c.tracepoints.map((t) => `tracepoint:${t.category}:${t.event}`);
+  const probes = c.target ? [c.target.text] : c.tracepoints.map((t) => `tracepoint:${t.category}:${t.event}`);
   const head = envelope("oneliner_event", who.recipe ?? null, who.session ?? null);
   return {
     header: (): string[] => [],

@@ -36,7 +36,7 @@ export const BudgetSet = z.strictObject({
 });
 export type BudgetSet = z.infer<typeof BudgetSet>;
 
-export const AttachType = z.enum(["tracepoint", "raw_tp", "tp_btf", "kprobe", "kretprobe", "fentry", "fexit", "uprobe", "uretprobe", "perf_event"]);
+export const AttachType = z.enum(["tracepoint", "raw_tp", "tp_btf", "kprobe", "kretprobe", "fentry", "fexit", "uprobe", "uretprobe", "usdt", "perf_event"]);
 export type AttachType = z.infer<typeof AttachType>;
 
 export const Alternative = z.strictObject({

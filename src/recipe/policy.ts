@@ -31,11 +31,20 @@ export const HostPolicy = z.strictObject({
       tracepoint_categories: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z0-9_*]+$/, "expected a category name or glob")))),
       /** Globs of category:event:field whose strings one-liners may not read (e.g. "syscalls:sys_enter_write:buf"). */
       deny_string_fields: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z0-9_*]+:[A-Za-z0-9_*]+:[A-Za-z0-9_*]+$/, "expected category:event:field (globs allowed)")))),
+      /**
+       * Path globs (* within a component, ** across) of the binaries uprobe/uretprobe/usdt
+       * one-liners may probe, matched against the real path (symlinks resolved); absent =
+       * DEFAULT_UPROBE_BINARIES. The file must also be root-owned and not group/other-writable.
+       */
+      uprobe_binaries: z.optional(z.array(z.string().check(z.regex(/^\//, "expected an absolute path or path glob")))),
     }),
     { enabled: true },
   ),
 });
 export type HostPolicy = z.infer<typeof HostPolicy>;
+
+/** The package manager's places: system binaries and libraries (and /opt), not home directories or /tmp. */
+export const DEFAULT_UPROBE_BINARIES = ["/usr/bin/*", "/usr/sbin/*", "/usr/lib/**", "/usr/lib64/**", "/usr/libexec/**", "/usr/local/bin/*", "/usr/local/sbin/*", "/usr/local/lib/**", "/opt/**"];
 
 export const configDir = (): string => process.env.EBPFCTL_CONFIG_DIR ?? "/etc/ebpfctl";
 export const policyFile = (): string => join(configDir(), "policy.yaml");

@@ -31,6 +31,7 @@ export function attachHelpers(manifest: Manifest, params: ParameterValues): Omit
     if (params.binary !== undefined && params.symbol !== undefined) resolve(String(params.binary), String(params.symbol));
     ctx.resolveUprobe = resolve;
   }
+  if (types.has("usdt") && params.binary !== undefined) params.binary = trustedBinary(String(params.binary));
   if (types.has("perf_event")) {
     const freq = Number(params.freq ?? DEFAULT_FREQ_HZ);
     ctx.attachPerfEvents = (prog) => attachCpuClock(prog, freq);

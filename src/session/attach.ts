@@ -6,7 +6,7 @@ import type { ParameterValues } from "../recipe/params";
 
 /** Per-hit cost of entering a program, not counted in run_time_ns (cloudflare/ebpf_exporter benchmark). */
 export const HOOK_ENTRY_NS: Record<Alternative["type"], number> = {
-  tracepoint: 15, raw_tp: 10, tp_btf: 10, kprobe: 137, kretprobe: 150, fentry: 24, fexit: 24, uprobe: 1000, uretprobe: 1500, perf_event: 50,
+  tracepoint: 15, raw_tp: 10, tp_btf: 10, kprobe: 137, kretprobe: 150, fentry: 24, fexit: 24, uprobe: 1000, uretprobe: 1500, usdt: 1000, perf_event: 50,
 };
 
 export interface AttachContext {
@@ -15,6 +15,8 @@ export interface AttachContext {
   resolveUprobe?: (binary: string, symbol: string) => number;
   /** Opens per-CPU perf events and attaches (profile recipes). */
   attachPerfEvents?: (prog: BpfProgram) => BpfLink[];
+  /** The USDT probe (provider:name in the binary's .note.stapsdt) a usdt alternative attaches to. */
+  usdtProbe?: { provider: string; name: string };
   /** Tracepoint target ("category/event") → attach cookie: one generic program, told apart per attachment. */
   tracepointCookies?: Map<string, number>;
 }
@@ -41,6 +43,11 @@ export function attachAlternative(prog: BpfProgram, alt: Alternative, ctx: Attac
         const symbol = String(ctx.params.symbol ?? "");
         if (!binary || !symbol || !ctx.resolveUprobe) throw attachFailed(`${prog.name}: uprobes need --binary and --symbol`);
         return [prog.attachUprobe(alt.type === "uretprobe", binary, ctx.resolveUprobe(binary, symbol))];
+      }
+      case "usdt": {
+        const binary = String(ctx.params.binary ?? "");
+        if (!binary || !ctx.usdtProbe) throw attachFailed(`${prog.name}: USDT probes need a binary, a provider and a probe name`);
+        return [prog.attachUsdt(binary, ctx.usdtProbe.provider, ctx.usdtProbe.name)];
       }
       case "perf_event":
         if (!ctx.attachPerfEvents) throw attachFailed(`${prog.name}: perf_event programs need a sampling frequency`);

@@ -213,7 +213,7 @@ export class TraceSession {
     const extra = hooks.afterAttach?.() ?? {};
     const attachedFields = {
       ...extra,
-      links: links.map((l) => ({ link_id: l.info.id || null, prog_id: l.info.progId, program: l.program, attach_type: l.info.type, ...(l.info.attachedBy === "perf_event_ioctl" ? { attached_by: "perf_event_ioctl" } : {}), target: l.target })),
+      links: links.map((l) => ({ link_id: l.info.id || null, prog_id: l.info.progId, program: l.program, attach_type: l.info.type, ...(l.info.attachedBy !== "bpf_link" ? { attached_by: l.info.attachedBy } : {}), target: l.target })),
     };
     hooks.record("attached", { ...attachedFields, ...(failures.length ? { fallbacks: failures.map(describeFailure) } : {}) });
     hooks.lifecycle("attached", { session: this.id, recipe: manifest.name, probes: choices.map((c) => `${c.probe.name}:${c.alternative.type}`), ...(failures.length ? { fallbacks: failures } : {}), ...attachedFields });

@@ -75,7 +75,7 @@ const LASTING_ATTACH_ERRNOS = new Set([2, 3, 22, 95, 524]);
  */
 export function attachFailure(e: unknown, choice: ProbeChoice, kernelErrno: number | undefined): AlternativeFailed {
   const base = asEbpfctlError(e);
-  const userTarget = choice.alternative.type === "uprobe" || choice.alternative.type === "uretprobe" || choice.alternative.type === "perf_event";
+  const userTarget = choice.alternative.type === "uprobe" || choice.alternative.type === "uretprobe" || choice.alternative.type === "usdt" || choice.alternative.type === "perf_event";
   const lasting = kernelErrno !== undefined && LASTING_ATTACH_ERRNOS.has(kernelErrno);
   return new AlternativeFailed({ ...choiceFields(choice), stage: "attach", reason: base.message, kernelCaused: lasting && !userTarget }, base);
 }

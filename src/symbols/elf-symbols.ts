@@ -43,12 +43,20 @@ export interface ResolvedSymbol {
   offset: number;
 }
 
-/** Parsed ELF: its PT_LOAD segments and defined symbols. */
+export interface ElfSection {
+  name: string;
+  type: number;
+  offset: number;
+  size: number;
+}
+
+/** Parsed ELF: its PT_LOAD segments, section headers and defined symbols. */
 export class ElfFile {
   readonly segments: LoadSegment[] = [];
   readonly symbols: ElfSymbol[] = [];
+  readonly sections: ElfSection[] = [];
 
-  constructor(readonly path: string, data: Uint8Array) {
+  constructor(readonly path: string, readonly data: Uint8Array) {
     if (data.length < 64 || data[0] !== 0x7f || data[1] !== 0x45 || data[2] !== 0x4c || data[3] !== 0x46) {
       throw new ElfError(`${path}: not an ELF file`);
     }
@@ -88,10 +96,15 @@ export class ElfFile {
       while (to < end && data[to] !== 0) to++;
       return decoder.decode(data.subarray(from, to));
     };
+    const shstrndx = u16(0x3e);
+    const names = shoff + shstrndx * shentsize;
+    const namesOff = shstrndx < shnum && inBounds(names, 64) ? Number(u64(names + 24)) : 0;
+    const namesEnd = namesOff ? Math.min(data.length, namesOff + Number(u64(names + 32))) : 0;
     for (let i = 0; i < shnum; i++) {
       const o = shoff + i * shentsize;
       if (!inBounds(o, 64)) throw new ElfError(`${path}: section header ${i} out of bounds`);
       const type = u32(o + 4);
+      this.sections.push({ name: namesOff ? cstring(namesOff, namesEnd, u32(o)) : "", type, offset: Number(u64(o + 24)), size: Number(u64(o + 32)) });
       if (type !== SHT_SYMTAB && type !== SHT_DYNSYM) continue;
       const off = Number(u64(o + 24));
       const size = Number(u64(o + 32));

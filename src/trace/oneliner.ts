@@ -6,7 +6,13 @@ import { compileOneLiner, worstCaseCost, type CompiledOneLiner, type WorstCaseCo
 import { adhocRefused, costRefused } from "../oneliner/errors";
 import { Tracefs } from "../tracepoint/tracefs";
 import { checkAgainstBtf, loadKernelBtf } from "../tracepoint/btf-check";
-import type { HostPolicy } from "../recipe/policy";
+import { DEFAULT_UPROBE_BINARIES, type HostPolicy } from "../recipe/policy";
+import type { UserProbeEnv } from "../oneliner/analyse";
+import { trustedBinary } from "../session/attach-helpers";
+import { ElfError, symbolOffset } from "../symbols/elf-symbols";
+import { usdtProvider } from "../symbols/usdt-notes";
+import { EbpfctlError, ExitCode, uprobeBinaryRefused, uprobeSymbolMissing, usdtProbeMissing } from "../errors";
+import { realpathSync } from "node:fs";
 import type { Manifest } from "../recipe/manifest";
 import { formatBudget, type Budgets } from "../budget/budgets";
 import type { ProbeChoice } from "../session/session";
@@ -58,6 +64,40 @@ class BtfVerdicts {
   }
 }
 
+/** The uprobe binary checks, as funclatency's --binary gets them (trustedBinary), worded for a one-liner. */
+export const userProbeEnv: UserProbeEnv = {
+  resolve(path) {
+    try {
+      return realpathSync(path);
+    } catch (e) {
+      throw oneLinerWording(uprobeBinaryRefused(path, `cannot resolve it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, ExitCode.USAGE));
+    }
+  },
+  trusted(real) {
+    try {
+      trustedBinary(real);
+    } catch (e) {
+      throw e instanceof EbpfctlError ? oneLinerWording(e) : e;
+    }
+  },
+  symbol(real, symbol) {
+    try {
+      symbolOffset(real, symbol);
+    } catch (e) {
+      throw e instanceof ElfError ? uprobeSymbolMissing(real, e.message) : e;
+    }
+  },
+  usdt(real, provider, name) {
+    try {
+      return usdtProvider(real, provider, name);
+    } catch (e) {
+      throw e instanceof ElfError ? usdtProbeMissing(real, e.message) : e;
+    }
+  },
+};
+/** "--binary B: ..." is the recipe flag's wording; a one-liner names the binary in its probe. */
+const oneLinerWording = (e: EbpfctlError) => new EbpfctlError(e.code, e.message.replace(/^--binary /, "uprobe binary "), e.exitCode, e.hint);
+
 /** Compiles the one-liner after the host policy allows ad-hoc use; nothing is loaded. */
 export function compileForHost(text: string, policy: HostPolicy): CompiledOneLiner {
   if (!policy.adhoc.enabled) throw adhocRefused("the host policy turns one-liners off (adhoc: enabled: false)");
@@ -70,7 +110,8 @@ export function compileForHost(text: string, policy: HostPolicy): CompiledOneLin
       verdicts.check(`${tp.category}:${tp.event}`, f);
       return f;
     },
-    policy: policy.adhoc,
+    policy: { ...policy.adhoc, uprobe_binaries: policy.adhoc.uprobe_binaries ?? DEFAULT_UPROBE_BINARIES },
+    user: userProbeEnv,
   });
   verdicts.save();
   return compiled;
@@ -86,6 +127,12 @@ export function checkedCost(c: CompiledOneLiner, manifest: Manifest, budgets: Bu
   return cost;
 }
 
+/** A uprobe/usdt one-liner's target as the recipe's parameters (binary, symbol), checked again at attach. */
+export function oneLinerParams(c: CompiledOneLiner): Record<string, string> {
+  if (!c.target) return {};
+  return c.target.kind === "usdt" ? { binary: c.target.binary } : { binary: c.target.binary, symbol: c.target.symbol };
+}
+
 export function describeCost(c: WorstCaseCost): string {
   return `worst case: ${c.bytes_per_event} bytes/event to user space (${c.bytes_read_per_event} read in the kernel), maps ${formatBudget("max_memory", c.map_memory)}, rate cap ${formatBudget("max_rate", c.rate_cap)}`;
 }
@@ -93,6 +140,11 @@ export function describeCost(c: WorstCaseCost): string {
 /** One probe choice per tracepoint, all on the one generic program, told apart by cookie. */
 export function oneLinerChoices(c: CompiledOneLiner, template: ProbeChoice): { choices: ProbeChoice[]; cookies: Map<string, number> } {
   const cookies = new Map<string, number>();
+  if (c.target) {
+    // The one uprobe program serves entry and return: the one-liner's probe picks the attach type.
+    const alternative = { ...template.alternative, type: c.target.kind };
+    return { choices: [{ probe: { ...template.probe, alternatives: [alternative] }, alternative, index: 0 }], cookies };
+  }
   const choices = c.tracepoints.map((tp) => {
     const target = `${tp.category}/${tp.event}`;
     cookies.set(target, tp.cookie);

@@ -38,7 +38,7 @@ import { reducedProfile, type ReducedProfile } from "../session/reduced-profile"
 import { checkModeFlags, type OutputFormat } from "./mode-flags";
 import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
-import { checkedCost, compileForHost, describeCost, oneLinerChoices } from "./oneliner";
+import { checkedCost, compileForHost, describeCost, oneLinerChoices, oneLinerParams } from "./oneliner";
 import { rodataOf, type CompiledOneLiner } from "../oneliner/compile";
 import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
 import { oneLinerMetricsPlan } from "../output/oneliner-metrics";
@@ -212,7 +212,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       nice = parseNice(req.nice ?? "10");
       checkModeFlags(manifest, { ...req.aggregate, timestamp: req.timestamp, output: req.output });
       if (req.output === "openmetrics" && !req.outputFile) throw usageError("-o openmetrics needs --output-file PATH", "e.g. --output-file /var/lib/prometheus/node-exporter/ebpfctl_runqlat.prom -i 15s (node_exporter's textfile directory)");
-      params = resolveParameters(manifest, withCgroupId(manifest, req.params));
+      params = resolveParameters(manifest, withCgroupId(manifest, { ...req.params, ...(oneliner ? oneLinerParams(oneliner) : {}) }));
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
       statusMs = req.statusInterval !== undefined ? parseStatusInterval(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
@@ -334,7 +334,11 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
           renderer,
           sessionId: session,
           statusIntervalMs: statusMs > 0 ? statusMs : Infinity,
-          attach: { ...attachHelpers(manifest, params), ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}) },
+          attach: {
+            ...attachHelpers(manifest, params),
+            ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}),
+            ...(oneliner?.target?.kind === "usdt" ? { usdtProbe: { provider: oneliner.target.provider, name: oneliner.target.name } } : {}),
+          },
           ...(oneliner ? { rodataBytes: rodataOf(oneliner) } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,

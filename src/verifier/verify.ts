@@ -199,7 +199,10 @@ function configureDefaults(obj: BpfObject, m: Manifest): void {
 /** The tables of a generic recipe's verify one-liner, compiled against this kernel's tracepoints. */
 function verifyTables(text: string): Record<string, Uint8Array> {
   const tracefs = Tracefs.open();
-  return rodataOf(compileOneLiner(text, { list: (p) => tracefs.list(p), format: (tp) => tracefs.format(tp) }));
+  // Only the tables are built (nothing attaches), and a uprobe/usdt table does not depend on the
+  // binary: its path is taken as written, unexamined; a usdt verify one-liner names its provider.
+  const user = { resolve: (path: string) => path, trusted: () => {}, symbol: () => {}, usdt: (_real: string, provider: string | undefined, name: string) => provider ?? name };
+  return rodataOf(compileOneLiner(text, { list: (p) => tracefs.list(p), format: (tp) => tracefs.format(tp), user }));
 }
 
 function round(ms: number): number {

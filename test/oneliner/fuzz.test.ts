@@ -9,6 +9,15 @@ import type { CompileEnv } from "../../src/oneliner/analyse";
 import { EbpfctlError } from "../../src/errors";
 import { Tracefs, type TracepointId } from "../../src/tracepoint/tracefs";
 import type { TracepointFormat } from "../../src/tracepoint/format";
+import { userProbeEnv } from "../../src/trace/oneliner";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+// uprobe/usdt probes on the fixture (built by test/fixtures/build.sh) through the real checks.
+const TARGET = join(import.meta.dir, "../../build/fixtures/uprobe_target");
+const UP = `uprobe:${TARGET}:ebpfctl_up_target`;
+const URET = `uretprobe:${TARGET}:ebpfctl_up_target`;
+const USDT = `usdt:${TARGET}:ebpfctl_fixture:tick`;
 
 const tracefs = (() => {
   try {
@@ -39,11 +48,14 @@ const VALID = [
   "tracepoint:raw_syscalls:sys_enter /!(uid != 0) || pid == 1/ { @s[tid, cgroup] = sum(args.id); }",
   "tracepoint:syscalls:sys_exit_read { @ = lhist(args.ret, 0, 100, 10); }",
   "tracepoint:syscalls:sys_exit_write /args.ret >= 0/ { @m = max(args.ret); }",
+  `${UP} /arg0 > 1/ { @[str(arg1)] = sum(arg0); }`,
+  `${URET} /comm == "uprobe_target"/ { @ = hist(retval); }`,
+  `${USDT} { printf("%d %s\\n", arg0, str(arg1)); }`,
 ];
 
 const PIECES = {
-  probe: ["tracepoint:syscalls:sys_enter_getppid", "tracepoint:syscalls:sys_exit_read", "tracepoint:sched:sched_process_exec", "tracepoint:sched:sched_proc*", "t:raw_syscalls:sys_enter", "tracepoint:nope:nope", "kprobe:vfs_read", "uprobe:/bin/sh:main", "profile:hz:99", "interval:s:1", "BEGIN", "tracepoint:a", "tracepoint:*:*", "tracepoint:sys$:x"],
-  operand: ["comm", "pid", "tid", "uid", "cgroup", "probe", "args.ret", "args.filename", "str(args.filename)", "args->ret", "args.nope", "kstack", "retval", "arg0", "$x", "@y", "nsecs", "str(comm)", "str(pid)", "curtask"],
+  probe: ["tracepoint:syscalls:sys_enter_getppid", "tracepoint:syscalls:sys_exit_read", "tracepoint:sched:sched_process_exec", "tracepoint:sched:sched_proc*", "t:raw_syscalls:sys_enter", "tracepoint:nope:nope", "kprobe:vfs_read", "uprobe:/bin/sh:main", UP, URET, USDT, `usdt:${TARGET}:tick`, `uprobe:${TARGET}:nope`, `usdt:${TARGET}:x:nope`, "uprobe:/no/such:f", "uprobe:rel:f", "ur:/a:b:c", "profile:hz:99", "interval:s:1", "BEGIN", "tracepoint:a", "tracepoint:*:*", "tracepoint:sys$:x"],
+  operand: ["comm", "pid", "tid", "uid", "cgroup", "probe", "args.ret", "args.filename", "str(args.filename)", "args->ret", "args.nope", "kstack", "retval", "arg0", "arg5", "arg6", "str(arg1)", "str(arg9)", "$x", "@y", "nsecs", "str(comm)", "str(pid)", "curtask"],
   cmp: ["==", "!=", "<", "<=", ">", ">=", "+", "=", "&", "?"],
   konst: ["0", "1", "-1", "0x10", "18446744073709551615", "99999999999999999999", '"bash"', '"a\\"b"', '""', '"' + "x".repeat(70) + '"'],
   fn: ["count()", "sum(args.ret)", "min(pid)", "max(args.ret)", "avg(tid)", "hist(args.ret)", "lhist(args.ret, 0, 100, 10)", "lhist(args.ret, 0, 10000, 1)", "stats(pid)", "count(pid)", "hist()", "sum(comm)", "str(comm)", "1"],
@@ -80,13 +92,15 @@ function generated(r: () => number): string {
 
 /** Programs made only of valid pieces: they must compile. */
 function validGenerated(r: () => number): string {
-  const probe = pick(r, ["tracepoint:syscalls:sys_exit_read", "tracepoint:syscalls:sys_exit_write", "tracepoint:syscalls:sys_exit_getppid"]);
-  const leaf = () => (r() < 0.3 ? `comm ${pick(r, ["==", "!="])} "x${Math.floor(r() * 9)}"` : `${pick(r, ["pid", "tid", "uid", "cgroup", "args.ret", "args->ret"])} ${pick(r, ["==", "!=", "<", "<=", ">", ">="])} ${pick(r, ["0", "1", "-5", "0x20", "4096"])}`);
+  const probe = pick(r, ["tracepoint:syscalls:sys_exit_read", "tracepoint:syscalls:sys_exit_write", "tracepoint:syscalls:sys_exit_getppid", ...(existsSync(TARGET) ? [UP, URET, USDT] : [])]);
+  // The integer each provider offers besides the builtins: a field, an argument, the return value.
+  const value = probe === UP || probe === USDT ? pick(r, ["arg0", "arg1", "arg5"]) : probe === URET ? "retval" : pick(r, ["args.ret", "args->ret"]);
+  const leaf = () => (r() < 0.3 ? `comm ${pick(r, ["==", "!="])} "x${Math.floor(r() * 9)}"` : `${pick(r, ["pid", "tid", "uid", "cgroup", value])} ${pick(r, ["==", "!=", "<", "<=", ">", ">="])} ${pick(r, ["0", "1", "-5", "0x20", "4096"])}`);
   const n = Math.floor(r() * 5);
   let pred = n ? leaf() : "";
   for (let i = 1; i < n; i++) pred = r() < 0.3 ? `!(${pred}) ${pick(r, ["&&", "||"])} ${leaf()}` : `${pred} ${pick(r, ["&&", "||"])} ${leaf()}`;
-  const keys = Array.from({ length: Math.floor(r() * 3) }, () => pick(r, ["comm", "pid", "tid", "uid", "cgroup", "probe", "args.ret"]));
-  const stmt = r() < 0.2 ? 'printf("%s %d\\n", comm, args.ret)' : `@${keys.length ? `[${keys.join(", ")}]` : ""} = ${pick(r, ["count()", "sum(args.ret)", "min(args.ret)", "max(pid)", "avg(args.ret)", "hist(args.ret)", "lhist(args.ret, 0, 640, 10)"])}`;
+  const keys = Array.from({ length: Math.floor(r() * 3) }, () => pick(r, ["comm", "pid", "tid", "uid", "cgroup", "probe", value, ...(probe === UP || probe === USDT ? ["str(arg1)"] : [])]));
+  const stmt = r() < 0.2 ? `printf("%s %d\\n", comm, ${value})` : `@${keys.length ? `[${keys.join(", ")}]` : ""} = ${pick(r, ["count()", `sum(${value})`, `min(${value})`, "max(pid)", `avg(${value})`, `hist(${value})`, `lhist(${value}, 0, 640, 10)`])}`;
   return `${probe}${pred ? ` /${pred}/` : ""} { ${stmt}; }`;
 }
 
@@ -112,6 +126,7 @@ describe("one-liner compiler fuzz", () => {
     const lists = new Map<string, TracepointId[]>();
     const formats = new Map<string, TracepointFormat>();
     const env: CompileEnv = {
+      user: userProbeEnv,
       list: (p) => lists.get(p) ?? lists.set(p, tracefs!.list(p)).get(p)!,
       format: (tp) => {
         const k = `${tp.category}:${tp.event}`;

@@ -2,10 +2,16 @@
 // documented exit code, and the audit log shows the refusal and no "loaded" record. And a
 // one-liner that runs records its text, compiled tables and worst-case cost before load.
 import { describe, expect } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kernelTest } from "../kernel/helpers";
 import { auditRecords, cli, governanceEnv } from "../host/governance-helpers";
+import { FIXTURES, useFixtures } from "./trace-helpers";
+
+useFixtures();
+const TARGET = `${FIXTURES}/uprobe_target`;
+const ALLOW_FIXTURES = `adhoc:\n  uprobe_binaries: ["${FIXTURES}/*", "/tmp/**"]\n`;
 
 async function refused(args: string[], policy?: string, mask?: string) {
   const e = governanceEnv();
@@ -32,6 +38,13 @@ describe("one-liner refusals", () => {
     ["a category outside the policy's list", ["-e", "tracepoint:sched:sched_switch { @ = count(); }"], 10, /allows one-liners on tracepoint categories syscalls, not sched/, "adhoc:\n  tracepoint_categories: [syscalls]\n"],
     ["a string field the policy denies", ["-e", 'tracepoint:syscalls:sys_enter_openat { printf("%s\\n", str(args.filename)); }'], 10, /denies reading the string syscalls:sys_enter_openat:filename/, "adhoc:\n  deny_string_fields: [\"syscalls:*:filename\"]\n"],
     ["two tracepoints on a kernel without the attach cookie (as on 5.10; masked here)", ["-e", "tracepoint:sched:sched_process_exec,tracepoint:sched:sched_process_exit { @[probe] = count(); }"], 9, /names 2 tracepoints, and this kernel lacks the attach cookie .*\[EBPFCTL-E1115\]/, undefined, "bpf_get_attach_cookie"],
+    ["uprobe: a binary that does not exist", ["-e", "uprobe:/no/such/binary:f { @ = count(); }"], 2, /uprobe binary \/no\/such\/binary: cannot resolve it \(ENOENT\) \[EBPFCTL-E0801\]/, ALLOW_FIXTURES],
+    ["uprobe: a symbol the binary lacks", ["-e", `uprobe:${TARGET}:no_such_function { @ = count(); }`], 2, /no symbol "no_such_function" in .symtab or .dynsym .*\[EBPFCTL-E0802\]/, ALLOW_FIXTURES],
+    ["usdt: a probe the binary's notes lack", ["-e", `usdt:${TARGET}:ebpfctl_fixture:nope { @ = count(); }`], 2, /no USDT probe ebpfctl_fixture:nope in .note.stapsdt \(it has ebpfctl_fixture:tick\) \[EBPFCTL-E0804\]/, ALLOW_FIXTURES],
+    ["uprobe: retval (a uretprobe's)", ["-e", `uprobe:${TARGET}:ebpfctl_up_target { @ = hist(retval); }`], 2, /retval is the return value of a uretprobe, not available on uprobe \[EBPFCTL-E1112\]/, ALLOW_FIXTURES],
+    ["uprobe: mixed with a tracepoint", ["-e", `uprobe:${TARGET}:ebpfctl_up_target, tracepoint:syscalls:sys_enter_read { @ = count(); }`], 2, /mixing tracepoint and uprobe\/usdt probes is not supported .*\[EBPFCTL-E1111\]/, ALLOW_FIXTURES],
+    ["uprobe: a binary outside the default uprobe_binaries (system paths)", ["-e", `uprobe:${TARGET}:ebpfctl_up_target { @ = count(); }`], 10, /the host policy allows uprobe\/usdt one-liners on \/usr\/bin\/\*, .*, not .*uprobe_target \[EBPFCTL-E1113\]/],
+    ["usdt: a binary outside the policy's uprobe_binaries", ["-e", `usdt:${TARGET}:tick { @ = count(); }`], 10, /allows uprobe\/usdt one-liners on \/usr\/lib\/\*\*, not .*uprobe_target \[EBPFCTL-E1113\]/, 'adhoc:\n  uprobe_binaries: ["/usr/lib/**"]\n'],
     ["a cost over --max-memory, before load", ["-e", "tracepoint:syscalls:sys_enter_read { @[comm] = count(); }", "--max-memory", "1MiB"], 7, /one-liner's maps may take .* over --max-memory 1.0 MiB \[EBPFCTL-E1114\]/],
   ];
   for (const [name, args, code, message, policy, mask] of cases) {
@@ -45,6 +58,37 @@ describe("one-liner refusals", () => {
       expect(r.refusedRec).toBeDefined();
     });
   }
+
+  kernelTest("uprobe: a binary not owned by root (a copy chowned to nobody): exit 4, one line, nothing loaded", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ebpfctl-uprobe-copy-"));
+    chmodSync(dir, 0o755);
+    const copy = join(dir, "uprobe_target");
+    copyFileSync(TARGET, copy);
+    chownSync(copy, 65534, 65534);
+    for (const probe of [`uprobe:${copy}:ebpfctl_up_target`, `usdt:${copy}:ebpfctl_fixture:tick`]) {
+      const r = await refused(["-e", `${probe} { @ = count(); }`], ALLOW_FIXTURES);
+      expect(r.code).toBe(4);
+      expect(r.errorLines).toBe(1);
+      expect(r.error).toMatch(new RegExp(`uprobe binary ${copy}: ${copy} is owned by uid 65534, not root \\[EBPFCTL-E0801\\]`));
+      expect(r.loaded).toBe(0);
+      expect(r.refusedRec).toBeDefined();
+    }
+  });
+
+  kernelTest("a uprobe one-liner's text and table are in the audit log before load", async () => {
+    const e = governanceEnv();
+    mkdirSync(e.config, { recursive: true, mode: 0o755 });
+    writeFileSync(join(e.config, "policy.yaml"), ALLOW_FIXTURES, { mode: 0o644 });
+    const text = `uretprobe:${TARGET}:ebpfctl_up_target /comm == "nginx"/ { @ = hist(retval); }`;
+    const r = await cli(e, ["trace", "-e", text, "-d", "1"]);
+    expect(r.code).toBe(0);
+    const recs = auditRecords(e);
+    const i = recs.findIndex((x) => x.event === "oneliner");
+    const rec = recs[i] as { text: string; tables: { probes: Record<string, unknown>[] } };
+    expect(rec.text).toBe(text);
+    expect(rec.tables.probes).toEqual([expect.objectContaining({ cookie: 0, uretprobe: `${TARGET}:ebpfctl_up_target`, action: "hist", value: { what: "retval" } })]);
+    expect(i).toBeLessThan(recs.findIndex((x) => x.event === "loaded"));
+  });
 
   kernelTest("a one-liner's text, compiled tables and worst-case cost are in the audit log before load", async () => {
     const e = governanceEnv();

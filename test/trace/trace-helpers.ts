@@ -53,6 +53,8 @@ export interface TraceOptions {
   /** Upper bound for the trace (-d), in seconds; the trace normally ends earlier by SIGINT. */
   maxSeconds?: number;
   json?: boolean;
+  /** Extra environment (e.g. EBPFCTL_CONFIG_DIR for a host policy). */
+  env?: Record<string, string>;
 }
 
 /** Run `ebpfctl trace <args>`; `workload` runs once the probes are attached. */
@@ -62,7 +64,7 @@ export async function traceDuring(args: string[], workload: () => Promise<unknow
   const argv = [...cli(), "trace", ...args, ...(json ? ["--output", "json"] : []), "-d", String(opts.maxSeconds ?? 20)];
   const p = Bun.spawn(argv, {
     cwd: ROOT,
-    env: { ...process.env, NO_COLOR: "1", EBPFCTL_AUDIT_LOG: join(dir, "audit.jsonl") },
+    env: { ...process.env, NO_COLOR: "1", EBPFCTL_AUDIT_LOG: join(dir, "audit.jsonl"), ...opts.env },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -127,4 +129,63 @@ export function expectIdentity(r: TraceResult): void {
   const a = r.end?.accounting;
   if (!a) throw new Error(`no end record:\n${r.stderr}`);
   if (!a.identity_holds) throw new Error(`accounting identity broken: ${JSON.stringify(a)}`);
+}
+
+// bpftrace on the same workload (test/trace/oneliner*.test.ts): the same one-liner, its output parsed.
+const BPFTRACE = "/usr/bin/bpftrace";
+
+/** bpftrace running `prog` alongside; stop() ends it (SIGINT) and returns what it printed. */
+export async function startBpftrace(prog: string): Promise<{ stop(): Promise<string> } | undefined> {
+  if (!existsSync(BPFTRACE)) return undefined;
+  const p = Bun.spawn([BPFTRACE, "-e", prog], { stdout: "pipe", stderr: "pipe", env: { ...process.env, BPFTRACE_NO_USER_SYMBOLS: "1" } });
+  const reader = p.stdout.getReader();
+  const dec = new TextDecoder();
+  let out = "";
+  const deadline = Date.now() + 20_000;
+  while (!/Attaching \d+ probes?/.test(out) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += dec.decode(value, { stream: true });
+  }
+  if (!/Attaching/.test(out)) {
+    p.kill("SIGKILL");
+    throw new Error(`bpftrace did not attach: ${out}${await new Response(p.stderr).text()}`);
+  }
+  // bpftrace reports "Attaching" just before it attaches: give it a moment.
+  await Bun.sleep(500);
+  return {
+    async stop() {
+      p.kill("SIGINT");
+      // Bounded: bpftrace that does not exit within 20 s is killed, and the comparison says so.
+      const killer = setTimeout(() => p.kill("SIGKILL"), 20_000);
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += dec.decode(value, { stream: true });
+      }
+      await p.exited;
+      clearTimeout(killer);
+      return out;
+    },
+  };
+}
+
+/** "@name[key]: N" lines of either tool. */
+export function scalarLines(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of text.split("\n")) {
+    const x = /^(@\w*(?:\[.*\])?): (-?\d+)$/.exec(l.trim());
+    if (x) m.set(x[1]!, Number(x[2]));
+  }
+  return m;
+}
+
+/** Histogram buckets ("[2, 4)" → count) of either tool's output. */
+export function histBuckets(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of text.split("\n")) {
+    const x = /^(\[[^\]]*[\])]|\([^)]*\))\s+(\d+) \|/.exec(l);
+    if (x && Number(x[2]) > 0) m.set(x[1]!, Number(x[2]));
+  }
+  return m;
 }
