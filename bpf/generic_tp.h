@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The table that drives bpf/generic_tp.bpf.c, shared with user space (src/oneliner/codegen.ts
+ * The table that drives bpf/generic_tp.bpf.c and bpf/generic_pe.bpf.c, shared with user space (src/oneliner/codegen.ts
  * writes it; test/oneliner checks its layout against this object's BTF). One entry per attached
  * tracepoint, selected by the attach cookie: which fields to read and where, the predicates,
  * the key and the action. No code is generated: the program is fixed, signed and verified.
@@ -16,6 +16,7 @@
 #define GTP_STR_CAP 64
 #define GTP_KEY_SLOT 64
 #define GTP_HIST_SLOTS 66
+#define GTP_STACK_DEPTH 127 /* frames kept per stack (PERF_MAX_STACK_DEPTH) */
 
 /* Where an operand's value comes from. */
 enum gtp_src {
@@ -27,6 +28,8 @@ enum gtp_src {
 	GTP_SRC_CGROUP = 5, /* cgroup v2 id */
 	GTP_SRC_PROBE = 6,  /* the attachment's index (its cookie) */
 	GTP_SRC_COMM = 7,   /* string */
+	GTP_SRC_KSTACK = 10, /* map keys only: a kernel stack id into `stacks` */
+	GTP_SRC_USTACK = 11, /* map keys only: a user stack id, and the tgid at byte 8 */
 };
 
 /* How a field is read. */

@@ -22,6 +22,8 @@ export interface Operand {
   src: number;
   /** per tracepoint (by cookie): how to read it (fields only) */
   reads?: { read: number; size: number; signed: boolean; offset: number }[];
+  /** kstack/ustack: a stack id into the program's `stacks` map (map keys only) */
+  stack?: "kernel" | "user";
 }
 
 export type BoolOp = { kind: "pred"; index: number } | { kind: "and" | "or"; left: BoolOp; right: BoolOp } | { kind: "not"; arg: BoolOp };
@@ -33,7 +35,12 @@ export interface Predicate {
 }
 
 export interface Analysed {
+  /** empty for a profile one-liner */
   tracepoints: TracepointId[];
+  /** profile:hz:N: one perf_event program on every online CPU, table entry 0 */
+  profile?: { hz: number };
+  /** interval:s:N { exit(); } */
+  exitAfterSeconds?: number;
   predicates: Predicate[];
   bool?: BoolOp;
   action:
@@ -50,7 +57,9 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
   // Field analyser: every probe pattern expanded to this kernel's tracepoints.
   const seen = new Set<string>();
   const tracepoints: TracepointId[] = [];
+  const profile = prog.probes.find((p) => p.provider === "profile");
   for (const p of prog.probes) {
+    if (p.provider !== "tracepoint") continue;
     const found = env.list(`${p.category}:${p.event}`);
     if (!found.length) {
       if (p.category.includes("*") || p.event.includes("*")) throw semanticError(p.col, `no tracepoint matches ${p.text}`, "ebpfctl probes lists the tracepoints");
@@ -70,6 +79,7 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
   const formats = tracepoints.map((tp) => env.format(tp));
 
   const field = (name: string, col: number, wantStr: boolean): Operand => {
+    if (profile) throw semanticError(col, `${profile.text} has no fields (args.${name}): it samples whatever runs on the CPU`, "key it by kstack, ustack, comm, pid, tid, uid or cgroup");
     const reads = formats.map((f, i) => {
       const tp = tracepoints[i]!;
       const fd: TracepointField | undefined = f.fields.find((x) => x.name === name);
@@ -90,7 +100,12 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
   const operand = (e: Expr, ctx: string): Operand => {
     switch (e.kind) {
       case "builtin": {
-        const src = { comm: SRC.COMM, pid: SRC.PID, tid: SRC.TID, uid: SRC.UID, cgroup: SRC.CGROUP, probe: SRC.PROBE }[e.name];
+        const src = { comm: SRC.COMM, pid: SRC.PID, tid: SRC.TID, uid: SRC.UID, cgroup: SRC.CGROUP, probe: SRC.PROBE, kstack: SRC.KSTACK, ustack: SRC.USTACK }[e.name];
+        if (e.name === "kstack" || e.name === "ustack") {
+          // Only a map key holds a stack (its id); anywhere else it has no value to compare or print.
+          if (ctx !== "a map key") throw unsupported(e.col, `${e.name} in ${ctx}`, `stacks are map keys: @[${e.name}] = count()`);
+          return { label: e.name, str: false, src, stack: e.name === "kstack" ? "kernel" : "user" };
+        }
         return { label: e.name, str: e.name === "comm", src };
       }
       case "arg":
@@ -148,6 +163,7 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
   const st = prog.statements[0]!;
   let action: Analysed["action"];
   if (st.kind === "printf") {
+    if (profile) throw unsupported(st.col, `printf in ${profile.text}`, "sampling one-liners aggregate in the kernel: @[kstack] = count(), @[comm] = count()");
     if (st.args.length > GTP.MAX_ARGS) throw semanticError(st.col, `printf with ${st.args.length} arguments; at most ${GTP.MAX_ARGS}`);
     const specs = formatSpecs(st.format, st.col);
     if (specs.length !== st.args.length) throw semanticError(st.col, `printf's format has ${specs.length} conversions for ${st.args.length} arguments`);
@@ -180,7 +196,18 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
     }
     action = { kind: "map", name: st.name, keys, fn: st.fn, ...(value ? { value } : {}), ...(lhist ? { lhist } : {}) };
   }
-  return { tracepoints, predicates, ...(boolTree ? { bool: boolTree } : {}), action };
+  if (action.kind === "map") {
+    const kinds = action.keys.filter((k) => k.stack).map((k) => k.label);
+    if (new Set(kinds).size < kinds.length) throw semanticError(st.col, `${action.name} has ${kinds[0]} twice as a key`);
+  }
+  return {
+    tracepoints,
+    ...(profile ? { profile: { hz: profile.hz } } : {}),
+    ...(prog.exitAfter ? { exitAfterSeconds: prog.exitAfter.seconds } : {}),
+    predicates,
+    ...(boolTree ? { bool: boolTree } : {}),
+    action,
+  };
 }
 
 export function postfixLength(b: BoolOp): number {

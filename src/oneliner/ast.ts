@@ -11,8 +11,8 @@ export type Expr =
   | { kind: "binary"; op: CmpOp | "&&" | "||"; left: Expr; right: Expr; col: number };
 
 export type CmpOp = "==" | "!=" | "<" | "<=" | ">" | ">=";
-export type Builtin = "comm" | "pid" | "tid" | "uid" | "cgroup" | "probe";
-export const BUILTINS: readonly Builtin[] = ["comm", "pid", "tid", "uid", "cgroup", "probe"];
+export type Builtin = "comm" | "pid" | "tid" | "uid" | "cgroup" | "probe" | "kstack" | "ustack";
+export const BUILTINS: readonly Builtin[] = ["comm", "pid", "tid", "uid", "cgroup", "probe", "kstack", "ustack"];
 
 export type AggFn = "count" | "sum" | "min" | "max" | "avg" | "hist" | "lhist";
 export const AGG_FNS: readonly AggFn[] = ["count", "sum", "min", "max", "avg", "hist", "lhist"];
@@ -21,17 +21,22 @@ export type Statement =
   | { kind: "map"; name: string; keys: Expr[]; fn: AggFn; args: Expr[]; col: number }
   | { kind: "printf"; format: string; args: Expr[]; col: number };
 
-export interface ProbeSpec {
-  provider: "tracepoint";
-  /** category and event patterns, * allowed */
-  category: string;
-  event: string;
-  text: string;
-  col: number;
-}
+export type ProbeSpec =
+  | {
+      provider: "tracepoint";
+      /** category and event patterns, * allowed */
+      category: string;
+      event: string;
+      text: string;
+      col: number;
+    }
+  /** profile:hz:N: on-CPU sampling at N Hz on every online CPU */
+  | { provider: "profile"; hz: number; text: string; col: number };
 
 export interface Program {
   probes: ProbeSpec[];
   predicate?: Expr;
   statements: Statement[];
+  /** interval:s:N { exit(); }: the session ends N seconds after attach (as -d N) */
+  exitAfter?: { seconds: number; text: string; col: number };
 }

@@ -9,8 +9,12 @@ import type { TracepointId } from "../tracepoint/tracefs";
 export interface CompiledOneLiner {
   text: string;
   /** the signed generic recipe that runs it */
-  recipe: "generic-tracepoint" | "generic-tracepoint-events";
+  recipe: "generic-tracepoint" | "generic-tracepoint-events" | "generic-profile";
   tracepoints: (TracepointId & { cookie: number })[];
+  /** profile:hz:N: the sampling frequency of the cpu-clock events (generic-profile) */
+  profileHz?: number;
+  /** interval:s:N { exit(); }: the session ends N seconds after attach */
+  exitAfterMs?: number;
   /** .rodata gtp_cfg */
   table: Uint8Array;
   /** the table in words (audit log) */
@@ -22,8 +26,10 @@ export function compileOneLiner(text: string, env: CompileEnv): CompiledOneLiner
   const analysed = analyse(parse(text), env);
   return {
     text,
-    recipe: analysed.action.kind === "printf" ? "generic-tracepoint-events" : "generic-tracepoint",
+    recipe: analysed.profile ? "generic-profile" : analysed.action.kind === "printf" ? "generic-tracepoint-events" : "generic-tracepoint",
     tracepoints: analysed.tracepoints.map((tp, cookie) => ({ ...tp, cookie })),
+    ...(analysed.profile ? { profileHz: analysed.profile.hz } : {}),
+    ...(analysed.exitAfterSeconds !== undefined ? { exitAfterMs: analysed.exitAfterSeconds * 1000 } : {}),
     table: generateTable(analysed),
     tables: describeTables(analysed),
     analysed,
@@ -43,6 +49,21 @@ export interface WorstCaseCost {
   output_rate: number;
 }
 
+/**
+ * max_entries of the `stacks` map for this run: room for a distinct stack per map entry and stack
+ * key (a bucket collision loses the newer stack, shown as lost), and 1 when there is no stack key.
+ */
+export function stackEntries(c: CompiledOneLiner, mapEntries: number): number {
+  const a = c.analysed.action;
+  const n = a.kind === "map" ? a.keys.filter((k) => k.stack).length : 0;
+  return n ? n * mapEntries : 1;
+}
+
+/** A stack map's kernel memory: per entry struct stack_map_bucket (16) + the frames, and the bucket array. */
+export function stackMapMemory(entries: number): number {
+  return entries * (16 + 8 * GTP.STACK_DEPTH) + 8 * 2 ** Math.ceil(Math.log2(Math.max(1, entries)));
+}
+
 /** Hash map element overhead in the kernel (struct htab_elem, rounded). */
 const HTAB_ELEM_OVERHEAD = 48;
 const RINGBUF_BYTES = 1 << 20;
@@ -50,10 +71,12 @@ const RINGBUF_BYTES = 1 << 20;
 export function worstCaseCost(c: CompiledOneLiner, rateCap: number, cpus: number, mapEntries: number): WorstCaseCost {
   const a = c.analysed;
   const ops = a.action.kind === "printf" ? a.action.args : [...a.action.keys, ...(a.action.value ? [a.action.value] : [])];
-  const read = [...a.predicates.map((p) => p.lhs), ...ops].reduce((n, o) => n + (o.str ? GTP.STR_CAP : 8), 0);
+  // A stack key reads its frames (up to GTP_STACK_DEPTH return addresses) from the stack it walks.
+  const read = [...a.predicates.map((p) => p.lhs), ...ops].reduce((n, o) => n + (o.str ? GTP.STR_CAP : o.stack ? 8 * GTP.STACK_DEPTH : 8), 0);
   const scratch = cpus * (KEY_SIZE + VALUE.size + GTP.STR_CAP);
   const events = a.action.kind === "printf";
   const bytesPerEvent = events ? EVENT_SIZE + 8 : 0;
-  const mapMemory = (events ? RINGBUF_BYTES + 1 * (KEY_SIZE + VALUE.size + HTAB_ELEM_OVERHEAD) : mapEntries * (KEY_SIZE + VALUE.size + HTAB_ELEM_OVERHEAD) + RINGBUF_BYTES) + scratch;
+  const stacks = stackMapMemory(stackEntries(c, mapEntries));
+  const mapMemory = (events ? RINGBUF_BYTES + 1 * (KEY_SIZE + VALUE.size + HTAB_ELEM_OVERHEAD) : mapEntries * (KEY_SIZE + VALUE.size + HTAB_ELEM_OVERHEAD) + RINGBUF_BYTES) + scratch + stacks;
   return { bytes_per_event: bytesPerEvent, bytes_read_per_event: read, map_memory: mapMemory, rate_cap: rateCap, output_rate: bytesPerEvent * rateCap };
 }

@@ -39,7 +39,7 @@ export class Lexer {
   probeSpec(): Token {
     this.skipSpace();
     const start = this.pos;
-    const typed = /^(tracepoint|t):/.test(this.src.slice(start));
+    const typed = /^(tracepoint|t|profile|interval):/.test(this.src.slice(start));
     while (this.pos < this.src.length) {
       const c = this.src[this.pos]!;
       if (/\s|[{,]/.test(c)) break;

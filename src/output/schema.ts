@@ -24,6 +24,7 @@ export const EndRecord = z
     ...envelopeShape(z.literal("end")),
     ts,
     reason: z.string().describe("completed, SIGINT, SIGTERM, breach, kill-switch, error, refused, usage …"),
+    ended_by: z.string().optional().describe("What ended a completed session other than -d: a one-liner's interval:s:N { exit(); }"),
     exit_code: z.number().int(),
     error: z.string().optional(),
     code: z.string().optional(),

@@ -2,7 +2,7 @@
 // then run by the signed generic recipe like any other recipe (same session, budgets, kill
 // switch, audit). What is specific to one-liners lives here: the policy gate, the worst-case cost
 // checked before load, and the per-tracepoint probe choices with their attach cookies.
-import { compileOneLiner, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
+import { compileOneLiner, stackEntries, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
 import { adhocRefused, costRefused } from "../oneliner/errors";
 import { Tracefs } from "../tracepoint/tracefs";
 import { checkAgainstBtf, loadKernelBtf } from "../tracepoint/btf-check";
@@ -86,11 +86,16 @@ export function checkedCost(c: CompiledOneLiner, manifest: Manifest, budgets: Bu
   return cost;
 }
 
+/** This run's map sizes over the manifest's: the stack map holds what the one-liner's stack keys need. */
+export function oneLinerMapEntries(c: CompiledOneLiner, manifest: Manifest): Record<string, number> {
+  return { stacks: stackEntries(c, manifest.maps?.agg?.max_entries ?? 4096) };
+}
+
 export function describeCost(c: WorstCaseCost): string {
   return `worst case: ${c.bytes_per_event} bytes/event to user space (${c.bytes_read_per_event} read in the kernel), maps ${formatBudget("max_memory", c.map_memory)}, rate cap ${formatBudget("max_rate", c.rate_cap)}`;
 }
 
-/** One probe choice per tracepoint, all on the one generic program, told apart by cookie. */
+/** One probe choice per tracepoint, all on the one generic program, told apart by cookie (none for profile:). */
 export function oneLinerChoices(c: CompiledOneLiner, template: ProbeChoice): { choices: ProbeChoice[]; cookies: Map<string, number> } {
   const cookies = new Map<string, number>();
   const choices = c.tracepoints.map((tp) => {

@@ -37,7 +37,8 @@ import { reducedProfile, type ReducedProfile } from "../session/reduced-profile"
 import { checkModeFlags, type OutputFormat } from "./mode-flags";
 import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
-import { checkedCost, compileForHost, describeCost, oneLinerChoices } from "./oneliner";
+import { checkedCost, compileForHost, describeCost, oneLinerChoices, oneLinerMapEntries } from "./oneliner";
+import { attachCpuClock } from "../session/attach-helpers";
 import type { CompiledOneLiner } from "../oneliner/compile";
 import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
 
@@ -206,6 +207,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     }, DEFER);
 
     let params, budgets, durationMs: number | undefined, statusMs: number, nice: number;
+    let endedBy: string | undefined;
     try {
       nice = parseNice(req.nice ?? "10");
       checkModeFlags(manifest, { ...req.aggregate, timestamp: req.timestamp, output: req.output });
@@ -213,6 +215,11 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       params = resolveParameters(manifest, withCgroupId(manifest, req.params));
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
+      // interval:s:N { exit(); } is -d N; with both, the sooner ends the session.
+      if (oneliner?.exitAfterMs !== undefined && (durationMs === undefined || oneliner.exitAfterMs < durationMs)) {
+        durationMs = oneliner.exitAfterMs;
+        endedBy = `${oneliner.analysed.exitAfterSeconds !== undefined ? `interval:s:${oneliner.analysed.exitAfterSeconds}` : "interval"} { exit(); }`;
+      }
       statusMs = req.statusInterval !== undefined ? parseStatusInterval(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
     } catch (e) {
       return refuse(e);
@@ -256,7 +263,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       .filter((p) => p.chosen)
       .map((p) => ({ probe: manifest.probes.find((x) => x.name === p.name)!, alternative: p.chosen!, index: p.chosenIndex }));
     const { fallbacks, unsupported } = fallbackPlan(manifest, features, selection);
-    const perTracepoint = oneliner && choices[0] ? oneLinerChoices(oneliner, choices[0]) : undefined;
+    const perTracepoint = oneliner && !oneliner.profileHz && choices[0] ? oneLinerChoices(oneliner, choices[0]) : undefined;
     if (perTracepoint) choices = perTracepoint.choices;
     let reduced: ReducedProfile | undefined;
     if (req.profile === "reduced") {
@@ -315,7 +322,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     let result: SessionResult;
     try {
       let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json: json || Boolean(metrics), session }) : undefined;
-      if (oneliner && aggregate) aggregate = oneLinerMapPlan(oneliner, { json, intervalMs: aggregate.intervalMs });
+      if (oneliner && aggregate) aggregate = oneLinerMapPlan(oneliner, { json, intervalMs: aggregate.intervalMs, session });
       if (aggregate && metrics) {
         const plan = aggregate;
         aggregate = { ...plan, snapshot: (obj, final) => (metrics.update(plan.snapshot(obj, final)), []) };
@@ -331,8 +338,13 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
           renderer,
           sessionId: session,
           statusIntervalMs: statusMs > 0 ? statusMs : Infinity,
-          attach: { ...attachHelpers(manifest, params), ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}) },
-          ...(oneliner ? { rodataBytes: { gtp_cfg: oneliner.table, gtp_single: new Uint8Array([oneliner.tracepoints.length === 1 ? 1 : 0]) } } : {}),
+          attach: {
+            ...attachHelpers(manifest, params),
+            ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}),
+            // profile:hz:N: cpu-clock events on every online CPU at N Hz, as the profile recipe's.
+            ...(oneliner?.profileHz ? { attachPerfEvents: (prog: Parameters<typeof attachCpuClock>[0]) => attachCpuClock(prog, oneliner.profileHz!) } : {}),
+          },
+          ...(oneliner ? { rodataBytes: { gtp_cfg: oneliner.table, gtp_single: new Uint8Array([oneliner.tracepoints.length === 1 ? 1 : 0]) }, mapEntries: oneLinerMapEntries(oneliner, manifest) } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
           // Unknown counts as present: the verifier then decides, as for everything else.
@@ -426,13 +438,14 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       events: a.delivered,
       drops: a.dropped_rate + a.dropped_ringbuf + a.dropped_output_budget + a.dropped_reader_closed + a.dropped_write_error,
       duration_ms: a.duration_ms,
+      ...(endedBy && result.reason === "completed" ? { ended_by: endedBy } : {}),
       accounting: a,
       ...(result.breach ? { breach: result.breach } : {}),
     });
     if (result.error) life.error(asEbpfctlError(result.error));
     // Who engaged the kill switch and why, not only "ended: kill-switch".
     if (result.reason === "kill-switch" && externalStop.detail) life.warn("kill_switch", `stopped by the host kill switch: ${externalStop.detail}`, { detail: externalStop.detail });
-    life.summary(manifest.name, result);
+    life.summary(manifest.name, result, endedBy && result.reason === "completed" ? endedBy : undefined);
     if (result.error) throw result.error;
     return result.exitCode;
   } finally {
