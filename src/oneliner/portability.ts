@@ -80,7 +80,7 @@ export function profileProbe(parts: string[], text: string, col: number): { prov
   const [, unit, rate, extra] = parts;
   const n = Number(rate);
   const whole = rate !== undefined && /^\d+$/.test(rate) && n > 0;
-  if (extra !== undefined || unit === undefined) throw syntaxError(col, `"${text}": expected profile:hz:N`);
+  if (extra !== undefined || unit === undefined || rate === undefined) throw syntaxError(col, `"${text}": expected profile:hz:N`, "e.g. profile:hz:99");
   if (unit !== "hz") {
     const perSecond = ({ s: 1, ms: 1e3, us: 1e6 } as Record<string, number>)[unit];
     if (perSecond === undefined || !whole) throw syntaxError(col, `"${text}": expected profile:hz:N`, "e.g. profile:hz:99");
@@ -97,7 +97,7 @@ export function intervalProbe(parts: string[], text: string, col: number): { sec
   const [, unit, rate, extra] = parts;
   const n = Number(rate);
   const whole = rate !== undefined && /^\d+$/.test(rate) && n > 0;
-  if (extra !== undefined || unit === undefined) throw syntaxError(col, `"${text}": expected interval:s:N`);
+  if (extra !== undefined || unit === undefined || rate === undefined) throw syntaxError(col, `"${text}": expected interval:s:N`, "e.g. interval:s:5 { exit(); }");
   if (unit !== "s") {
     const perSecond = ({ ms: 1e3, us: 1e6 } as Record<string, number>)[unit];
     if (perSecond === undefined || !whole) throw unsupported(col, `the probe "${text}"`, "interval probes are interval:s:N (whole seconds)");
