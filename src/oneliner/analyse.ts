@@ -12,7 +12,7 @@ export interface CompileEnv {
   list(pattern: string): TracepointId[];
   /** The checked format (throws naming a field tracefs and BTF disagree on). */
   format(tp: TracepointId): TracepointFormat;
-  policy?: { tracepoint_categories?: string[]; deny_string_fields?: string[] };
+  policy?: { tracepoint_categories?: string[]; deny_string_fields?: string[]; profile?: boolean };
 }
 
 /** One value read per event: a builtin, or a field whose offset differs per tracepoint. */
@@ -58,6 +58,7 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
   const seen = new Set<string>();
   const tracepoints: TracepointId[] = [];
   const profile = prog.probes.find((p) => p.provider === "profile");
+  if (profile && env.policy?.profile === false) throw adhocRefused(`the host policy turns sampling one-liners off (adhoc: profile: false): ${profile.text}`);
   for (const p of prog.probes) {
     if (p.provider !== "tracepoint") continue;
     const found = env.list(`${p.category}:${p.event}`);

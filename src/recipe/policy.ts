@@ -27,12 +27,14 @@ export const HostPolicy = z.strictObject({
   adhoc: z._default(
     z.strictObject({
       enabled: z._default(z.boolean(), true),
+      /** false: sampling one-liners (profile:hz:N, on-CPU stacks of every process) are refused. */
+      profile: z._default(z.boolean(), true),
       /** Globs of tracepoint categories one-liners may attach to (e.g. [syscalls, sched]); absent = all. */
       tracepoint_categories: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z0-9_*]+$/, "expected a category name or glob")))),
       /** Globs of category:event:field whose strings one-liners may not read (e.g. "syscalls:sys_enter_write:buf"). */
       deny_string_fields: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z0-9_*]+:[A-Za-z0-9_*]+:[A-Za-z0-9_*]+$/, "expected category:event:field (globs allowed)")))),
     }),
-    { enabled: true },
+    { enabled: true, profile: true },
   ),
 });
 export type HostPolicy = z.infer<typeof HostPolicy>;

@@ -200,6 +200,8 @@ describe("analysers and codegen (this kernel's tracefs)", () => {
     expect(() => compileOneLiner("tracepoint:sched:sched_switch { @ = count(); }", env({ tracepoint_categories: ["sys*"] }))).toThrow(/allows one-liners on tracepoint categories sys\*, not sched/);
     expect(() => compileOneLiner('tracepoint:syscalls:sys_enter_write { printf("%s\\n", str(args.buf)); }', env({ deny_string_fields: ["syscalls:sys_enter_write:buf"] }))).toThrow();
     expect(compileOneLiner("tracepoint:syscalls:sys_enter_write { @ = sum(args.count); }", env({ tracepoint_categories: ["syscalls"], deny_string_fields: ["syscalls:*:buf"] })).recipe).toBe("generic-tracepoint");
+    expect(() => compileOneLiner("profile:hz:99 { @[kstack] = count(); }", env({ profile: false }))).toThrow(/turns sampling one-liners off \(adhoc: profile: false\)/);
+    expect(compileOneLiner("profile:hz:99 { @[kstack] = count(); }", env({ profile: true, tracepoint_categories: ["syscalls"] })).recipe).toBe("generic-profile");
   });
 });
 

@@ -4,15 +4,13 @@
 // syscall counts of syscall_storm, the test's own wall clock, and bpftrace 0.17 sampling the same
 // workload with the same one-liner at the same time.
 import { describe, expect } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FIXTURES, ROOT, cli, expectIdentity, recipeTest, run, traceDuring, useFixtures } from "./trace-helpers";
-import { mkdtempSync } from "node:fs";
+import { FIXTURES, ROOT, cli, expectIdentity, recipeTest, run, startBpftrace, traceDuring, useFixtures } from "./trace-helpers";
 import { tmpdir } from "node:os";
 
 useFixtures();
 
-const BPFTRACE = "/usr/bin/bpftrace";
 const CLK_TCK = 100;
 
 /** cpu_spin started and waiting: go() spins it SECONDS and resolves with the CPU seconds the kernel charged it. */
@@ -51,40 +49,6 @@ async function cpuSpin(seconds: number) {
   };
 }
 
-/** bpftrace running `prog` (user symbols on); stop() ends it with SIGINT and returns its output. */
-async function bpftrace(prog: string): Promise<{ stop(): Promise<string> } | undefined> {
-  if (!existsSync(BPFTRACE)) return undefined;
-  const p = Bun.spawn([BPFTRACE, "-e", prog], { stdout: "pipe", stderr: "pipe" });
-  const reader = p.stdout.getReader();
-  const dec = new TextDecoder();
-  let out = "";
-  const deadline = Date.now() + 20_000;
-  while (!/Attaching \d+ probes?/.test(out) && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += dec.decode(value, { stream: true });
-  }
-  if (!/Attaching/.test(out)) {
-    p.kill("SIGKILL");
-    throw new Error(`bpftrace did not attach: ${out}${await new Response(p.stderr).text()}`);
-  }
-  await Bun.sleep(1000); // "Attaching" comes just before the perf events are opened
-  return {
-    async stop() {
-      p.kill("SIGINT");
-      const killer = setTimeout(() => p.kill("SIGKILL"), 20_000);
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        out += dec.decode(value, { stream: true });
-      }
-      await p.exited;
-      clearTimeout(killer);
-      return out;
-    },
-  };
-}
-
 type MapRecord = { kind: string; map: string; key: unknown[]; value: number };
 const mapRows = (records: Record<string, unknown>[]) => records.filter((r) => r.kind === "oneliner_map") as unknown as MapRecord[];
 
@@ -101,7 +65,7 @@ describe("ebpfctl trace -e 'profile:hz:N ...'", () => {
   recipeTest("@ = count() for a pid: 99 × the CPU seconds the kernel charged it (±10%), and bpftrace's count alike", async () => {
     const spin = await cpuSpin(3);
     const prog = `profile:hz:99 /pid == ${spin.pid}/ { @ = count(); }`;
-    const bt = await bpftrace(prog);
+    const bt = await startBpftrace(prog, { userSymbols: true, settleMs: 1000 });
     let cpu = 0;
     let btOut = "";
     try {
@@ -137,7 +101,7 @@ describe("ebpfctl trace -e 'profile:hz:N ...'", () => {
   recipeTest("@[ustack] = count() for a pid: the dominant stack is main → ebpfctl_spin, as bpftrace's is", async () => {
     const spin = await cpuSpin(2);
     const prog = `profile:hz:99 /pid == ${spin.pid}/ { @[ustack] = count(); }`;
-    const bt = await bpftrace(prog);
+    const bt = await startBpftrace(prog, { userSymbols: true, settleMs: 1000 });
     let cpu = 0;
     let btOut = "";
     let r;

@@ -31,6 +31,10 @@ describe("one-liner refusals", () => {
     ["a category outside the policy's list", ["-e", "tracepoint:sched:sched_switch { @ = count(); }"], 10, /allows one-liners on tracepoint categories syscalls, not sched/, "adhoc:\n  tracepoint_categories: [syscalls]\n"],
     ["a string field the policy denies", ["-e", 'tracepoint:syscalls:sys_enter_openat { printf("%s\\n", str(args.filename)); }'], 10, /denies reading the string syscalls:sys_enter_openat:filename/, "adhoc:\n  deny_string_fields: [\"syscalls:*:filename\"]\n"],
     ["a cost over --max-memory, before load", ["-e", "tracepoint:syscalls:sys_enter_read { @[comm] = count(); }", "--max-memory", "1MiB"], 7, /one-liner's maps may take .* over --max-memory 1.0 MiB \[EBPFCTL-E1114\]/],
+    ["sampling turned off by the host policy", ["-e", "profile:hz:99 { @[kstack] = count(); }"], 10, /turns sampling one-liners off \(adhoc: profile: false\): profile:hz:99 \[EBPFCTL-E1113\]/, "adhoc:\n  profile: false\n"],
+    ["an interval probe that does more than exit()", ["-e", "profile:hz:99 { @ = count(); } interval:s:1 { print(@); }"], 2, /an interval probe doing anything but exit\(\) is not supported .*EBPFCTL-E1111/],
+    // Two stack keys: 8192 stack map entries of 127 frames (8.5 MB) push the cost over 8 MiB.
+    ["a stack map over --max-memory, before load", ["-e", "profile:hz:99 { @[kstack, ustack] = count(); }", "--max-memory", "8MiB"], 7, /one-liner's maps may take 1[0-9](\.\d)? MiB, over --max-memory 8.0 MiB \[EBPFCTL-E1114\]/],
   ];
   for (const [name, args, code, message, policy] of cases) {
     kernelTest(`${name}: exit ${code}, one line, nothing loaded`, async () => {

@@ -3,50 +3,12 @@
 // workload, bpftrace running the same one-liner: the counts must be equal. (bpftrace 0.17, the
 // Debian package, wants args->FIELD; ebpfctl takes args.FIELD and args->FIELD alike.)
 import { describe, expect } from "bun:test";
-import { existsSync, mkdtempSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FIXTURES, expectIdentity, recipeTest, run, traceDuring, useFixtures } from "./trace-helpers";
+import { FIXTURES, expectIdentity, recipeTest, run, startBpftrace, traceDuring, useFixtures } from "./trace-helpers";
 
 useFixtures();
-
-const BPFTRACE = "/usr/bin/bpftrace";
-
-/** bpftrace running `prog` alongside; stop() ends it (SIGINT) and returns what it printed. */
-async function startBpftrace(prog: string): Promise<{ stop(): Promise<string> } | undefined> {
-  if (!existsSync(BPFTRACE)) return undefined;
-  const p = Bun.spawn([BPFTRACE, "-e", prog], { stdout: "pipe", stderr: "pipe", env: { ...process.env, BPFTRACE_NO_USER_SYMBOLS: "1" } });
-  const reader = p.stdout.getReader();
-  const dec = new TextDecoder();
-  let out = "";
-  const deadline = Date.now() + 20_000;
-  while (!/Attaching \d+ probes?/.test(out) && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += dec.decode(value, { stream: true });
-  }
-  if (!/Attaching/.test(out)) {
-    p.kill("SIGKILL");
-    throw new Error(`bpftrace did not attach: ${out}${await new Response(p.stderr).text()}`);
-  }
-  // bpftrace reports "Attaching" just before it attaches: give it a moment.
-  await Bun.sleep(500);
-  return {
-    async stop() {
-      p.kill("SIGINT");
-      // Bounded: bpftrace that does not exit within 20 s is killed, and the comparison says so.
-      const killer = setTimeout(() => p.kill("SIGKILL"), 20_000);
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        out += dec.decode(value, { stream: true });
-      }
-      await p.exited;
-      clearTimeout(killer);
-      return out;
-    },
-  };
-}
 
 /** "@name[key]: N" lines of either tool. */
 function scalarLines(text: string): Map<string, number> {

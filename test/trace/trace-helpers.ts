@@ -128,3 +128,45 @@ export function expectIdentity(r: TraceResult): void {
   if (!a) throw new Error(`no end record:\n${r.stderr}`);
   if (!a.identity_holds) throw new Error(`accounting identity broken: ${JSON.stringify(a)}`);
 }
+
+const BPFTRACE = "/usr/bin/bpftrace";
+
+/**
+ * bpftrace running `prog` alongside (undefined where it is not installed); stop() ends it (SIGINT)
+ * and returns what it printed. userSymbols: let it symbolise user stacks (off by default: it
+ * otherwise reads every binary's symbols at start, slowly); settleMs after its "Attaching" line.
+ */
+export async function startBpftrace(prog: string, opts: { userSymbols?: boolean; settleMs?: number } = {}): Promise<{ stop(): Promise<string> } | undefined> {
+  if (!existsSync(BPFTRACE)) return undefined;
+  const p = Bun.spawn([BPFTRACE, "-e", prog], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...(opts.userSymbols ? {} : { BPFTRACE_NO_USER_SYMBOLS: "1" }) } });
+  const reader = p.stdout.getReader();
+  const dec = new TextDecoder();
+  let out = "";
+  const deadline = Date.now() + 20_000;
+  while (!/Attaching \d+ probes?/.test(out) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += dec.decode(value, { stream: true });
+  }
+  if (!/Attaching/.test(out)) {
+    p.kill("SIGKILL");
+    throw new Error(`bpftrace did not attach: ${out}${await new Response(p.stderr).text()}`);
+  }
+  // bpftrace reports "Attaching" just before it attaches: give it a moment.
+  await Bun.sleep(opts.settleMs ?? 500);
+  return {
+    async stop() {
+      p.kill("SIGINT");
+      // Bounded: bpftrace that does not exit within 20 s is killed, and the comparison says so.
+      const killer = setTimeout(() => p.kill("SIGKILL"), 20_000);
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += dec.decode(value, { stream: true });
+      }
+      await p.exited;
+      clearTimeout(killer);
+      return out;
+    },
+  };
+}
