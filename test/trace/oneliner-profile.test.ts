@@ -132,6 +132,29 @@ describe("ebpfctl trace -e 'profile:hz:N ...'", () => {
     }
   }, 90_000);
 
+  recipeTest("with -i 1 the stack map is printed at each interval (then cleared): the snapshots add up to 99 × the CPU seconds", async () => {
+    const spin = await cpuSpin(3);
+    let cpu = 0;
+    let r;
+    try {
+      r = await traceDuring(["-e", `profile:hz:99 /pid == ${spin.pid}/ { @[ustack] = count(); }`, "-i", "1"], async () => {
+        cpu = await spin.go();
+        await Bun.sleep(1200); // one more interval: every sample of the spin is in a printed snapshot
+      });
+    } finally {
+      await spin.end();
+    }
+    expect(r.code).toBe(0);
+    const rows = mapRows(r.records) as (MapRecord & { final: boolean })[];
+    const intervals = rows.filter((x) => !x.final);
+    expect(new Set(intervals.map((x) => (x as unknown as { time: string }).time)).size).toBeGreaterThanOrEqual(2);
+    for (const x of rows) expect((x.key[0] as string[])[0]).toMatch(/^ebpfctl_spin$|^\[|clock_gettime|vdso/);
+    const total = rows.reduce((n, x) => n + x.value, 0);
+    const want = 99 * cpu;
+    console.log(`-i 1 over ${cpu} CPU s: ${intervals.length} interval rows, total ${total}, want ${want.toFixed(0)}`);
+    expect(Math.abs(total - want)).toBeLessThanOrEqual(Math.max(0.1 * want, 5));
+  }, 90_000);
+
   recipeTest("@[kstack] = count() under syscall load: every frame resolves to a /proc/kallsyms name; the table shows bpftrace's stack layout", async () => {
     const r = await traceDuring(["-e", "profile:hz:99 { @[kstack, comm] = count(); }"], async () => {
       for (let i = 0; i < 3; i++) await run([`${FIXTURES}/syscall_storm`, "300000"]);
