@@ -91,6 +91,12 @@ export function oneLinerMapEntries(c: CompiledOneLiner, manifest: Manifest): Rec
   return { stacks: stackEntries(c, manifest.maps?.agg?.max_entries ?? 4096) };
 }
 
+/** interval:s:N { exit(); } is -d N; with both, the sooner ends the session (endedBy names the interval when it does). */
+export function oneLinerDuration(c: CompiledOneLiner, durationMs: number | undefined): { durationMs: number | undefined; endedBy?: string } {
+  if (c.exitAfterMs === undefined || (durationMs !== undefined && durationMs <= c.exitAfterMs)) return { durationMs };
+  return { durationMs: c.exitAfterMs, endedBy: `interval:s:${c.exitAfterMs / 1000} { exit(); }` };
+}
+
 export function describeCost(c: WorstCaseCost): string {
   return `worst case: ${c.bytes_per_event} bytes/event to user space (${c.bytes_read_per_event} read in the kernel), maps ${formatBudget("max_memory", c.map_memory)}, rate cap ${formatBudget("max_rate", c.rate_cap)}`;
 }

@@ -37,7 +37,7 @@ import { reducedProfile, type ReducedProfile } from "../session/reduced-profile"
 import { checkModeFlags, type OutputFormat } from "./mode-flags";
 import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
-import { checkedCost, compileForHost, describeCost, oneLinerChoices, oneLinerMapEntries } from "./oneliner";
+import { checkedCost, compileForHost, describeCost, oneLinerChoices, oneLinerDuration, oneLinerMapEntries } from "./oneliner";
 import { attachCpuClock } from "../session/attach-helpers";
 import type { CompiledOneLiner } from "../oneliner/compile";
 import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
@@ -215,11 +215,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       params = resolveParameters(manifest, withCgroupId(manifest, req.params));
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
-      // interval:s:N { exit(); } is -d N; with both, the sooner ends the session.
-      if (oneliner?.exitAfterMs !== undefined && (durationMs === undefined || oneliner.exitAfterMs < durationMs)) {
-        durationMs = oneliner.exitAfterMs;
-        endedBy = `${oneliner.analysed.exitAfterSeconds !== undefined ? `interval:s:${oneliner.analysed.exitAfterSeconds}` : "interval"} { exit(); }`;
-      }
+      if (oneliner) ({ durationMs, endedBy } = oneLinerDuration(oneliner, durationMs));
       statusMs = req.statusInterval !== undefined ? parseStatusInterval(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
     } catch (e) {
       return refuse(e);
