@@ -51,7 +51,7 @@ const CONSTRUCTS: Record<string, string> = {
   printf_: "",
   nsecs: "nsecs is not supported; ebpfctl timestamps its own output",
   elapsed: "elapsed is not supported",
-  cpu: "cpu is not supported as a key; use comm, pid, tid, uid, cgroup or probe",
+  cpu: "cpu is not supported as a key; use comm, pid, tid, uid, cgroup, probe, kstack or ustack",
   gid: "gid is not supported; use uid",
   username: "username is not supported; use uid",
   curtask: "curtask is not supported (no arbitrary kernel pointers); use tracepoint fields args.*",
