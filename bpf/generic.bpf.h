@@ -5,7 +5,8 @@
  * program defines, before including this, GEN_NPROBES (table entries) and how its own operand
  * sources are read: gen_src_value() (tracepoint fields) and gen_src_str() (strings other than
  * comm), or, for user-space probes, GEN_USER_ARGS with gen_arg() and gen_retval(). Then its entry
- * point calls generic_run().
+ * point calls generic_run(), or generic_run_ctx() when the operands come from a copy of the
+ * registers (generic_up) while stack keys need the program's own context.
  */
 #ifndef GENERIC_BPF_H
 #define GENERIC_BPF_H
@@ -41,6 +42,15 @@ struct {
 	__type(value, struct gtp_value);
 } agg SEC(".maps");
 
+/* Stack keys (kstack, ustack): ids into this map. Sized per run by user space (1 entry when the
+ * one-liner has no stack key), and counted in its worst-case cost. */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(value_size, GTP_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
 EVENTS_RINGBUF(events, 1 << 20);
 EVENT_TYPE(struct gtp_event);
 
@@ -72,9 +82,13 @@ static __always_inline void read_str(void *ctx, const volatile struct gtp_operan
 static __always_inline __s64 read_value(void *ctx, const volatile struct gtp_operand *op, __u32 probe)
 {
 	switch (op->src) {
-	case GTP_SRC_FIELD:
+	/* Only the sources this program has: every case is a path for the verifier to walk. */
+#ifdef GEN_USER_ARGS
 	case GTP_SRC_ARG:
 	case GTP_SRC_RETVAL:
+#else
+	case GTP_SRC_FIELD:
+#endif
 		return gen_src_value(ctx, op);
 	case GTP_SRC_PID:
 		return bpf_get_current_pid_tgid() >> 32;
@@ -179,7 +193,20 @@ static __always_inline void fetch_min_max(__s64 *slot, __s64 v, bool is_min)
 	}
 }
 
-static __always_inline int aggregate(void *ctx, const volatile struct gtp_probe *cfg, __u32 probe, struct scratch *s)
+/*
+ * A stack key: the id (negative: the stack was lost, e.g. -EEXIST on a bucket collision, -EFAULT
+ * with no user stack) in the first 8 bytes; a user stack also keeps its tgid at byte 8, which
+ * user space needs to symbolise it (/proc/PID/maps), as bpftrace keys ustack.
+ */
+static __always_inline void stack_key(void *prog_ctx, __u8 src, char *slot)
+{
+	/* Branch-free on purpose: fewer states for the verifier on generic_tp's cookie path. */
+	__u64 user = (__u64)(src - GTP_SRC_KSTACK) & 1;
+	*(__s64 *)slot = bpf_get_stackid(prog_ctx, &stacks, user * BPF_F_USER_STACK);
+	*(__u32 *)(slot + 8) = (__u32)(bpf_get_current_pid_tgid() >> 32) & -(__u32)user;
+}
+
+static __always_inline int aggregate(void *ctx, void *prog_ctx, const volatile struct gtp_probe *cfg, __u32 probe, struct scratch *s)
 {
 	__builtin_memset(&s->key, 0, sizeof(s->key));
 	for (int k = 0; k < GTP_MAX_KEYS; k++) {
@@ -188,6 +215,8 @@ static __always_inline int aggregate(void *ctx, const volatile struct gtp_probe 
 		const volatile struct gtp_operand *op = &cfg->keys[k];
 		if (op->is_str)
 			read_str(ctx, op, s->key.slot[k]);
+		else if (op->src >= GTP_SRC_KSTACK)
+			stack_key(prog_ctx, op->src, s->key.slot[k]);
 		else
 			*(__s64 *)s->key.slot[k] = read_value(ctx, op, probe);
 	}
@@ -241,7 +270,7 @@ static __always_inline void event_arg(void *ctx, const volatile struct gtp_opera
 }
 
 /* Everything after the entry point chose the table entry: predicates, rate cap, then the action. */
-static __always_inline int generic_run(void *ctx, __u32 probe)
+static __always_inline int generic_run_ctx(void *ctx, void *prog_ctx, __u32 probe)
 {
 	const volatile struct gtp_probe *cfg = &gtp_cfg[probe];
 	if (!cfg->enabled)
@@ -256,7 +285,7 @@ static __always_inline int generic_run(void *ctx, __u32 probe)
 	if (!admit_at(now))
 		return 0;
 	if (cfg->action != GTP_ACT_EVENT)
-		return aggregate(ctx, cfg, probe, s);
+		return aggregate(ctx, prog_ctx, cfg, probe, s);
 	struct gtp_event *e = reserve_admitted(&events, struct gtp_event);
 	if (!e)
 		return 0;
@@ -279,5 +308,7 @@ static __always_inline int generic_run(void *ctx, __u32 probe)
 	submit_event_at(&events, e, now);
 	return 0;
 }
+
+#define generic_run(ctx, probe) generic_run_ctx(ctx, ctx, probe)
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The table that drives bpf/generic_tp.bpf.c (and generic_up, generic_usdt: one entry), shared with user space (src/oneliner/codegen.ts
+ * The table that drives bpf/generic_tp.bpf.c (and generic_up, generic_usdt, generic_pe: one entry), shared with user space (src/oneliner/codegen.ts
  * writes it; test/oneliner checks its layout against this object's BTF). One entry per attached
  * tracepoint, selected by the attach cookie: which fields to read and where, the predicates,
  * the key and the action. No code is generated: the program is fixed, signed and verified.
@@ -16,6 +16,7 @@
 #define GTP_STR_CAP 64
 #define GTP_KEY_SLOT 64
 #define GTP_HIST_SLOTS 66
+#define GTP_STACK_DEPTH 127 /* frames kept per stack (PERF_MAX_STACK_DEPTH) */
 
 /* Where an operand's value comes from. */
 enum gtp_src {
@@ -29,6 +30,8 @@ enum gtp_src {
 	GTP_SRC_COMM = 7,   /* string */
 	GTP_SRC_ARG = 8,    /* uprobe/USDT argument, its index in offset (a user string if is_str) */
 	GTP_SRC_RETVAL = 9, /* uretprobe return value */
+	GTP_SRC_KSTACK = 10, /* map keys only: a kernel stack id into `stacks` */
+	GTP_SRC_USTACK = 11, /* map keys only: a user stack id, and the tgid at byte 8 */
 };
 
 /* How a field is read. */

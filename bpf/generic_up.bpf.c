@@ -50,5 +50,6 @@ int generic_up(struct pt_regs *ctx)
 		.arg = { PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx), PT_REGS_PARM5(ctx), PT_REGS_PARM6(ctx) },
 		.rc = PT_REGS_RC(ctx),
 	};
-	return generic_run(&r, 0);
+	/* Operands from the copy; stack keys from the program's own context. */
+	return generic_run_ctx(&r, ctx, 0);
 }

@@ -25,13 +25,14 @@ export class TraceCommand extends EbpfctlCommand {
       ["Failed exec() calls in one service, with timestamps", "ebpfctl trace execsnoop -x -T --unit nginx.service"],
       ["A one-liner: syscalls by process for 10 s", "ebpfctl trace -e 'tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' -d 10"],
       ["A uretprobe one-liner: malloc's return values in nginx", "ebpfctl trace -e 'uretprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc /comm == \"nginx\"/ { @ = hist(retval); }'"],
+      ["A sampling one-liner: kernel stacks at 99 Hz for 10 s", "ebpfctl trace -e 'profile:hz:99 { @[kstack] = count(); }' -d 10"],
       ["Tighter budgets", "ebpfctl trace opensnoop --max-rate 1k --max-duration 5m --max-output 64MiB"],
     ],
   });
 
   protected override readonly endsWithRecord = true;
   recipe = Option.String({ required: false, name: "recipe" });
-  expr = Option.String("-e,--expr", { description: "A bpftrace-style one-liner (tracepoint, uprobe, uretprobe and usdt probes; README \"One-liners\")" });
+  expr = Option.String("-e,--expr", { description: "A bpftrace-style one-liner (tracepoint, uprobe, uretprobe, usdt and profile:hz:N probes, kstack/ustack keys, interval:s:N { exit(); }; README \"One-liners\")" });
   recipeFile = Option.String("--recipe-file", { description: "Run a recipe manifest from a file (still needs a trusted signature)" });
   allowUnsigned = Option.Boolean("--allow-unsigned", false, { description: "Run an unsigned recipe if the host policy allows it" });
 

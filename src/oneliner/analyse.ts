@@ -12,7 +12,7 @@ export interface CompileEnv {
   list(pattern: string): TracepointId[];
   /** The checked format (throws naming a field tracefs and BTF disagree on). */
   format(tp: TracepointId): TracepointFormat;
-  policy?: { tracepoint_categories?: string[]; deny_string_fields?: string[]; uprobe_binaries?: string[] };
+  policy?: { tracepoint_categories?: string[]; deny_string_fields?: string[]; uprobe_binaries?: string[]; profile?: boolean };
   /** uprobe/usdt binaries: each check throws its own one-line refusal. */
   user?: UserProbeEnv;
 }
@@ -40,6 +40,8 @@ export interface Operand {
   src: number;
   /** per tracepoint (by cookie): how to read it (fields only) */
   reads?: { read: number; size: number; signed: boolean; offset: number }[];
+  /** kstack/ustack: a stack id into the program's `stacks` map (map keys only) */
+  stack?: "kernel" | "user";
 }
 
 export type BoolOp = { kind: "pred"; index: number } | { kind: "and" | "or"; left: BoolOp; right: BoolOp } | { kind: "not"; arg: BoolOp };
@@ -51,9 +53,14 @@ export interface Predicate {
 }
 
 export interface Analysed {
+  /** empty for a profile one-liner */
   tracepoints: TracepointId[];
   /** set instead of tracepoints for a uprobe/uretprobe/usdt one-liner (one probe, one table entry) */
   target?: UserTarget;
+  /** profile:hz:N: one perf_event program on every online CPU, table entry 0 */
+  profile?: { hz: number };
+  /** interval:s:N { exit(); } */
+  exitAfterSeconds?: number;
   predicates: Predicate[];
   bool?: BoolOp;
   action:
@@ -71,12 +78,12 @@ export const pathGlob = (pattern: string, s: string) =>
 
 /** The one user-space probe of a one-liner: policy, trust, then the symbol or note, in that order. */
 function userTarget(probes: ProbeSpec[], env: CompileEnv): UserTarget | undefined {
-  const user = probes.filter((p) => p.provider !== "tracepoint");
+  const user = probes.flatMap((p) => (p.provider === "uprobe" || p.provider === "uretprobe" || p.provider === "usdt" ? [p] : []));
   if (!user.length) return undefined;
   const p = user[0]!;
   if (probes.length > 1) {
-    const mixed = probes.some((q) => q.provider === "tracepoint");
-    throw unsupported(probes[1]!.col, mixed ? "mixing tracepoint and uprobe/usdt probes" : "a second uprobe/usdt probe", "one uprobe, uretprobe or usdt probe per one-liner (run one ebpfctl trace -e per probe)");
+    const other = probes.find((q) => q.provider === "tracepoint" || q.provider === "profile");
+    throw unsupported(probes[1]!.col, other ? `mixing ${other.provider} and uprobe/usdt probes` : "a second uprobe/usdt probe", "one uprobe, uretprobe or usdt probe per one-liner (run one ebpfctl trace -e per probe)");
   }
   if (!env.user) throw semanticError(p.col, `${p.provider} probes need the host's binaries; not available here`);
   const real = env.user.resolve(p.binary);
@@ -96,6 +103,8 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
   // Field analyser: every probe pattern expanded to this kernel's tracepoints.
   const seen = new Set<string>();
   const tracepoints: TracepointId[] = [];
+  const profile = prog.probes.find((p) => p.provider === "profile");
+  if (profile && env.policy?.profile === false) throw adhocRefused(`the host policy turns sampling one-liners off (adhoc: profile: false): ${profile.text}`);
   for (const p of prog.probes) {
     if (p.provider !== "tracepoint") continue;
     const found = env.list(`${p.category}:${p.event}`);
@@ -117,6 +126,7 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
   const formats = tracepoints.map((tp) => env.format(tp));
 
   const field = (name: string, col: number, wantStr: boolean): Operand => {
+    if (profile) throw semanticError(col, `${profile.text} has no fields (args.${name}): it samples whatever runs on the CPU`, "key it by kstack, ustack, comm, pid, tid, uid or cgroup");
     const reads = formats.map((f, i) => {
       const tp = tracepoints[i]!;
       const fd: TracepointField | undefined = f.fields.find((x) => x.name === name);
@@ -144,7 +154,12 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
     switch (e.kind) {
       case "builtin": {
         if (e.name === "retval" && target?.kind !== "uretprobe") throw semanticError(e.col, `retval is the return value of a uretprobe, not available on ${target?.kind ?? "a tracepoint"}`, target ? `probe the return: uretprobe:${target.binary}:${target.kind === "uprobe" ? target.symbol : "FUNC"}` : "on a syscall exit tracepoint use args.ret");
-        const src = { comm: SRC.COMM, pid: SRC.PID, tid: SRC.TID, uid: SRC.UID, cgroup: SRC.CGROUP, probe: SRC.PROBE, retval: SRC.RETVAL }[e.name];
+        const src = { comm: SRC.COMM, pid: SRC.PID, tid: SRC.TID, uid: SRC.UID, cgroup: SRC.CGROUP, probe: SRC.PROBE, retval: SRC.RETVAL, kstack: SRC.KSTACK, ustack: SRC.USTACK }[e.name];
+        if (e.name === "kstack" || e.name === "ustack") {
+          // Only a map key holds a stack (its id); anywhere else it has no value to compare or print.
+          if (ctx !== "a map key") throw unsupported(e.col, `${e.name} in ${ctx}`, `stacks are map keys: @[${e.name}] = count()`);
+          return { label: e.name, str: false, src, stack: e.name === "kstack" ? "kernel" : "user" };
+        }
         return { label: e.name, str: e.name === "comm", src };
       }
       case "arg":
@@ -206,6 +221,7 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
   const st = prog.statements[0]!;
   let action: Analysed["action"];
   if (st.kind === "printf") {
+    if (profile) throw unsupported(st.col, `printf in ${profile.text}`, "sampling one-liners aggregate in the kernel: @[kstack] = count(), @[comm] = count()");
     if (st.args.length > GTP.MAX_ARGS) throw semanticError(st.col, `printf with ${st.args.length} arguments; at most ${GTP.MAX_ARGS}`);
     const specs = formatSpecs(st.format, st.col);
     if (specs.length !== st.args.length) throw semanticError(st.col, `printf's format has ${specs.length} conversions for ${st.args.length} arguments`);
@@ -238,7 +254,19 @@ export function analyse(prog: Program, env: CompileEnv): Analysed {
     }
     action = { kind: "map", name: st.name, keys, fn: st.fn, ...(value ? { value } : {}), ...(lhist ? { lhist } : {}) };
   }
-  return { tracepoints, ...(target ? { target } : {}), predicates, ...(boolTree ? { bool: boolTree } : {}), action };
+  if (action.kind === "map") {
+    const kinds = action.keys.filter((k) => k.stack).map((k) => k.label);
+    if (new Set(kinds).size < kinds.length) throw semanticError(st.col, `${action.name} has ${kinds[0]} twice as a key`);
+  }
+  return {
+    tracepoints,
+    ...(target ? { target } : {}),
+    ...(profile ? { profile: { hz: profile.hz } } : {}),
+    ...(prog.exitAfter ? { exitAfterSeconds: prog.exitAfter.seconds } : {}),
+    predicates,
+    ...(boolTree ? { bool: boolTree } : {}),
+    action,
+  };
 }
 
 export function postfixLength(b: BoolOp): number {

@@ -13,8 +13,8 @@ export type Expr =
   | { kind: "binary"; op: CmpOp | "&&" | "||"; left: Expr; right: Expr; col: number };
 
 export type CmpOp = "==" | "!=" | "<" | "<=" | ">" | ">=";
-export type Builtin = "comm" | "pid" | "tid" | "uid" | "cgroup" | "probe" | "retval";
-export const BUILTINS: readonly Builtin[] = ["comm", "pid", "tid", "uid", "cgroup", "probe", "retval"];
+export type Builtin = "comm" | "pid" | "tid" | "uid" | "cgroup" | "probe" | "retval" | "kstack" | "ustack";
+export const BUILTINS: readonly Builtin[] = ["comm", "pid", "tid", "uid", "cgroup", "probe", "retval", "kstack", "ustack"];
 /** arg0..arg5 (the calling convention's integer registers; USDT: the note's first six). */
 export const MAX_UARGS = 6;
 
@@ -36,10 +36,14 @@ export type ProbeSpec =
     }
   | { provider: "uprobe" | "uretprobe"; binary: string; symbol: string; text: string; col: number }
   /** usdt:PATH:PROVIDER:NAME, or usdt:PATH:NAME (the provider found in the binary's notes) */
-  | { provider: "usdt"; binary: string; usdtProvider?: string; name: string; text: string; col: number };
+  | { provider: "usdt"; binary: string; usdtProvider?: string; name: string; text: string; col: number }
+  /** profile:hz:N: on-CPU sampling at N Hz on every online CPU */
+  | { provider: "profile"; hz: number; text: string; col: number };
 
 export interface Program {
   probes: ProbeSpec[];
   predicate?: Expr;
   statements: Statement[];
+  /** interval:s:N { exit(); }: the session ends N seconds after attach (as -d N) */
+  exitAfter?: { seconds: number; text: string; col: number };
 }

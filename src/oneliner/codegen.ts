@@ -1,5 +1,6 @@
 // Codegen: the analysed one-liner written as the table bpf/generic_tp.bpf.c reads from .rodata
-// (gtp_cfg[GTP_MAX_PROBES], one entry per tracepoint, indexed by the attach cookie). Data only:
+// (gtp_cfg[GTP_MAX_PROBES], one entry per tracepoint, indexed by the attach cookie), and by
+// bpf/generic_pe.bpf.c (profile:hz:N, entry 0 only). Data only:
 // the program that interprets it is fixed and signed.
 import type { Analysed, BoolOp, Operand } from "./analyse";
 import { ACTION, BOOL, CMP, GTP, OPERAND, PRED, PROBE } from "./layout";
@@ -30,15 +31,12 @@ export function postfix(b: BoolOp | undefined): number[] {
   }
 }
 
-/** Table entries: one per tracepoint (by cookie), or the single entry of a uprobe/usdt program. */
-const entries = (a: Analysed): number => (a.target ? 1 : a.tracepoints.length);
-
-/** gtp_cfg as bytes: GTP_MAX_PROBES entries (unused ones disabled, all zero), or 1 for uprobe/usdt. */
+/** gtp_cfg as bytes: GTP_MAX_PROBES entries (unused ones disabled, all zero), or the single entry of generic_up/usdt/pe. */
 export function generateTable(a: Analysed): Uint8Array {
-  const bytes = new Uint8Array((a.target ? 1 : GTP.MAX_PROBES) * PROBE.size);
+  const bytes = new Uint8Array((a.target || a.profile ? 1 : GTP.MAX_PROBES) * PROBE.size);
   const dv = new DataView(bytes.buffer);
   const ops = postfix(a.bool);
-  Array.from({ length: entries(a) }, (_, cookie) => cookie).forEach((cookie) => {
+  probeNames(a).forEach((_, cookie) => {
     const base = cookie * PROBE.size;
     dv.setUint32(base + PROBE.enabled, 1, true);
     dv.setUint32(base + PROBE.npreds, a.predicates.length, true);
@@ -70,14 +68,20 @@ export function generateTable(a: Analysed): Uint8Array {
   return bytes;
 }
 
+/** What each table entry serves, by index: the tracepoints (by cookie), or the one user or profile probe. */
+export function probeNames(a: Analysed): string[] {
+  if (a.target) return [a.target.text];
+  return a.profile ? [`profile:hz:${a.profile.hz}`] : a.tracepoints.map((tp) => `tracepoint:${tp.category}:${tp.event}`);
+}
+
 /** The table in words, for the audit log: what was asked of the kernel, per tracepoint. */
 export function describeTables(a: Analysed): Record<string, unknown> {
   const op = (o: Operand | undefined, cookie: number) => (o ? { what: o.label, ...(o.reads ? { read: o.reads[cookie] } : {}) } : undefined);
   return {
     postfix: postfix(a.bool),
-    probes: Array.from({ length: entries(a) }, (_, cookie) => ({
-      cookie,
-      ...(a.target ? { [a.target.kind]: a.target.text.slice(a.target.kind.length + 1) } : { tracepoint: `${a.tracepoints[cookie]!.category}:${a.tracepoints[cookie]!.event}` }),
+    ...(a.exitAfterSeconds !== undefined ? { exit_after_s: a.exitAfterSeconds } : {}),
+    probes: probeNames(a).map((probe, cookie) => ({
+      ...(a.target ? { cookie, [a.target.kind]: a.target.text.slice(a.target.kind.length + 1) } : a.profile ? { index: cookie, probe } : { cookie, tracepoint: probe.replace(/^tracepoint:/, "") }),
       predicates: a.predicates.map((p) => ({ lhs: op(p.lhs, cookie), op: p.op, ...(p.str !== undefined ? { str: p.str } : { value: p.value.toString() }) })),
       ...(a.action.kind === "printf"
         ? { action: "event", format: a.action.format, args: a.action.args.map((o) => op(o, cookie)) }

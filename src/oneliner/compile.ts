@@ -9,10 +9,14 @@ import type { TracepointId } from "../tracepoint/tracefs";
 export interface CompiledOneLiner {
   text: string;
   /** the signed generic recipe that runs it */
-  recipe: `generic-${"tracepoint" | "uprobe" | "usdt"}${"" | "-events"}`;
+  recipe: `generic-${"tracepoint" | "uprobe" | "usdt"}${"" | "-events"}` | "generic-profile";
   tracepoints: (TracepointId & { cookie: number })[];
   /** a uprobe/uretprobe/usdt one-liner's one probe, binary resolved (then tracepoints is empty) */
   target?: UserTarget;
+  /** profile:hz:N: the sampling frequency of the cpu-clock events (generic-profile) */
+  profileHz?: number;
+  /** interval:s:N { exit(); }: the session ends N seconds after attach */
+  exitAfterMs?: number;
   /** .rodata gtp_cfg */
   table: Uint8Array;
   /** the table in words (audit log) */
@@ -25,9 +29,11 @@ export function compileOneLiner(text: string, env: CompileEnv): CompiledOneLiner
   const engine = !analysed.target ? "tracepoint" : analysed.target.kind === "usdt" ? "usdt" : "uprobe";
   return {
     text,
-    recipe: `generic-${engine}${analysed.action.kind === "printf" ? "-events" : ""}`,
+    recipe: analysed.profile ? "generic-profile" : `generic-${engine}${analysed.action.kind === "printf" ? "-events" : ""}`,
     tracepoints: analysed.tracepoints.map((tp, cookie) => ({ ...tp, cookie })),
     ...(analysed.target ? { target: analysed.target } : {}),
+    ...(analysed.profile ? { profileHz: analysed.profile.hz } : {}),
+    ...(analysed.exitAfterSeconds !== undefined ? { exitAfterMs: analysed.exitAfterSeconds * 1000 } : {}),
     table: generateTable(analysed),
     tables: describeTables(analysed),
     analysed,
@@ -36,8 +42,8 @@ export function compileOneLiner(text: string, env: CompileEnv): CompiledOneLiner
 
 /** The .rodata the generic program runs with: the table, and whether one attachment uses it (no cookie). */
 export function rodataOf(c: CompiledOneLiner): Record<string, Uint8Array> {
-  // uprobe/usdt programs have one table entry and no cookie: no gtp_single to set.
-  if (c.target) return { gtp_cfg: c.table };
+  // uprobe/usdt/profile programs have one table entry and no cookie: no gtp_single to set.
+  if (c.target || c.profileHz) return { gtp_cfg: c.table };
   return { gtp_cfg: c.table, gtp_single: new Uint8Array([c.tracepoints.length === 1 ? 1 : 0]) };
 }
 
@@ -54,6 +60,21 @@ export interface WorstCaseCost {
   output_rate: number;
 }
 
+/**
+ * max_entries of the `stacks` map for this run: room for a distinct stack per map entry and stack
+ * key (a bucket collision loses the newer stack, shown as lost), and 1 when there is no stack key.
+ */
+export function stackEntries(c: CompiledOneLiner, mapEntries: number): number {
+  const a = c.analysed.action;
+  const n = a.kind === "map" ? a.keys.filter((k) => k.stack).length : 0;
+  return n ? n * mapEntries : 1;
+}
+
+/** A stack map's kernel memory: per entry struct stack_map_bucket (16) + the frames, and the bucket array. */
+export function stackMapMemory(entries: number): number {
+  return entries * (16 + 8 * GTP.STACK_DEPTH) + 8 * 2 ** Math.ceil(Math.log2(Math.max(1, entries)));
+}
+
 /** Hash map element overhead in the kernel (struct htab_elem, rounded). */
 const HTAB_ELEM_OVERHEAD = 48;
 const RINGBUF_BYTES = 1 << 20;
@@ -61,10 +82,12 @@ const RINGBUF_BYTES = 1 << 20;
 export function worstCaseCost(c: CompiledOneLiner, rateCap: number, cpus: number, mapEntries: number): WorstCaseCost {
   const a = c.analysed;
   const ops = a.action.kind === "printf" ? a.action.args : [...a.action.keys, ...(a.action.value ? [a.action.value] : [])];
-  const read = [...a.predicates.map((p) => p.lhs), ...ops].reduce((n, o) => n + (o.str ? GTP.STR_CAP : 8), 0);
+  // A stack key reads its frames (up to GTP_STACK_DEPTH return addresses) from the stack it walks.
+  const read = [...a.predicates.map((p) => p.lhs), ...ops].reduce((n, o) => n + (o.str ? GTP.STR_CAP : o.stack ? 8 * GTP.STACK_DEPTH : 8), 0);
   const scratch = cpus * (KEY_SIZE + VALUE.size + GTP.STR_CAP);
   const events = a.action.kind === "printf";
   const bytesPerEvent = events ? EVENT_SIZE + 8 : 0;
-  const mapMemory = (events ? RINGBUF_BYTES + 1 * (KEY_SIZE + VALUE.size + HTAB_ELEM_OVERHEAD) : mapEntries * (KEY_SIZE + VALUE.size + HTAB_ELEM_OVERHEAD) + RINGBUF_BYTES) + scratch;
+  const stacks = stackMapMemory(stackEntries(c, mapEntries));
+  const mapMemory = (events ? RINGBUF_BYTES + 1 * (KEY_SIZE + VALUE.size + HTAB_ELEM_OVERHEAD) : mapEntries * (KEY_SIZE + VALUE.size + HTAB_ELEM_OVERHEAD) + RINGBUF_BYTES) + scratch + stacks;
   return { bytes_per_event: bytesPerEvent, bytes_read_per_event: read, map_memory: mapMemory, rate_cap: rateCap, output_rate: bytesPerEvent * rateCap };
 }

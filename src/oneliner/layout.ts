@@ -9,9 +9,10 @@ export const GTP = {
   STR_CAP: 64,
   KEY_SLOT: 64,
   HIST_SLOTS: 66,
+  STACK_DEPTH: 127,
 } as const;
 
-export const SRC = { NONE: 0, FIELD: 1, PID: 2, TID: 3, UID: 4, CGROUP: 5, PROBE: 6, COMM: 7, ARG: 8, RETVAL: 9 } as const;
+export const SRC = { NONE: 0, FIELD: 1, PID: 2, TID: 3, UID: 4, CGROUP: 5, PROBE: 6, COMM: 7, ARG: 8, RETVAL: 9, KSTACK: 10, USTACK: 11 } as const;
 export const READ = { INT: 0, DATA_LOC: 1, REL_LOC: 2, USER_STR: 3, KERNEL_STR: 4, CHARS: 5 } as const;
 export const CMP = { "==": 0, "!=": 1, "<": 2, "<=": 3, ">": 4, ">=": 5 } as const;
 export const BOOL = { END: 0, AND: 0x10, OR: 0x11, NOT: 0x12 } as const;

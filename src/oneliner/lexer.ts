@@ -39,7 +39,7 @@ export class Lexer {
   probeSpec(): Token {
     this.skipSpace();
     const start = this.pos;
-    const typed = /^(tracepoint|t):/.test(this.src.slice(start));
+    const typed = /^(tracepoint|t|profile|interval):/.test(this.src.slice(start));
     // uprobe:PATH:FUNC, usdt:PATH:...: "/" belongs to the path; after it, it opens the predicate.
     const user = /^(uprobe|uretprobe|usdt|u|ur|U):/.test(this.src.slice(start));
     let colons = 0;

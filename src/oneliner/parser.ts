@@ -1,6 +1,7 @@
 // Recursive-descent parser: one-liner text → Program (ast.ts). The grammar (README "One-liners"):
-//   program   := probes predicate? '{' statement (';' statement)* ';'? '}'
-//   probes    := probe (',' probe)*            probe := tracepoint:CATEGORY:EVENT (with *)
+//   program   := block interval? | interval block       interval := interval:s:N '{' exit '(' ')' ';'? '}'
+//   block     := probes predicate? '{' statement (';' statement)* ';'? '}'
+//   probes    := probe (',' probe)*            probe := tracepoint:CATEGORY:EVENT (with *) | profile:hz:N
 //              | uprobe:PATH:FUNC | uretprobe:PATH:FUNC | usdt:PATH:PROVIDER:NAME | usdt:PATH:NAME
 //   predicate := '/' expr '/'
 //   statement := map '=' aggfn '(' args ')' | printf '(' STRING (',' expr)* ')'
@@ -11,7 +12,7 @@
 import { AGG_FNS, BUILTINS, MAX_UARGS, type AggFn, type Builtin, type CmpOp, type Expr, type ProbeSpec, type Program, type Statement } from "./ast";
 import { Lexer, type Token } from "./lexer";
 import { semanticError, syntaxError, unsupported } from "./errors";
-import { checkConstruct, checkProvider, unsupportedOperator } from "./portability";
+import { checkConstruct, checkProvider, intervalProbe, profileProbe, unsupportedOperator } from "./portability";
 
 const MAX_DEPTH = 32;
 
@@ -36,11 +37,34 @@ class Parser {
   }
 
   program(): Program {
-    const probes: ProbeSpec[] = [this.probe()];
+    // Blocks: one that traces (tracepoints or a profile probe), and at most one interval:s:N { exit(); }.
+    let main: Omit<Program, "exitAfter"> | undefined;
+    let exitAfter: Program["exitAfter"];
+    do {
+      const t = this.lx.peek();
+      const first = this.probe();
+      if (first.kind === "interval") {
+        if (exitAfter) throw unsupported(first.col, "a second interval probe", "one interval:s:N { exit(); } per one-liner");
+        exitAfter = this.intervalBlock(first);
+      } else {
+        if (main) throw unsupported(t.col, "a second probe block", "one probe block per one-liner: list several probes before one block (tracepoint:a:b, tracepoint:c:d { ... })");
+        main = this.block(first.probe);
+      }
+    } while (this.lx.peek().kind !== "eof");
+    if (!main) throw syntaxError(1, "an interval probe alone traces nothing", "e.g. profile:hz:99 { @[kstack] = count(); } interval:s:5 { exit(); }");
+    return { ...main, ...(exitAfter ? { exitAfter } : {}) };
+  }
+
+  private block(first: ProbeSpec): Omit<Program, "exitAfter"> {
+    const probes: ProbeSpec[] = [first];
     while (this.lx.peekChar() === ",") {
       this.lx.next();
-      probes.push(this.probe());
+      const p = this.probe();
+      if (p.kind === "interval") throw unsupported(p.col, `${p.text} in a list of probes`, "give interval:s:N its own block: ... interval:s:N { exit(); }");
+      probes.push(p.probe);
     }
+    const profile = probes.find((p) => p.provider === "profile");
+    if (profile && probes.length > 1) throw unsupported(profile.col, `${profile.text} with other probes`, "a profile probe takes its own one-liner: profile:hz:N { ... }");
     let predicate: Expr | undefined;
     if (this.lx.peekChar() === "/") {
       this.lx.next();
@@ -56,24 +80,43 @@ class Parser {
       if (t.text === ";" && t.kind === "punct") this.lx.next();
       else if (t.text !== "}") throw syntaxError(t.col, `expected ";" or "}", got ${describe(t)}`);
     }
-    this.expect("}");
-    const after = this.lx.peek();
-    if (after.kind !== "eof") throw unsupported(after.col, "a second probe block", "one probe block per one-liner: list several probes before one block (tracepoint:a:b, tracepoint:c:d { ... })");
-    if (!statements.length) throw syntaxError(after.col, "the block is empty", "e.g. { @[comm] = count(); }");
+    const close = this.expect("}");
+    if (!statements.length) throw syntaxError(close.col, "the block is empty", "e.g. { @[comm] = count(); }");
     return { probes, ...(predicate ? { predicate } : {}), statements };
   }
 
-  private probe(): ProbeSpec {
+  /** interval:s:N's block: exit() and nothing else (printing at intervals is -i's job). */
+  private intervalBlock(p: { seconds: number; text: string; col: number }): NonNullable<Program["exitAfter"]> {
+    const other = (col: number): never => {
+      throw unsupported(col, `an interval probe doing anything but exit()`, "use -i/--interval SECONDS to print (and clear) the maps every N seconds; interval:s:N { exit(); } ends the session");
+    };
+    if (this.lx.peekChar() === "/") other(this.lx.peek().col);
+    this.expect("{");
+    const t = this.lx.next();
+    if (t.kind !== "ident" || t.text !== "exit") other(t.col);
+    this.expect("(");
+    const close = this.lx.next();
+    if (close.text !== ")") throw unsupported(close.col, "exit() with an argument", "write exit();");
+    if (this.lx.peek().text === ";") this.lx.next();
+    const end = this.lx.peek();
+    if (end.text !== "}" || end.kind === "string") other(end.col);
+    this.lx.next();
+    return p;
+  }
+
+  private probe(): { kind: "trace"; probe: ProbeSpec } | { kind: "interval"; seconds: number; text: string; col: number } {
     const t = this.lx.probeSpec();
     const parts = t.text.split(":");
     const provider = ({ k: "kprobe", kr: "kretprobe", u: "uprobe", ur: "uretprobe", U: "usdt" } as Record<string, string>)[parts[0]!] ?? parts[0]!;
+    if (provider === "profile" || provider === "p") return { kind: "trace", probe: profileProbe(parts, t.text, t.col) };
+    if (provider === "interval" || provider === "i") return { kind: "interval", ...intervalProbe(parts, t.text, t.col) };
     checkProvider(provider, t.col);
-    if (provider === "uprobe" || provider === "uretprobe" || provider === "usdt") return userProbe(provider, parts.slice(1), t);
-    if (provider !== "tracepoint" && provider !== "t") throw unsupported(t.col, `the probe "${t.text}"`, "probes are tracepoint:CATEGORY:EVENT (wildcards * allowed), uprobe:PATH:FUNC, uretprobe:PATH:FUNC or usdt:PATH:PROVIDER:NAME");
+    if (provider === "uprobe" || provider === "uretprobe" || provider === "usdt") return { kind: "trace", probe: userProbe(provider, parts.slice(1), t) };
+    if (provider !== "tracepoint" && provider !== "t") throw unsupported(t.col, `the probe "${t.text}"`, "probes are tracepoint:CATEGORY:EVENT (wildcards * allowed), profile:hz:N, uprobe:PATH:FUNC, uretprobe:PATH:FUNC or usdt:PATH:PROVIDER:NAME");
     if (parts.length !== 3) throw syntaxError(t.col, `"${t.text}": expected tracepoint:CATEGORY:EVENT`);
     const [, category, event] = parts as [string, string, string];
     if (!/^[A-Za-z0-9_*]+$/.test(category) || !/^[A-Za-z0-9_*]+$/.test(event)) throw syntaxError(t.col, `"${t.text}": tracepoint names are [A-Za-z0-9_] with * wildcards`);
-    return { provider: "tracepoint", category, event, text: `tracepoint:${category}:${event}`, col: t.col };
+    return { kind: "trace", probe: { provider: "tracepoint", category, event, text: `tracepoint:${category}:${event}`, col: t.col } };
   }
 
   private statement(): Statement {
@@ -237,10 +280,13 @@ class Parser {
       if (index >= MAX_UARGS || argn[1]!.length > 1) throw semanticError(t.col, `${t.text}: uprobes and USDT probes offer arg0..arg${MAX_UARGS - 1}`);
       return { kind: "argn", index, col: t.col };
     }
-    if ((BUILTINS as readonly string[]).includes(t.text)) return { kind: "builtin", name: t.text as Builtin, col: t.col };
+    if ((BUILTINS as readonly string[]).includes(t.text)) {
+      if ((t.text === "kstack" || t.text === "ustack") && this.lx.peek().text === "(") throw unsupported(t.col, `${t.text}() with arguments`, `write ${t.text}: bpftrace's default format, up to 127 frames`);
+      return { kind: "builtin", name: t.text as Builtin, col: t.col };
+    }
     checkConstruct(t.text, t.col);
     if ((AGG_FNS as readonly string[]).includes(t.text)) throw unsupported(t.col, `${t.text}() outside a map assignment`, `write @name = ${t.text}(...)`);
-    throw syntaxError(t.col, `unknown identifier "${t.text}"`, "builtins: comm pid tid uid cgroup probe (uprobe/usdt: arg0..arg5; uretprobe: retval); fields: args.NAME (ebpfctl probes -v lists them)");
+    throw syntaxError(t.col, `unknown identifier "${t.text}"`, "builtins: comm pid tid uid cgroup probe kstack ustack (uprobe/usdt: arg0..arg5; uretprobe: retval); fields: args.NAME (ebpfctl probes -v lists them)");
   }
 }
 

@@ -15,7 +15,7 @@ import { parseDuration } from "../units";
 import { formatNs } from "./format";
 import { log2Buckets, percentiles, percentilesLine, renderLog2Histogram, total, type HistUnit } from "./histogram";
 import { renderTable, type TableColumn } from "./aggregate-table";
-import { StackSymbolizer, foldedLines, type SymbolisedStack } from "./stacks";
+import { StackSymbolizer, foldedLines, readStackTrace, type SymbolisedStack } from "./stacks";
 import { profileRows, profileTable } from "./profile-table";
 import { X86_64_SYSCALLS } from "./syscalls-x86_64";
 
@@ -263,8 +263,6 @@ interface ProfileKey {
   comm: string;
 }
 
-const STACK_ERRORS: Record<number, string> = { [-14]: "no stack", [-17]: "stack id collision", [-12]: "stack map full" };
-
 function stacksPlan(ctx: RenderContext): AggregatePlan {
   const pending: string[] = [];
   const symbolizer = new StackSymbolizer((message) => {
@@ -291,21 +289,7 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     sinceOutput = 0;
 
     const entries = readMap(r.map, r.key, Boolean(ctx.intervalMs) && !final);
-    const stackValue = new Uint8Array(stacksMap.valueSize);
-    const stackKey = new Uint8Array(4);
-    const readStack = (id: number): bigint[] | string => {
-      if (id < 0) return STACK_ERRORS[id] ?? `stack error ${id}`;
-      new DataView(stackKey.buffer).setUint32(0, id, true);
-      if (!stacksMap.lookup(stackKey, stackValue)) return "stack evicted";
-      const dv = new DataView(stackValue.buffer);
-      const out: bigint[] = [];
-      for (let o = 0; o + 8 <= stackValue.length; o += 8) {
-        const a = dv.getBigUint64(o, true);
-        if (a === 0n) break;
-        out.push(a);
-      }
-      return out;
-    };
+    const readStack = (id: number) => readStackTrace(stacksMap, id);
     const stacks: SymbolisedStack[] = entries
       .map((e) => {
         const k = e.key as unknown as ProfileKey;

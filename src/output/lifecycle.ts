@@ -173,17 +173,18 @@ export class LifecycleReporter {
     this.ended = true;
   }
 
-  summary(recipe: string, r: SessionResult): void {
+  /** endedBy: what made a "completed" session end when it was not -d (a one-liner's interval:s:N { exit(); }). */
+  summary(recipe: string, r: SessionResult, endedBy?: string): void {
     const a = r.accounting;
     this.ended = true;
     if (this.o.json) {
-      this.record("end", { recipe, reason: r.reason, exit_code: r.exitCode, ...(r.breach ? { breach: r.breach } : {}), ...(r.error ? { error: r.error.message } : {}), ...(r.fallbacks?.length ? { fallbacks: r.fallbacks } : {}), accounting: a });
+      this.record("end", { recipe, reason: r.reason, ...(endedBy ? { ended_by: endedBy } : {}), exit_code: r.exitCode, ...(r.breach ? { breach: r.breach } : {}), ...(r.error ? { error: r.error.message } : {}), ...(r.fallbacks?.length ? { fallbacks: r.fallbacks } : {}), accounting: a });
       return;
     }
     const verdict = a.verdict === "complete" ? this.c(pc.green, a.verdict) : this.c(pc.yellow, a.verdict);
     this.line(
       `${recipe}: ${a.delivered} events in ${formatDuration(a.duration_ms)} (${verdict}); ${identityText(a)}; ` +
-        `peak ${formatCount(a.peak_rate)}/s, cpu ${a.cpu_percent}%, maps ${formatBytes(a.peak_map_memory)}, rss ${formatBytes(a.peak_rss)}; ended: ${r.reason}`,
+        `peak ${formatCount(a.peak_rate)}/s, cpu ${a.cpu_percent}%, maps ${formatBytes(a.peak_map_memory)}, rss ${formatBytes(a.peak_rss)}; ended: ${r.reason}${endedBy ? ` (${endedBy})` : ""}`,
     );
     for (const f of r.fallbacks ?? []) this.line(`${this.c(pc.yellow, "fell back:")} ${f.probe}: ${f.type} (${f.program}) ${f.stage === "load" ? "rejected by the verifier" : "failed to attach"}: ${f.reason}${f.log ? `; log ${f.log}` : ""}`);
   }

@@ -6,9 +6,28 @@ import type { CompiledOneLiner } from "../oneliner/compile";
 import { GTP, KEY_SIZE, SRC, VALUE } from "../oneliner/layout";
 import type { AggregatePlan } from "./aggregate";
 import { envelope } from "./records";
+import { StackSymbolizer, readStackTrace } from "./stacks";
+
+/** A stack key before symbolisation: its id in `stacks` (negative: lost) and, for ustack, the tgid. */
+interface StackRef {
+  space: "kernel" | "user";
+  id: number;
+  pid: number;
+}
+/** A symbolised stack key: frames innermost first, or why it has none. */
+interface Stack {
+  frames: string[];
+  lost?: string;
+}
+type KeyValue = string | bigint | StackRef | Stack;
+const isStackRef = (k: KeyValue): k is StackRef => typeof k === "object" && "id" in k;
+const isStack = (k: KeyValue): k is Stack => typeof k === "object" && "frames" in k;
+
+/** How often a ustack one-liner caches the memory maps of the processes it sampled (profile's tick). */
+const USTACK_TICK_MS = 500;
 
 export interface MapEntry {
-  key: (string | bigint)[];
+  key: KeyValue[];
   count: bigint;
   sum: bigint;
   min: bigint;
@@ -24,6 +43,7 @@ function decodeEntry(c: CompiledOneLiner, key: Uint8Array, value: Uint8Array): M
   const k = keys.map((o, i) => {
     const at = i * GTP.KEY_SLOT;
     if (o.src === SRC.PROBE) return probeName(c, Number(kv.getBigInt64(at, true)));
+    if (o.stack) return { space: o.stack, id: Number(kv.getBigInt64(at, true)), pid: o.stack === "user" ? kv.getUint32(at + 8, true) : 0 } satisfies StackRef;
     if (!o.str) return kv.getBigInt64(at, true);
     const bytes = key.subarray(at, at + GTP.KEY_SLOT);
     const end = bytes.indexOf(0);
@@ -36,6 +56,7 @@ function decodeEntry(c: CompiledOneLiner, key: Uint8Array, value: Uint8Array): M
 
 const probeName = (c: CompiledOneLiner, cookie: number) => {
   if (c.target) return cookie === 0 ? c.target.text : `probe#${cookie}`;
+  if (c.profileHz) return `profile:hz:${c.profileHz}`;
   const t = c.tracepoints[cookie];
   return t ? `tracepoint:${t.category}:${t.event}` : `probe#${cookie}`;
 };
@@ -103,9 +124,14 @@ export function buckets(c: CompiledOneLiner, e: MapEntry): Bucket[] {
   return out;
 }
 
-function keyText(k: (string | bigint)[]): string {
-  return k.length ? `[${k.map(String).join(", ")}]` : "";
+/** bpftrace's stack in a key: a newline, then one frame a line, indented by 8. */
+const stackText = (s: Stack) => `\n${(s.lost ? [`[lost stack: ${s.lost}]`] : s.frames).map((f) => `        ${f}\n`).join("")}`;
+
+function keyText(k: KeyValue[]): string {
+  return k.length ? `[${k.map((x) => (isStack(x) ? stackText(x) : String(x))).join(", ")}]` : "";
 }
+
+const jsonKey = (k: KeyValue) => (typeof k === "bigint" ? Number(k) : isStack(k) ? (k.lost ? [`[lost stack: ${k.lost}]`] : k.frames) : k);
 
 function histLines(name: string, e: MapEntry, bs: Bucket[]): string[] {
   const first = bs.findIndex((b) => b.count > 0n);
@@ -114,7 +140,7 @@ function histLines(name: string, e: MapEntry, bs: Bucket[]): string[] {
   while (bs[last]!.count === 0n) last--;
   const shown = bs.slice(first, last + 1);
   const top = shown.reduce((m, b) => (b.count > m ? b.count : m), 0n);
-  const lines = [`${name}${keyText(e.key)}:`];
+  const lines = `${name}${keyText(e.key)}:`.split("\n");
   for (const b of shown) {
     const width = top ? Number((b.count * 52n) / top) : 0;
     lines.push(`${b.label.padEnd(20)}${String(b.count).padStart(8)} |${"@".repeat(width).padEnd(52)}|`);
@@ -123,8 +149,8 @@ function histLines(name: string, e: MapEntry, bs: Bucket[]): string[] {
   return lines;
 }
 
-/** A map's entries now; with `drain`, each entry read is deleted (an interval's snapshot). */
-export function readMapEntries(c: CompiledOneLiner, obj: BpfObject, drain: boolean): MapEntry[] {
+/** A map's entries now, stack keys unsymbolised; with `drain`, each entry read is deleted (an interval's snapshot). */
+function readEntries(c: CompiledOneLiner, obj: BpfObject, drain: boolean): { raw: Uint8Array; e: MapEntry }[] {
   const map = obj.map("agg");
   const value = new Uint8Array(map.valueSize);
   const entries: { raw: Uint8Array; e: MapEntry }[] = [];
@@ -133,14 +159,17 @@ export function readMapEntries(c: CompiledOneLiner, obj: BpfObject, drain: boole
     entries.push({ raw: k, e: decodeEntry(c, k, value) });
   }
   if (drain) for (const x of entries) map.delete(x.raw);
-  return entries.map((x) => x.e);
+  return entries;
 }
+
+/** The entries of a one-liner without stack keys (openmetrics refuses those): keys are strings and integers. */
+export const readMapEntries = (c: CompiledOneLiner, obj: BpfObject, drain: boolean): MapEntry[] => readEntries(c, obj, drain).map((x) => x.e);
 
 /** The key's operands by name (comm, pid, args.filename …), as JSON's key_names and metric labels. */
 export const keyNames = (c: CompiledOneLiner): string[] => (c.analysed.action.kind === "map" ? c.analysed.action.keys.map((k) => k.label) : []);
 
-/** An integer as exact JSON text: u64/s64 values past 2^53 keep every digit. */
-const exact = (v: bigint | string) => (typeof v === "bigint" ? v.toString() : JSON.stringify(v));
+/** A key value as exact JSON text: integers past 2^53 keep every digit; a stack is its frames. */
+const exact = (v: KeyValue) => (typeof v === "bigint" ? v.toString() : JSON.stringify(jsonKey(v)));
 
 /** One oneliner_map record (docs/schema/records/oneliner_map.json); integers exact, not through double. */
 function mapRecordJson(c: CompiledOneLiner, e: MapEntry, head: Record<string, unknown>): string {
@@ -162,10 +191,45 @@ export function oneLinerMapPlan(c: CompiledOneLiner, opts: { json: boolean; inte
   const a = c.analysed.action;
   if (a.kind !== "map") throw new Error("not a map one-liner");
   const name = a.name;
+  const kstack = a.keys.some((k) => k.stack === "kernel");
+  const ustack = a.keys.some((k) => k.stack === "user");
+  // Stacks are symbolised as the profile recipe's are (src/output/stacks.ts).
+  const symbolizer = kstack || ustack ? new StackSymbolizer((message) => {
+    if (opts.json) process.stderr.write(JSON.stringify({ ...envelope("warning", c.recipe, opts.session ?? null), ts: new Date().toISOString(), level: "warning", message }) + "\n");
+    else process.stderr.write(`ebpfctl: warning: ${message}\n`);
+  }) : undefined;
+  // Kernel symbols now, while the process holds CAP_SYSLOG (kallsyms hides addresses without it).
+  if (kstack) symbolizer!.preloadKernelSymbols();
+  // User stacks: the sampled processes' memory maps are cached every tick while they live, as
+  // profile does; the maps are printed at -i intervals and at the end only.
+  const tickMs = ustack ? USTACK_TICK_MS : undefined;
+  let sincePrint = 0;
+  let due = true;
+  const symbolise = (k: KeyValue): KeyValue => {
+    if (!isStackRef(k)) return k;
+    const addrs = readStackTrace(stacksMap!, k.id);
+    // -EFAULT: no stack of that kind (a kernel thread's ustack); bpftrace shows it empty too.
+    if (typeof addrs === "string") return k.id === -14 ? { frames: [] } : { frames: [], lost: addrs };
+    return { frames: k.space === "kernel" ? symbolizer!.kernel(addrs) : symbolizer!.user(k.pid, addrs) };
+  };
+  let stacksMap: ReturnType<BpfObject["map"]> | undefined;
   return {
-    ...(opts.intervalMs ? { intervalMs: opts.intervalMs } : {}),
+    ...(tickMs ?? opts.intervalMs ? { intervalMs: tickMs ?? opts.intervalMs } : {}),
+    ...(ustack ? { keepCapabilities: ["CAP_SYS_PTRACE"], lastSnapshotHadData: () => due } : {}),
     snapshot(obj: BpfObject, final: boolean): string[] {
-      const entries = readMapEntries(c, obj, Boolean(opts.intervalMs) && !final).map((e) => ({ e }));
+      const map = obj.map("agg");
+      if (symbolizer) stacksMap = obj.map("stacks");
+      const entries = readEntries(c, obj, false);
+      if (tickMs) {
+        const now = performance.now();
+        for (const { e } of entries) for (const k of e.key) if (isStackRef(k) && k.space === "user") symbolizer!.remember(k.pid, now);
+        sincePrint += tickMs;
+        due = final || (opts.intervalMs !== undefined && sincePrint >= opts.intervalMs);
+        if (!due) return [];
+        sincePrint = 0;
+      }
+      for (const { e } of entries) e.key = e.key.map(symbolise);
+      if (opts.intervalMs && !final) for (const x of entries) map.delete(x.raw);
       const hist = a.fn === "hist" || a.fn === "lhist";
       const time = new Date().toISOString();
       if (opts.json) {
@@ -178,7 +242,7 @@ export function oneLinerMapPlan(c: CompiledOneLiner, opts: { json: boolean; inte
         for (const { e } of entries) lines.push(...histLines(name, e, buckets(c, e)));
       } else {
         const rows = entries.map(({ e }) => ({ e, v: scalar(a.fn, e) })).sort((x, y) => (x.v < y.v ? -1 : x.v > y.v ? 1 : 0));
-        for (const { e, v } of rows) lines.push(`${name}${keyText(e.key)}: ${v}`);
+        for (const { e, v } of rows) lines.push(...`${name}${keyText(e.key)}: ${v}`.split("\n"));
       }
       if (!entries.length) lines.push(`${name}: (empty)`);
       return lines;

@@ -24,6 +24,7 @@ export const EndRecord = z
     ...envelopeShape(z.literal("end")),
     ts,
     reason: z.string().describe("completed, SIGINT, SIGTERM, breach, kill-switch, error, refused, usage …"),
+    ended_by: z.string().optional().describe("What ended a completed session other than -d: a one-liner's interval:s:N { exit(); }"),
     exit_code: z.number().int(),
     error: z.string().optional(),
     code: z.string().optional(),
@@ -62,7 +63,7 @@ export const StackRecord = z.looseObject({ ...envelopeShape(z.literal("stack")),
 export const FoldedRecord = z.looseObject({ ...envelopeShape(z.literal("folded")), ...aggregateMeta, stack: z.string(), count: z.number().int() }).describe("One folded stack (profile --folded -o json), on stdout");
 export const ProfileSummaryRecord = z.looseObject({ ...envelopeShape(z.literal("profile_summary")), ...aggregateMeta, samples: z.number().int(), stacks: z.number().int(), shown: z.number().int() }).describe("The totals after profile's stacks, on stdout");
 
-const onelinerKey = z.array(z.union([z.string(), z.number().int()])).describe("The key's values, in key_names order; integers exact (64-bit values keep every digit)");
+const onelinerKey = z.array(z.union([z.string(), z.number().int(), z.array(z.string())])).describe("The key's values, in key_names order; integers exact (64-bit values keep every digit); a kstack/ustack key is its frames, innermost first");
 export const OnelinerMapRecord = z
   .object({
     ...envelopeShape(z.literal("oneliner_map")),

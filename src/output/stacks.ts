@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { Kallsyms } from "../symbols/kallsyms";
 import { SymbolTable } from "../symbols/elf-symbols";
+import type { BpfMap } from "../libbpf";
 
 interface Mapping {
   start: bigint;
@@ -37,6 +38,26 @@ export function parseMaps(pid: number, text: string): Mapping[] {
       path: path.replace(/ \(deleted\)$/, ""),
       mapFile: `/proc/${pid}/map_files/${m[1]}-${m[2]}`,
     });
+  }
+  return out;
+}
+
+/** bpf_get_stackid's errors, as a stack shows them. */
+export const STACK_ERRORS: Record<number, string> = { [-14]: "no stack", [-17]: "stack id collision", [-12]: "stack map full" };
+
+/** A BPF_MAP_TYPE_STACK_TRACE entry's return addresses, innermost first; a string says why there are none. */
+export function readStackTrace(map: BpfMap, id: number): bigint[] | string {
+  if (id < 0) return STACK_ERRORS[id] ?? `stack error ${id}`;
+  const key = new Uint8Array(4);
+  const value = new Uint8Array(map.valueSize);
+  new DataView(key.buffer).setUint32(0, id, true);
+  if (!map.lookup(key, value)) return "stack evicted";
+  const dv = new DataView(value.buffer);
+  const out: bigint[] = [];
+  for (let o = 0; o + 8 <= value.length; o += 8) {
+    const a = dv.getBigUint64(o, true);
+    if (a === 0n) break;
+    out.push(a);
   }
   return out;
 }

@@ -27,6 +27,8 @@ export const HostPolicy = z.strictObject({
   adhoc: z._default(
     z.strictObject({
       enabled: z._default(z.boolean(), true),
+      /** false: sampling one-liners (profile:hz:N, on-CPU stacks of every process) are refused. */
+      profile: z._default(z.boolean(), true),
       /** Globs of tracepoint categories one-liners may attach to (e.g. [syscalls, sched]); absent = all. */
       tracepoint_categories: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z0-9_*]+$/, "expected a category name or glob")))),
       /** Globs of category:event:field whose strings one-liners may not read (e.g. "syscalls:sys_enter_write:buf"). */
@@ -38,7 +40,7 @@ export const HostPolicy = z.strictObject({
        */
       uprobe_binaries: z.optional(z.array(z.string().check(z.regex(/^\//, "expected an absolute path or path glob")))),
     }),
-    { enabled: true },
+    { enabled: true, profile: true },
   ),
 });
 export type HostPolicy = z.infer<typeof HostPolicy>;

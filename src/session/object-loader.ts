@@ -29,6 +29,8 @@ export interface LoadPlan {
   fetchAtomics?: boolean;
   /** Whole .rodata variables written as bytes (the one-liner tables of generic programs). */
   rodataBytes?: Record<string, Uint8Array>;
+  /** Map sizes for this run over the manifest's (a one-liner's stack map, sized by its keys). */
+  mapEntries?: Record<string, number>;
 }
 
 export interface LoadedObject {
@@ -102,6 +104,7 @@ function configureObject(obj: BpfObject, plan: LoadPlan): void {
   const chosen = new Set(plan.programs);
   for (const p of obj.programs()) p.autoload = chosen.has(p.name);
   for (const [name, m] of Object.entries(manifest.maps ?? {})) obj.map(name).maxEntries = m.max_entries;
+  for (const [name, n] of Object.entries(plan.mapEntries ?? {})) obj.map(name).maxEntries = n;
   configureRodata(obj, manifest, plan.params, plan.budgets);
   if (plan.rodataBytes) {
     const rodata = new Rodata(obj);

@@ -92,6 +92,8 @@ export interface SessionPlan {
   unsupported?: Map<string, string[]>;
   /** Whole .rodata variables (a one-liner's compiled tables), written before load. */
   rodataBytes?: Record<string, Uint8Array>;
+  /** Map sizes for this run over the manifest's (a one-liner's stack map). */
+  mapEntries?: Record<string, number>;
 }
 
 export interface SessionStatus {

@@ -2,7 +2,7 @@
 // then run by the signed generic recipe like any other recipe (same session, budgets, kill
 // switch, audit). What is specific to one-liners lives here: the policy gate, the worst-case cost
 // checked before load, and the per-tracepoint probe choices with their attach cookies.
-import { compileOneLiner, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
+import { compileOneLiner, stackEntries, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
 import { adhocRefused, costRefused } from "../oneliner/errors";
 import { Tracefs } from "../tracepoint/tracefs";
 import { checkAgainstBtf, loadKernelBtf } from "../tracepoint/btf-check";
@@ -133,11 +133,22 @@ export function oneLinerParams(c: CompiledOneLiner): Record<string, string> {
   return c.target.kind === "usdt" ? { binary: c.target.binary } : { binary: c.target.binary, symbol: c.target.symbol };
 }
 
+/** This run's map sizes over the manifest's: the stack map holds what the one-liner's stack keys need. */
+export function oneLinerMapEntries(c: CompiledOneLiner, manifest: Manifest): Record<string, number> {
+  return { stacks: stackEntries(c, manifest.maps?.agg?.max_entries ?? 4096) };
+}
+
+/** interval:s:N { exit(); } is -d N; with both, the sooner ends the session (endedBy names the interval when it does). */
+export function oneLinerDuration(c: CompiledOneLiner, durationMs: number | undefined): { durationMs: number | undefined; endedBy?: string } {
+  if (c.exitAfterMs === undefined || (durationMs !== undefined && durationMs <= c.exitAfterMs)) return { durationMs };
+  return { durationMs: c.exitAfterMs, endedBy: `interval:s:${c.exitAfterMs / 1000} { exit(); }` };
+}
+
 export function describeCost(c: WorstCaseCost): string {
   return `worst case: ${c.bytes_per_event} bytes/event to user space (${c.bytes_read_per_event} read in the kernel), maps ${formatBudget("max_memory", c.map_memory)}, rate cap ${formatBudget("max_rate", c.rate_cap)}`;
 }
 
-/** One probe choice per tracepoint, all on the one generic program, told apart by cookie. */
+/** One probe choice per tracepoint, all on the one generic program, told apart by cookie (none for profile:). */
 export function oneLinerChoices(c: CompiledOneLiner, template: ProbeChoice): { choices: ProbeChoice[]; cookies: Map<string, number> } {
   const cookies = new Map<string, number>();
   if (c.target) {

@@ -38,7 +38,8 @@ import { reducedProfile, type ReducedProfile } from "../session/reduced-profile"
 import { checkModeFlags, type OutputFormat } from "./mode-flags";
 import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
-import { checkedCost, compileForHost, describeCost, oneLinerChoices, oneLinerParams } from "./oneliner";
+import { checkedCost, compileForHost, describeCost, oneLinerChoices, oneLinerDuration, oneLinerMapEntries, oneLinerParams } from "./oneliner";
+import { attachCpuClock } from "../session/attach-helpers";
 import { rodataOf, type CompiledOneLiner } from "../oneliner/compile";
 import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
 import { oneLinerMetricsPlan } from "../output/oneliner-metrics";
@@ -208,13 +209,16 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     }, DEFER);
 
     let params, budgets, durationMs: number | undefined, statusMs: number, nice: number;
+    let endedBy: string | undefined;
     try {
       nice = parseNice(req.nice ?? "10");
       checkModeFlags(manifest, { ...req.aggregate, timestamp: req.timestamp, output: req.output });
       if (req.output === "openmetrics" && !req.outputFile) throw usageError("-o openmetrics needs --output-file PATH", "e.g. --output-file /var/lib/prometheus/node-exporter/ebpfctl_runqlat.prom -i 15s (node_exporter's textfile directory)");
+      if (req.output === "openmetrics" && oneliner?.analysed.action.kind === "map" && oneliner.analysed.action.keys.some((k) => k.stack)) throw usageError("-o openmetrics: a stack key (kstack, ustack) is not a metric label", "use -o json, or the table, for stacks");
       params = resolveParameters(manifest, withCgroupId(manifest, { ...req.params, ...(oneliner ? oneLinerParams(oneliner) : {}) }));
       budgets = resolveBudgets(manifest, req.budgets);
       durationMs = req.budgets.durationSeconds !== undefined ? parseDuration(req.budgets.durationSeconds) : undefined;
+      if (oneliner) ({ durationMs, endedBy } = oneLinerDuration(oneliner, durationMs));
       statusMs = req.statusInterval !== undefined ? parseStatusInterval(req.statusInterval) : io.stderrIsTTY && !json ? 1000 : 5000;
     } catch (e) {
       return refuse(e);
@@ -259,7 +263,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       .filter((p) => p.chosen)
       .map((p) => ({ probe: manifest.probes.find((x) => x.name === p.name)!, alternative: p.chosen!, index: p.chosenIndex }));
     const { fallbacks, unsupported } = fallbackPlan(manifest, features, selection);
-    const perTracepoint = oneliner && choices[0] ? oneLinerChoices(oneliner, choices[0]) : undefined;
+    const perTracepoint = oneliner && !oneliner.profileHz && choices[0] ? oneLinerChoices(oneliner, choices[0]) : undefined;
     if (perTracepoint) choices = perTracepoint.choices;
     let reduced: ReducedProfile | undefined;
     if (req.profile === "reduced") {
@@ -338,8 +342,10 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
             ...attachHelpers(manifest, params),
             ...(perTracepoint ? { tracepointCookies: perTracepoint.cookies } : {}),
             ...(oneliner?.target?.kind === "usdt" ? { usdtProbe: { provider: oneliner.target.provider, name: oneliner.target.name } } : {}),
+            // profile:hz:N: cpu-clock events on every online CPU at N Hz, as the profile recipe's.
+            ...(oneliner?.profileHz ? { attachPerfEvents: (prog: Parameters<typeof attachCpuClock>[0]) => attachCpuClock(prog, oneliner.profileHz!) } : {}),
           },
-          ...(oneliner ? { rodataBytes: rodataOf(oneliner) } : {}),
+          ...(oneliner ? { rodataBytes: rodataOf(oneliner), mapEntries: oneLinerMapEntries(oneliner, manifest) } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
           // Unknown counts as present: the verifier then decides, as for everything else.
@@ -433,13 +439,14 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       events: a.delivered,
       drops: a.dropped_rate + a.dropped_ringbuf + a.dropped_output_budget + a.dropped_reader_closed + a.dropped_write_error,
       duration_ms: a.duration_ms,
+      ...(endedBy && result.reason === "completed" ? { ended_by: endedBy } : {}),
       accounting: a,
       ...(result.breach ? { breach: result.breach } : {}),
     });
     if (result.error) life.error(asEbpfctlError(result.error));
     // Who engaged the kill switch and why, not only "ended: kill-switch".
     if (result.reason === "kill-switch" && externalStop.detail) life.warn("kill_switch", `stopped by the host kill switch: ${externalStop.detail}`, { detail: externalStop.detail });
-    life.summary(manifest.name, result);
+    life.summary(manifest.name, result, endedBy && result.reason === "completed" ? endedBy : undefined);
     if (result.error) throw result.error;
     return result.exitCode;
   } finally {

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "../../src/oneliner/parser";
-import { compileOneLiner } from "../../src/oneliner/compile";
+import { compileOneLiner, stackEntries, stackMapMemory, worstCaseCost } from "../../src/oneliner/compile";
 import { postfix } from "../../src/oneliner/codegen";
 import { formatSpecs, type CompileEnv } from "../../src/oneliner/analyse";
 import { GTP, OPERAND, PRED, PROBE, VALUE, KEY_SIZE, EVENT_SIZE } from "../../src/oneliner/layout";
@@ -42,16 +42,31 @@ describe("parser", () => {
   test.each([
     ["kprobe:do_sys_open { @ = count(); }", /"kprobe" is not supported/, /use a tracepoint/],
     ["kr:vfs_read { @ = count(); }", /"kretprobe" is not supported/, /tracepoint/],
-    ["profile:hz:99 { @[kstack] = count(); }", /"profile" is not supported/, /profile recipe/],
+    ["profile:ms:10 { @[kstack] = count(); }", /"profile:ms:10" is not supported/, /profile:hz:100/],
+    ["profile:s:1 { @ = count(); }", /"profile:s:1"/, /profile:hz:1\b/],
+    ["profile:hz:5000 { @ = count(); }", /over 1000 Hz/, /profile:hz:1000/],
+    ["hardware:cycles:1000000 { @ = count(); }", /"hardware" is not supported/, /profile:hz:99/],
+    ["software:cpu-clock:1000000 { @ = count(); }", /"software" is not supported/, /profile:hz:99/],
+    ["profile:hz:99, tracepoint:a:b { @ = count(); }", /with other probes/, /its own one-liner/],
+    ["profile:hz:99 { @ = count(); } interval:ms:500 { exit(); }", /"interval:ms:500"/, /interval:s:1\b/],
+    ["profile:hz:99 { @ = count(); } interval:s:1 { print(@); }", /anything but exit\(\)/, /-i\/--interval/],
+    ["profile:hz:99 { @ = count(); } interval:s:1 { clear(@); exit(); }", /anything but exit\(\)/, /-i\/--interval/],
+    ["profile:hz:99 { @ = count(); } interval:s:1 /pid == 1/ { exit(); }", /anything but exit\(\)/, /-i\/--interval/],
+    ["profile:hz:99 { @ = count(); } interval:s:1 { exit(); } interval:s:2 { exit(); }", /a second interval probe/, /one interval/],
+    ["profile:hz:99, interval:s:1 { @ = count(); }", /interval:s:1 in a list of probes/, /its own block/],
+    ["profile:hz:99 { @[kstack(perf)] = count(); }", /kstack\(\) with arguments/, /write kstack/],
+    ["profile:hz:99 /kstack == 1/ { @ = count(); }", /kstack in a comparison/, /map keys/],
+    ["profile:hz:99 { @ = sum(ustack); }", /ustack in sum\(\)/, /map keys/],
+    ["profile:hz:99 { printf(\"%d\\n\", pid); }", /printf in profile:hz:99/, /aggregate in the kernel/],
     ["BEGIN { printf(\"hi\"); }", /"BEGIN" is not supported/, /header/],
     ["tracepoint:a:b { $x = 1; }", /scratch variable \$x/, /variables/],
     ["tracepoint:a:b { if (pid > 1) { @ = count(); } }", /"if" is not supported/, /predicate/],
     ["tracepoint:a:b { @ = stats(args.ret); }", /"stats" is not supported/, /count\(\), sum\(\) or avg\(\)/],
-    ["tracepoint:a:b { @[kstack] = count(); }", /kstack/, /profile recipe/],
+    ["tracepoint:a:b { @[comm] = count(); } tracepoint:c:d { @ = count(); }", /a second probe block/, /several probes before one block/],
     ["tracepoint:a:b /args.ret + 1 > 0/ { @ = count(); }", /the operator "\+"/, /arithmetic/],
     ["tracepoint:a:b { @++; }", /"@\+\+"/, /count\(\)/],
     ["tracepoint:a:b { @ = count(); } tracepoint:c:d { @ = count(); }", /a second probe block/, /several probes before one block/],
-    ["tracepoint:a:b { @ = count(); exit(); }", /"exit" is not supported/, /-d SECONDS/],
+    ["tracepoint:a:b { @ = count(); exit(); }", /"exit" is not supported/, /interval:s:N \{ exit\(\); \}.*-d SECONDS/],
     ["tracepoint:a:b { system(\"rm -rf /\"); }", /"system" is not supported/, /never offered/],
   ])("%s → names the construct and the nearest form", (src, msg, hint) => {
     try {
@@ -70,9 +85,20 @@ describe("parser", () => {
     ["tracepoint:a { @ = count(); }", /expected tracepoint:CATEGORY:EVENT/],
     ["tracepoint:a:b { printf(\"x); }", /unterminated string/],
     ["tracepoint:a:b { }", /the block is empty/],
+    ["interval:s:1 { exit(); }", /an interval probe alone traces nothing/],
+    ["profile:hz:0 { @ = count(); }", /whole number of Hz/],
+    ["profile:hz { @ = count(); }", /expected profile:hz:N/],
     ['tracepoint:a:b /comm == "a\\q"/ { @ = count(); }', /unknown escape/],
   ])("%s → a syntax error with its column", (src, msg) => {
     expect(() => parse(src)).toThrow(msg);
+  });
+  test("profile:hz:N with a predicate, stack keys, and interval:s:N { exit(); } before or after", () => {
+    const p = parse("profile:hz:49 /pid == 1234/ { @[ustack, comm] = count(); } interval:s:5 { exit(); }");
+    expect(p.probes).toEqual([{ provider: "profile", hz: 49, text: "profile:hz:49", col: 1 }]);
+    expect(p.exitAfter).toMatchObject({ seconds: 5, text: "interval:s:5" });
+    expect(p.statements[0]).toMatchObject({ keys: [{ kind: "builtin", name: "ustack" }, { kind: "builtin", name: "comm" }] });
+    expect(parse("i:s:2 { exit() } tracepoint:a:b { @[kstack] = count() }").exitAfter?.seconds).toBe(2);
+    expect(parse("tracepoint:a:b { @ = count(); }").exitAfter).toBeUndefined();
   });
   test("nesting is bounded", () => {
     expect(() => parse(`tracepoint:a:b /${"(".repeat(100)}pid${")".repeat(100)}/ { @ = count(); }`)).toThrow(/nested deeper than 32/);
@@ -140,10 +166,44 @@ describe("analysers and codegen (this kernel's tracefs)", () => {
   ])("%s is refused", (src, msg) => {
     expect(() => compileOneLiner(src, env())).toThrow(msg);
   });
+  test("profile:hz:N: the generic-profile recipe, one table entry at index 0, stack keys as sources 10 and 11", () => {
+    const c = compileOneLiner("profile:hz:99 /pid == 42/ { @[kstack, ustack] = count(); } interval:s:3 { exit(); }", env());
+    expect(c.recipe).toBe("generic-profile");
+    expect(c.profileHz).toBe(99);
+    expect(c.exitAfterMs).toBe(3000);
+    expect(c.tracepoints).toEqual([]);
+    const dv = new DataView(c.table.buffer);
+    expect(dv.getUint32(PROBE.enabled, true)).toBe(1);
+    expect(dv.getUint32(PROBE.nkeys, true)).toBe(2);
+    expect(dv.getUint8(PROBE.keys + OPERAND.src)).toBe(10);
+    expect(dv.getUint8(PROBE.keys + OPERAND.size + OPERAND.src)).toBe(11);
+    expect(dv.getUint8(PROBE.preds + PRED.lhs + OPERAND.src)).toBe(2); // pid
+    expect(c.table.length).toBe(PROBE.size); // generic_pe's table is its one entry
+    expect(c.tables).toMatchObject({ exit_after_s: 3, probes: [{ index: 0, probe: "profile:hz:99" }] });
+    expect(() => compileOneLiner("profile:hz:99 { @[args.ret] = count(); }", env())).toThrow(/profile:hz:99 has no fields/);
+    expect(() => compileOneLiner("profile:hz:99 { @[kstack, kstack] = count(); }", env())).toThrow(/kstack twice/);
+  });
+  test("the stack map is sized by the stack keys and counted in the worst-case cost", () => {
+    const none = compileOneLiner("profile:hz:99 { @[comm] = count(); }", env());
+    const one = compileOneLiner("profile:hz:99 { @[kstack] = count(); }", env());
+    const two = compileOneLiner("profile:hz:99 { @[kstack, ustack] = count(); }", env());
+    expect([none, one, two].map((c) => stackEntries(c, 4096))).toEqual([1, 4096, 8192]);
+    const cost = (c: typeof one) => worstCaseCost(c, 1000, 2, 4096).map_memory;
+    expect(cost(one) - cost(none)).toBe(stackMapMemory(4096) - stackMapMemory(1));
+    expect(stackMapMemory(4096)).toBe(4096 * (16 + 8 * 127) + 8 * 4096);
+    expect(cost(two) - cost(one)).toBe(stackMapMemory(8192) - stackMapMemory(4096));
+  });
+  withTracefs("kstack and ustack as keys of a tracepoint one-liner", () => {
+    const c = compileOneLiner("tracepoint:sched:sched_switch { @[comm, kstack] = count(); }", env());
+    expect(c.recipe).toBe("generic-tracepoint");
+    expect(new DataView(c.table.buffer).getUint8(PROBE.keys + OPERAND.size + OPERAND.src)).toBe(10);
+  });
   withTracefs("the host policy: categories and string fields", () => {
     expect(() => compileOneLiner("tracepoint:sched:sched_switch { @ = count(); }", env({ tracepoint_categories: ["sys*"] }))).toThrow(/allows one-liners on tracepoint categories sys\*, not sched/);
     expect(() => compileOneLiner('tracepoint:syscalls:sys_enter_write { printf("%s\\n", str(args.buf)); }', env({ deny_string_fields: ["syscalls:sys_enter_write:buf"] }))).toThrow();
     expect(compileOneLiner("tracepoint:syscalls:sys_enter_write { @ = sum(args.count); }", env({ tracepoint_categories: ["syscalls"], deny_string_fields: ["syscalls:*:buf"] })).recipe).toBe("generic-tracepoint");
+    expect(() => compileOneLiner("profile:hz:99 { @[kstack] = count(); }", env({ profile: false }))).toThrow(/turns sampling one-liners off \(adhoc: profile: false\)/);
+    expect(compileOneLiner("profile:hz:99 { @[kstack] = count(); }", env({ profile: true, tracepoint_categories: ["syscalls"] })).recipe).toBe("generic-profile");
   });
 });
 
@@ -154,26 +214,29 @@ describe("printf formatting", () => {
   });
 });
 
-describe("the table layout is the generic program's own", () => {
-  const obj = join(import.meta.dir, "../../build/bpf/generic_tp.bpf.o");
-  test.skipIf(!existsSync(obj))("gtp_probe, gtp_pred, gtp_operand, gtp_key, gtp_value, gtp_event offsets and sizes from BTF", () => {
-    using o = BpfObject.openMemory(new Uint8Array(readFileSync(obj)), "generic_tp");
-    const btf = o.btf();
-    const off = (s: string) => Object.fromEntries(btf.layout(s).map((m) => [m.name, m.offset]));
-    const size = (s: string) => btf.layout(s).reduce((n, m) => Math.max(n, m.offset + m.size), 0);
-    expect(off("gtp_operand")).toEqual({ src: OPERAND.src, read: OPERAND.read, size: OPERAND.fsize, is_signed: OPERAND.is_signed, offset: OPERAND.offset, is_str: OPERAND.is_str });
-    expect(size("gtp_operand")).toBe(OPERAND.size);
-    expect(off("gtp_pred")).toMatchObject({ lhs: PRED.lhs, op: PRED.op, value: PRED.value, str: PRED.str });
-    expect(size("gtp_pred")).toBe(PRED.size);
-    const p = off("gtp_probe");
-    for (const k of ["enabled", "action", "npreds", "nkeys", "nargs", "ops", "preds", "keys", "value", "args", "lhist_min", "lhist_max", "lhist_step"] as const) expect(p[k]).toBe(PROBE[k]);
-    expect(size("gtp_probe")).toBe(PROBE.size);
-    expect(size("gtp_key")).toBe(KEY_SIZE);
-    expect(off("gtp_value")).toEqual({ count: VALUE.count, sum: VALUE.sum, min: VALUE.min, max: VALUE.max, slots: VALUE.slots });
-    expect(size("gtp_value")).toBe(VALUE.size);
-    expect(size("gtp_event")).toBe(EVENT_SIZE);
-    expect(o.btf().sectionVariables(".rodata").get("gtp_cfg")?.size).toBe(GTP.MAX_PROBES * PROBE.size);
-  });
+describe("the table layout is the generic programs' own", () => {
+  for (const name of ["generic_tp", "generic_pe"]) {
+    const obj = join(import.meta.dir, `../../build/bpf/${name}.bpf.o`);
+    test.skipIf(!existsSync(obj))(`${name}: gtp_probe, gtp_pred, gtp_operand, gtp_key, gtp_value, gtp_event offsets and sizes from BTF; the stack map's frames`, () => {
+      using o = BpfObject.openMemory(new Uint8Array(readFileSync(obj)), name);
+      const btf = o.btf();
+      const off = (s: string) => Object.fromEntries(btf.layout(s).map((m) => [m.name, m.offset]));
+      const size = (s: string) => btf.layout(s).reduce((n, m) => Math.max(n, m.offset + m.size), 0);
+      expect(off("gtp_operand")).toEqual({ src: OPERAND.src, read: OPERAND.read, size: OPERAND.fsize, is_signed: OPERAND.is_signed, offset: OPERAND.offset, is_str: OPERAND.is_str });
+      expect(size("gtp_operand")).toBe(OPERAND.size);
+      expect(off("gtp_pred")).toMatchObject({ lhs: PRED.lhs, op: PRED.op, value: PRED.value, str: PRED.str });
+      expect(size("gtp_pred")).toBe(PRED.size);
+      const p = off("gtp_probe");
+      for (const k of ["enabled", "action", "npreds", "nkeys", "nargs", "ops", "preds", "keys", "value", "args", "lhist_min", "lhist_max", "lhist_step"] as const) expect(p[k]).toBe(PROBE[k]);
+      expect(size("gtp_probe")).toBe(PROBE.size);
+      expect(size("gtp_key")).toBe(KEY_SIZE);
+      expect(off("gtp_value")).toEqual({ count: VALUE.count, sum: VALUE.sum, min: VALUE.min, max: VALUE.max, slots: VALUE.slots });
+      expect(size("gtp_value")).toBe(VALUE.size);
+      expect(size("gtp_event")).toBe(EVENT_SIZE);
+      expect(o.btf().sectionVariables(".rodata").get("gtp_cfg")?.size).toBe((name === "generic_tp" ? GTP.MAX_PROBES : 1) * PROBE.size);
+      expect(o.map("stacks").valueSize).toBe(8 * GTP.STACK_DEPTH);
+    });
+  }
 });
 
 // uprobe/uretprobe/usdt one-liners: the real checks (realpath, ownership, ELF symbols, SDT notes)

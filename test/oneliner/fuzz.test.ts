@@ -51,11 +51,14 @@ const VALID = [
   `${UP} /arg0 > 1/ { @[str(arg1)] = sum(arg0); }`,
   `${URET} /comm == "uprobe_target"/ { @ = hist(retval); }`,
   `${USDT} { printf("%d %s\\n", arg0, str(arg1)); }`,
+  "profile:hz:99 { @[kstack] = count(); }",
+  "profile:hz:49 /pid == 1234/ { @[ustack, comm] = count(); } interval:s:5 { exit(); }",
+  "tracepoint:sched:sched_switch { @[kstack] = count(); } interval:s:5 { exit(); }",
 ];
 
 const PIECES = {
-  probe: ["tracepoint:syscalls:sys_enter_getppid", "tracepoint:syscalls:sys_exit_read", "tracepoint:sched:sched_process_exec", "tracepoint:sched:sched_proc*", "t:raw_syscalls:sys_enter", "tracepoint:nope:nope", "kprobe:vfs_read", "uprobe:/bin/sh:main", UP, URET, USDT, `usdt:${TARGET}:tick`, `uprobe:${TARGET}:nope`, `usdt:${TARGET}:x:nope`, "uprobe:/no/such:f", "uprobe:rel:f", "ur:/a:b:c", "profile:hz:99", "interval:s:1", "BEGIN", "tracepoint:a", "tracepoint:*:*", "tracepoint:sys$:x"],
-  operand: ["comm", "pid", "tid", "uid", "cgroup", "probe", "args.ret", "args.filename", "str(args.filename)", "args->ret", "args.nope", "kstack", "retval", "arg0", "arg5", "arg6", "str(arg1)", "str(arg9)", "$x", "@y", "nsecs", "str(comm)", "str(pid)", "curtask"],
+  probe: ["tracepoint:syscalls:sys_enter_getppid", "tracepoint:syscalls:sys_exit_read", "tracepoint:sched:sched_process_exec", "tracepoint:sched:sched_proc*", "t:raw_syscalls:sys_enter", "tracepoint:nope:nope", "kprobe:vfs_read", "uprobe:/bin/sh:main", UP, URET, USDT, `usdt:${TARGET}:tick`, `uprobe:${TARGET}:nope`, `usdt:${TARGET}:x:nope`, "uprobe:/no/such:f", "uprobe:rel:f", "ur:/a:b:c", "profile:hz:99", "profile:ms:10", "profile:hz:0", "p:hz:5000", "interval:s:1", "interval:ms:100", "hardware:cycles:100", "BEGIN", "tracepoint:a", "tracepoint:*:*", "tracepoint:sys$:x"],
+  operand: ["comm", "pid", "tid", "uid", "cgroup", "probe", "args.ret", "args.filename", "str(args.filename)", "args->ret", "args.nope", "kstack", "ustack", "kstack(perf)", "retval", "arg0", "arg5", "arg6", "str(arg1)", "str(arg9)", "$x", "@y", "nsecs", "str(comm)", "str(pid)", "curtask"],
   cmp: ["==", "!=", "<", "<=", ">", ">=", "+", "=", "&", "?"],
   konst: ["0", "1", "-1", "0x10", "18446744073709551615", "99999999999999999999", '"bash"', '"a\\"b"', '""', '"' + "x".repeat(70) + '"'],
   fn: ["count()", "sum(args.ret)", "min(pid)", "max(args.ret)", "avg(tid)", "hist(args.ret)", "lhist(args.ret, 0, 100, 10)", "lhist(args.ret, 0, 10000, 1)", "stats(pid)", "count(pid)", "hist()", "sum(comm)", "str(comm)", "1"],
@@ -86,12 +89,22 @@ function generated(r: () => number): string {
     stmt = `@${r() < 0.5 ? "" : "m"}${keys.length ? `[${keys.join(", ")}]` : ""} = ${pick(r, PIECES.fn)}`;
   }
   let prog = `${probes}${predicate} { ${stmt}; }`;
+  if (r() < 0.2) prog += ` ${pick(r, ["interval:s:1 { exit(); }", "interval:s:2 { exit() }", "interval:s:1 { print(@); }", "interval:ms:5 { exit(); }", "i:s:3 { exit(); } interval:s:1 { exit(); }"])}`;
   if (r() < 0.2) prog += ` ${pick(r, PIECES.junk)}`;
   return prog;
 }
 
 /** Programs made only of valid pieces: they must compile. */
 function validGenerated(r: () => number): string {
+  if (r() < 0.25) {
+    // Sampling: builtins and stack keys only (no fields), maps only, an optional interval exit.
+    const leaf = () => `${pick(r, ["pid", "tid", "uid", "cgroup"])} ${pick(r, ["==", "!=", "<", ">="])} ${pick(r, ["0", "1", "4096"])}`;
+    const keys = Array.from({ length: Math.floor(r() * 3) }, () => pick(r, ["comm", "pid", "tid", "uid", "cgroup", "probe", "kstack", "ustack"]));
+    if (keys.length === 2 && keys[0] === keys[1] && keys[0]!.endsWith("stack")) keys.pop();
+    const pred = r() < 0.5 ? ` /${leaf()}${r() < 0.5 ? ` && ${leaf()}` : ""}/` : "";
+    const exit = r() < 0.4 ? ` interval:s:${1 + Math.floor(r() * 9)} { exit(); }` : "";
+    return `profile:hz:${1 + Math.floor(r() * 999)}${pred} { @${keys.length ? `[${keys.join(", ")}]` : ""} = ${pick(r, ["count()", "sum(pid)", "max(tid)", "hist(pid)"])}; }${exit}`;
+  }
   const probe = pick(r, ["tracepoint:syscalls:sys_exit_read", "tracepoint:syscalls:sys_exit_write", "tracepoint:syscalls:sys_exit_getppid", ...(existsSync(TARGET) ? [UP, URET, USDT] : [])]);
   // The integer each provider offers besides the builtins: a field, an argument, the return value.
   const value = probe === UP || probe === USDT ? pick(r, ["arg0", "arg1", "arg5"]) : probe === URET ? "retval" : pick(r, ["args.ret", "args->ret"]);
@@ -99,7 +112,8 @@ function validGenerated(r: () => number): string {
   const n = Math.floor(r() * 5);
   let pred = n ? leaf() : "";
   for (let i = 1; i < n; i++) pred = r() < 0.3 ? `!(${pred}) ${pick(r, ["&&", "||"])} ${leaf()}` : `${pred} ${pick(r, ["&&", "||"])} ${leaf()}`;
-  const keys = Array.from({ length: Math.floor(r() * 3) }, () => pick(r, ["comm", "pid", "tid", "uid", "cgroup", "probe", value, ...(probe === UP || probe === USDT ? ["str(arg1)"] : [])]));
+  const keys = Array.from({ length: Math.floor(r() * 3) }, () => pick(r, ["comm", "pid", "tid", "uid", "cgroup", "probe", value, ...(probe === UP || probe === USDT ? ["str(arg1)"] : []), ...(probe.startsWith("tracepoint:") ? ["kstack"] : [])]));
+  if (keys.length === 2 && keys[0] === "kstack" && keys[1] === "kstack") keys.pop();
   const stmt = r() < 0.2 ? `printf("%s %d\\n", comm, ${value})` : `@${keys.length ? `[${keys.join(", ")}]` : ""} = ${pick(r, ["count()", `sum(${value})`, `min(${value})`, "max(pid)", `avg(${value})`, `hist(${value})`, `lhist(${value}, 0, 640, 10)`])}`;
   return `${probe}${pred ? ` /${pred}/` : ""} { ${stmt}; }`;
 }

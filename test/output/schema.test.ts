@@ -4,10 +4,11 @@
 // ajv against the schema of its kind, carries kind, recipe, session and schema_version, and has
 // no padding field. The workload makes each stream recipe see at least one event of its own.
 import { describe, expect, test } from "bun:test";
-import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import Ajv2020 from "ajv/dist/2020";
-import { recipeTest, traceDuring, useFixtures, ROOT, BUN } from "../trace/trace-helpers";
+import { recipeTest, run, traceDuring, useFixtures, ROOT, BUN } from "../trace/trace-helpers";
 
 useFixtures();
 
@@ -57,7 +58,8 @@ function validate(recipe: string, line: string, stream: "stdout" | "stderr"): st
   return undefined;
 }
 
-const RECIPES = readdirSync(join(ROOT, "recipes")).filter((f) => f.endsWith(".yaml")).map((f) => f.replace(/\.yaml$/, "")).sort();
+// The generic (one-liner) recipes run from a one-liner (below), not by name: a uprobe one needs its binary.
+const RECIPES = readdirSync(join(ROOT, "recipes")).filter((f) => f.endsWith(".yaml") && !f.startsWith("generic-")).map((f) => f.replace(/\.yaml$/, "")).sort();
 
 describe("every recipe's -o json output validates against docs/schema", () => {
   for (const recipe of RECIPES) {
@@ -77,18 +79,34 @@ describe("every recipe's -o json output validates against docs/schema", () => {
 });
 
 describe("one-liners' -o json output validates against docs/schema", () => {
+  const TARGET = join(ROOT, "build/fixtures/uprobe_target");
   const ONE_LINERS: [string, string][] = [
-    ["a count by comm", 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'],
-    ["a histogram", "tracepoint:syscalls:sys_exit_read /args.ret >= 0/ { @bytes = hist(args.ret); }"],
-    ["a printf", 'tracepoint:syscalls:sys_enter_openat { printf("%s %d %s\\n", comm, pid, str(args.filename)); }'],
+    ["generic-tracepoint: a count by comm", 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'],
+    ["generic-tracepoint: a histogram", "tracepoint:syscalls:sys_exit_read /args.ret >= 0/ { @bytes = hist(args.ret); }"],
+    ["generic-tracepoint-events: a printf", 'tracepoint:syscalls:sys_enter_openat { printf("%s %d %s\\n", comm, pid, str(args.filename)); }'],
+    ["generic-tracepoint: kernel stacks", "tracepoint:syscalls:sys_enter_openat { @[kstack] = count(); }"],
+    ["generic-profile: user stacks and comm", "profile:hz:99 { @[ustack, comm] = count(); }"],
+    ["generic-uprobe: a count by an argument", `uprobe:${TARGET}:ebpfctl_up_target { @[arg0] = count(); }`],
+    ["generic-uprobe-events: a printf", `uretprobe:${TARGET}:ebpfctl_up_target { printf("%s %d\\n", comm, retval); }`],
+    ["generic-usdt: a count by a string argument", `usdt:${TARGET}:ebpfctl_fixture:tick { @[str(arg1)] = count(); }`],
+    ["generic-usdt-events: a printf", `usdt:${TARGET}:ebpfctl_fixture:tick { printf("%d %s\\n", arg0, str(arg1)); }`],
   ];
+  // The fixture is outside the default uprobe_binaries (system paths): a policy that allows it.
+  const config = mkdtempSync(join(tmpdir(), "ebpfctl-schema-policy-"));
+  chmodSync(config, 0o755);
+  writeFileSync(join(config, "policy.yaml"), `adhoc:\n  uprobe_binaries: ["${dirname(TARGET)}/*"]\n`, { mode: 0o644 });
+  const work = async () => {
+    await workload();
+    await run([TARGET, "7:2", "8:1"]);
+  };
   for (const [what, prog] of ONE_LINERS) {
     recipeTest(what, async () => {
-      const r = await traceDuring(["-e", prog], workload, { settleMs: 300 });
+      const r = await traceDuring(["-e", prog], work, { settleMs: 300, env: { EBPFCTL_CONFIG_DIR: config } });
       expect(r.code).toBe(0);
       const out = r.stdout.split("\n").filter(Boolean);
       const err = r.stderr.split("\n").filter(Boolean);
       const recipe = JSON.parse(err.at(-1)!).recipe as string;
+      expect(recipe).toBe(what.split(":")[0]!);
       const problems = [...out.map((l) => validate(recipe, l, "stdout")), ...err.map((l) => validate(recipe, l, "stderr"))].filter(Boolean);
       expect(problems).toEqual([]);
       expect(out.length).toBeGreaterThan(0);

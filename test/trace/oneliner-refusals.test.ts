@@ -46,6 +46,10 @@ describe("one-liner refusals", () => {
     ["uprobe: a binary outside the default uprobe_binaries (system paths)", ["-e", `uprobe:${TARGET}:ebpfctl_up_target { @ = count(); }`], 10, /the host policy allows uprobe\/usdt one-liners on \/usr\/bin\/\*, .*, not .*uprobe_target \[EBPFCTL-E1113\]/],
     ["usdt: a binary outside the policy's uprobe_binaries", ["-e", `usdt:${TARGET}:tick { @ = count(); }`], 10, /allows uprobe\/usdt one-liners on \/usr\/lib\/\*\*, not .*uprobe_target \[EBPFCTL-E1113\]/, 'adhoc:\n  uprobe_binaries: ["/usr/lib/**"]\n'],
     ["a cost over --max-memory, before load", ["-e", "tracepoint:syscalls:sys_enter_read { @[comm] = count(); }", "--max-memory", "1MiB"], 7, /one-liner's maps may take .* over --max-memory 1.0 MiB \[EBPFCTL-E1114\]/],
+    ["sampling turned off by the host policy", ["-e", "profile:hz:99 { @[kstack] = count(); }"], 10, /turns sampling one-liners off \(adhoc: profile: false\): profile:hz:99 \[EBPFCTL-E1113\]/, "adhoc:\n  profile: false\n"],
+    ["an interval probe that does more than exit()", ["-e", "profile:hz:99 { @ = count(); } interval:s:1 { print(@); }"], 2, /an interval probe doing anything but exit\(\) is not supported .*EBPFCTL-E1111/],
+    // Two stack keys: 8192 stack map entries of 127 frames (8.5 MB) push the cost over 8 MiB.
+    ["a stack map over --max-memory, before load", ["-e", "profile:hz:99 { @[kstack, ustack] = count(); }", "--max-memory", "8MiB"], 7, /one-liner's maps may take 1[0-9](\.\d)? MiB, over --max-memory 8.0 MiB \[EBPFCTL-E1114\]/],
   ];
   for (const [name, args, code, message, policy, mask] of cases) {
     kernelTest(`${name}: exit ${code}, one line, nothing loaded`, async () => {

@@ -81,7 +81,7 @@ describe("ebpfctl trace -e: uprobes, uretprobes, USDT", () => {
     }, { env: policyEnv() });
     expect(r.code).toBe(0);
     const events = r.records.filter((x) => x.kind === "oneliner_event");
-    expect(events).toEqual(Array(3).fill({ kind: "oneliner_event", probe: `uprobe:${TARGET}:ebpfctl_up_target`, args: [5, "v5", "uprobe_target"], text: "5 v5 uprobe_target" }));
+    expect(events).toEqual(Array(3).fill({ kind: "oneliner_event", schema_version: 1, recipe: "generic-uprobe-events", session: expect.stringMatching(/^[0-9a-f]{16}$/), probe: `uprobe:${TARGET}:ebpfctl_up_target`, args: [5, "v5", "uprobe_target"], text: "5 v5 uprobe_target" }));
     expectIdentity(r);
   }, 60_000);
 });

@@ -134,10 +134,14 @@ export function expectIdentity(r: TraceResult): void {
 // bpftrace on the same workload (test/trace/oneliner*.test.ts): the same one-liner, its output parsed.
 const BPFTRACE = "/usr/bin/bpftrace";
 
-/** bpftrace running `prog` alongside; stop() ends it (SIGINT) and returns what it printed. */
-export async function startBpftrace(prog: string): Promise<{ stop(): Promise<string> } | undefined> {
+/**
+ * bpftrace running `prog` alongside (undefined where it is not installed); stop() ends it (SIGINT)
+ * and returns what it printed. userSymbols: let it symbolise user stacks (off by default: it
+ * otherwise reads every binary's symbols at start, slowly); settleMs after its "Attaching" line.
+ */
+export async function startBpftrace(prog: string, opts: { userSymbols?: boolean; settleMs?: number } = {}): Promise<{ stop(): Promise<string> } | undefined> {
   if (!existsSync(BPFTRACE)) return undefined;
-  const p = Bun.spawn([BPFTRACE, "-e", prog], { stdout: "pipe", stderr: "pipe", env: { ...process.env, BPFTRACE_NO_USER_SYMBOLS: "1" } });
+  const p = Bun.spawn([BPFTRACE, "-e", prog], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...(opts.userSymbols ? {} : { BPFTRACE_NO_USER_SYMBOLS: "1" }) } });
   const reader = p.stdout.getReader();
   const dec = new TextDecoder();
   let out = "";
@@ -152,7 +156,7 @@ export async function startBpftrace(prog: string): Promise<{ stop(): Promise<str
     throw new Error(`bpftrace did not attach: ${out}${await new Response(p.stderr).text()}`);
   }
   // bpftrace reports "Attaching" just before it attaches: give it a moment.
-  await Bun.sleep(500);
+  await Bun.sleep(opts.settleMs ?? 500);
   return {
     async stop() {
       p.kill("SIGINT");
