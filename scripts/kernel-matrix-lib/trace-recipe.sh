@@ -14,12 +14,23 @@
 # shared host ebpfctl's own post-attach CPU, measured against an emulated CPU 20-50x slower, reads
 # 70-120 %. A longer trace would end in a max_cpu breach that says nothing about the kernel. The
 # CPU budget is raised to the recipes' ceiling (25 %) for the same reason.
+# trace-recipe.sh oneliner-NAME runs one of the one-liners below (ebpfctl trace -e) the same way:
+# the generic programs, with the tables a real one-liner writes, on this guest's kernel.
 r=$1
 D=${TRACE_DURATION:-1800ms}
 args=""
 case "$r" in
   funclatency) args="--binary /usr/bin/sleepy_function --symbol ebpfctl_sleepy" ;;
   profile) args="-F 99" ;;
+esac
+prog=""
+case "$r" in
+  oneliner-tracepoint) prog='tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { @[comm] = count(); }' ;;
+  oneliner-two-tracepoints) prog='tracepoint:sched:sched_process_exec,tracepoint:sched:sched_process_exit /comm == "true"/ { @[probe] = count(); }' ;;
+  oneliner-profile) prog='profile:hz:99 { @[comm] = count(); }' ;;
+  oneliner-uprobe) prog='uprobe:/usr/bin/sleepy_function:ebpfctl_sleepy { @ = count(); }' ;;
+  oneliner-usdt) prog='usdt:/usr/bin/uprobe_target:ebpfctl_fixture:tick { @[str(arg1)] = count(); }' ;;
+  oneliner-*) echo "trace-recipe.sh: no one-liner $r" >&2; exit 2 ;;
 esac
 
 act() {
@@ -40,8 +51,11 @@ act() {
       mkdir -p $g && echo 16M >$g/memory.max && echo 0 >$g/memory.swap.max 2>/dev/null
       sh -c "echo \$\$ >$g/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=48M count=1" >/dev/null 2>&1 ;;
     biolatency) echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/nvme0n1 of=/dev/null bs=4k count=256 2>/dev/null ;;
-    funclatency) sleepy_function 20 5 >/dev/null ;;
-    profile) i=0; while [ $i -lt 30000 ]; do i=$((i + 1)); done ;;
+    funclatency | oneliner-uprobe) sleepy_function 20 5 >/dev/null ;;
+    profile | oneliner-profile) i=0; while [ $i -lt 30000 ]; do i=$((i + 1)); done ;;
+    oneliner-tracepoint) cat /etc/hostname >/dev/null ;;
+    oneliner-two-tracepoints) /bin/true ;;
+    oneliner-usdt) uprobe_target 7:2 8:1 >/dev/null ;;
     runqlat) for i in 1 2 3 4 5; do sleep 0.05; done ;;
     syscount) cat /etc/hostname /etc/passwd >/dev/null ;;
   esac
@@ -52,8 +66,12 @@ act() {
 # 6.12 (CI, 2026-12-02), over the 25 the other recipes allow at most.
 cpu=25
 case $r in execsnoop | opensnoop) cpu=50 ;; esac
-# shellcheck disable=SC2086 # $args is a list of words
-ebpfctl trace "$r" --output json -d "$D" --max-cpu $cpu $args 2>/tmp/trace-$r.err &
+if [ -n "$prog" ]; then
+  ebpfctl trace -e "$prog" --output json -d "$D" --max-cpu $cpu 2>/tmp/trace-$r.err &
+else
+  # shellcheck disable=SC2086 # $args is a list of words
+  ebpfctl trace "$r" --output json -d "$D" --max-cpu $cpu $args 2>/tmp/trace-$r.err &
+fi
 p=$!
 i=0
 until grep -q '"kind":"attached"' /tmp/trace-$r.err || ! kill -0 $p 2>/dev/null || [ $i -ge 900 ]; do sleep 0.1; i=$((i + 1)); done

@@ -22,3 +22,10 @@ export const noAttachCookie = (n: number) =>
     ExitCode.UNSUPPORTED,
     "name one tracepoint per one-liner on this kernel (run one ebpfctl per tracepoint)",
   );
+export const usdtNeedsCookie = (binary: string) =>
+  new EbpfctlError(
+    "EBPFCTL-E1116",
+    `${oneLine(binary)} is position-independent, and libbpf attaches USDT probes in such a file for every process only with the attach cookie (bpf_get_attach_cookie, Linux 5.15+), which this kernel lacks`,
+    ExitCode.UNSUPPORTED,
+    "on this kernel, trace it with a uprobe on the function the probe sits in (uprobe:PATH:FUNC)",
+  );

@@ -2,6 +2,7 @@
 // each naming a provider, a probe and its argument specs. ebpfctl reads them to refuse a one-liner
 // on a probe the binary lacks before anything loads; libbpf reads them again to attach.
 import { ElfError, ElfFile } from "./elf-symbols";
+import { closeSync, constants, openSync, readSync } from "node:fs";
 
 const NT_STAPSDT = 3;
 
@@ -50,4 +51,19 @@ export function usdtProvider(path: string, provider: string | undefined, name: s
   if (providers.length > 1) throw new ElfError(`${path}: USDT probe "${name}" is in providers ${providers.join(", ")}: name one (usdt:${path}:PROVIDER:${name})`);
   const have = [...new Set(notes.map((n) => `${n.provider}:${n.name}`))];
   throw new ElfError(`${path}: no USDT probe ${provider !== undefined ? `${provider}:` : ""}${name} in .note.stapsdt (${have.length ? `it has ${have.slice(0, 8).join(", ")}${have.length > 8 ? ", …" : ""}` : "it has none"})`);
+}
+
+/** ELF type ET_DYN (a PIE executable or a shared library): libbpf then attaches USDT probes per file offset, which needs the attach cookie without a pid. */
+export function isPositionIndependent(path: string): boolean {
+  const head = Buffer.alloc(18);
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (readSync(fd, head, 0, 18, 0) !== 18 || head.readUInt32BE(0) !== 0x7f454c46) return false;
+    return head.readUInt16LE(16) === 3; // e_type: ET_DYN
+  } catch {
+    return false;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
 }

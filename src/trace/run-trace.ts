@@ -27,7 +27,8 @@ import { aggregatePlan, type AggregateOptions } from "../output/aggregate";
 import { attachHelpers } from "../session/attach-helpers";
 import type { VerifiedRecipe } from "../recipe/verified";
 import { cannotDropEveryThread, killSwitchEngaged, notRoot, usageError } from "../errors";
-import { noAttachCookie } from "../oneliner/errors";
+import { noAttachCookie, usdtNeedsCookie } from "../oneliner/errors";
+import { isPositionIndependent } from "../symbols/usdt-notes";
 import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "../host/kill-switch";
 import { SessionRegistration } from "../host/registry";
 import { releaseHostBudget, reserveHostBudget } from "../host/host-budget";
@@ -249,11 +250,16 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     if (!canDropOnEveryThread()) return refuse(cannotDropEveryThread());
     // Only what this recipe's alternatives need: a first run after boot probes those, not everything.
     const features = kernelFeatures({ facts, only: [...featuresNeeded(manifest), "atomic_fetch", ...(oneliner ? ["bpf_get_attach_cookie"] : [])] });
-    if (oneliner && oneliner.tracepoints.length > 1 && features.features.bpf_get_attach_cookie?.status === "no") return refuse(noAttachCookie(oneliner.tracepoints.length));
+    if (oneliner && features.features.bpf_get_attach_cookie?.status === "no") {
+      if (oneliner.tracepoints.length > 1) return refuse(noAttachCookie(oneliner.tracepoints.length));
+      if (oneliner.target?.kind === "usdt" && isPositionIndependent(oneliner.target.binary)) return refuse(usdtNeedsCookie(oneliner.target.binary));
+    }
     // What this kernel image's verifier already refused at run time is skipped from the start.
     const outcomes = new VariantOutcomes({ image: kernelImageId(facts), kernel: facts.release, dir: cacheDir() });
     const refusedNow = new Map<string, VariantOutcome>();
-    const refused = (alt: { program: string }) => refusedNow.get(alt.program) ?? outcomes.refusal(recipe.objectSha256, alt.program);
+    // A generic program's verdict depends on its table (one-liner), not only on the object and the
+    // kernel: what another table got is neither remembered nor recalled for it.
+    const refused = (alt: { program: string }) => refusedNow.get(alt.program) ?? (oneliner ? undefined : outcomes.refusal(recipe.objectSha256, alt.program));
     const selection = selectProfile(manifest, features, refused);
     const compat = compatRecord(manifest, facts, features, selection);
     audit.append("compat", compat as unknown as Record<string, unknown>, DEFER);
@@ -373,10 +379,10 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
             const outcome = { status: failure.stage === "load" ? "rejected" : "attach_failed", stage: failure.stage, reason: failure.reason, ...(failure.log ? { log: failure.log } : {}) } as const;
             if (failure.kernelCaused) {
               refusedNow.set(failure.program, { ...outcome, at: new Date().toISOString() });
-              outcomes.remember(recipe.objectSha256, failure.program, outcome);
+              if (!oneliner) outcomes.remember(recipe.objectSha256, failure.program, outcome);
             }
             const revised = compatRecord(manifest, facts, features, selectProfile(manifest, features, refused));
-            audit.append("fallback", { ...failure, next: { program: next.alternative.program, type: next.alternative.type, ...(next.alternative.target ? { target: next.alternative.target } : {}) }, remembered: failure.kernelCaused });
+            audit.append("fallback", { ...failure, next: { program: next.alternative.program, type: next.alternative.type, ...(next.alternative.target ? { target: next.alternative.target } : {}) }, remembered: failure.kernelCaused && !oneliner });
             audit.append("compat", { ...revised, revised: true } as unknown as Record<string, unknown>);
             life.event("fallback", { ...failure, failed: describeFailure(failure), next: `${next.alternative.type}${next.alternative.target ? ` ${next.alternative.target}` : ""} (${next.alternative.program})` });
           },

@@ -85,7 +85,37 @@ const EXPECT: Record<string, (events: Rec[], t: Trace) => void> = {
  * runs on its fallbacks: no fetching atomics (libbpf/fetch-atomics.ts), perf events attached by
  * ioctl (no BPF perf links before 5.15), CAP_BPF kept for bpf() on its own fds (5.10 checks the sysctl for the whole syscall).
  */
-const REFUSED: Record<string, Record<string, 5 | 9>> = { "5.10": {}, "6.1": {}, "6.12": {} };
+const REFUSED: Record<string, Record<string, 5 | 9>> = {
+  // No attach cookie before 5.15: one program cannot serve two tracepoints, and libbpf attaches USDT
+  // probes of a position-independent file for every process only with it. Both refused before load.
+  "5.10": { "oneliner-two-tracepoints": 9, "oneliner-usdt": 9 },
+  "6.1": {},
+  "6.12": {},
+};
+
+/**
+ * The one-liners every guest runs (scripts/kernel-matrix ONE_LINERS, trace-recipe.sh oneliner-NAME)
+ * and what their map must hold after the action trace-recipe.sh made: the generic programs with
+ * a real table, on each kernel. Keys and counts as oneliner_map records give them.
+ */
+const ONE_LINERS: Record<string, { recipe: string; expect: (rows: { key: unknown[]; value: number }[]) => void; refusal?: RegExp }> = {
+  tracepoint: { recipe: "generic-tracepoint", expect: (rows) => expect(rows.find((r) => r.key[0] === "cat")?.value).toBeGreaterThanOrEqual(1) },
+  "two-tracepoints": {
+    recipe: "generic-tracepoint",
+    // /bin/true: one exec, one exit
+    expect: (rows) => expect(Object.fromEntries(rows.map((r) => [r.key[0], r.value]))).toEqual({ "tracepoint:sched:sched_process_exec": 1, "tracepoint:sched:sched_process_exit": 1 }),
+    refusal: /names 2 tracepoints, and this kernel lacks the attach cookie/,
+  },
+  profile: { recipe: "generic-profile", expect: (rows) => expect(rows.reduce((n, r) => n + r.value, 0)).toBeGreaterThan(0) },
+  // sleepy_function 20 5: five calls
+  uprobe: { recipe: "generic-uprobe", expect: (rows) => expect(rows.map((r) => [r.key, r.value])).toEqual([[[], 5]]) },
+  // uprobe_target 7:2 8:1: the probe fires with "v7" twice and "v8" once
+  usdt: {
+    recipe: "generic-usdt",
+    expect: (rows) => expect(Object.fromEntries(rows.map((r) => [String(r.key[0]), r.value]))).toEqual({ v7: 2, v8: 1 }),
+    refusal: /is position-independent, and libbpf attaches USDT probes .* only with the attach cookie/,
+  },
+};
 
 /** The variants each guest's verifier rejects, with the line that says why (verify, in the guest). */
 const REJECTED: Record<string, Record<string, RegExp>> = {
@@ -96,7 +126,8 @@ const REJECTED: Record<string, Record<string, RegExp>> = {
     tp_process_exit: /invalid func unknown#158/,
     // the tracepoint's record struct has another name before 5.11; the tp_btf variant is chosen
     tp_block_rq_complete: /failed to resolve CO-RE relocation .*block_rq_completion/,
-    // bpf_get_attach_cookie is 5.15+: one-liners need a newer kernel
+    // bpf_get_attach_cookie is 5.15+: generic-tracepoint's verify one-liner names two tracepoints
+    // (one-liners naming one verify: generic-tracepoint-events's, and trace oneliner-tracepoint)
     generic_tp: /invalid func unknown#174/,
   },
   "6.1": {},
@@ -234,8 +265,31 @@ for (const kernel of ["5.10", "6.1", "6.12"]) {
       });
     }
 
+    for (const [name, o] of Object.entries(ONE_LINERS)) {
+      const code = refused[`oneliner-${name}`];
+      guestTest(code ? `one-liner ${name} is refused before load (exit ${code}, one error line saying why)` : `one-liner ${name} runs ${o.recipe} with its table and counts what was done`, () => {
+        const t = JSON.parse(readFileSync(out(`trace-oneliner-${name}.json`), "utf8")) as Trace;
+        const records = t.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Rec);
+        if (code) {
+          expect(t.exit).toBe(code);
+          const errors = records.filter((r) => r.kind === "error").map((r) => String(r.message));
+          expect(errors.length).toBe(1);
+          expect(errors[0]).toMatch(o.refusal!);
+          expect(records.some((r) => r.kind === "loaded")).toBe(false);
+          return;
+        }
+        expect({ exit: t.exit, stderr: t.exit === 0 ? "" : t.stderr }).toEqual({ exit: 0, stderr: "" });
+        expect(records.find((r) => r.kind === "end")).toMatchObject({ reason: "completed", recipe: o.recipe });
+        const rows = t.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Rec).filter((r) => r.kind === "oneliner_map") as unknown as { key: unknown[]; value: number }[];
+        o.expect(rows);
+      });
+    }
+
     guestTest("every recipe has an expected event (a new recipe needs one in trace-recipe.sh and here)", () => {
       expect(RECIPES.filter((r) => !EXPECT[r])).toEqual([]);
+      // ... and every one-liner the guest runs is checked above
+      const ran = /^ONE_LINERS="([^"]*)"/m.exec(readFileSync(KERNEL_MATRIX, "utf8"))![1]!.split(" ");
+      expect(ran.sort()).toEqual(Object.keys(ONE_LINERS).sort());
     });
   });
 }
