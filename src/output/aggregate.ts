@@ -15,7 +15,7 @@ import { parseDuration } from "../units";
 import { formatNs } from "./format";
 import { log2Buckets, percentiles, percentilesLine, renderLog2Histogram, total, type HistUnit } from "./histogram";
 import { renderTable, type TableColumn } from "./aggregate-table";
-import { StackSymbolizer, foldedLines, type SymbolisedStack } from "./stacks";
+import { StackSymbolizer, foldedLines, symbolBytesFor, type SymbolisedStack } from "./stacks";
 import { profileRows, profileTable } from "./profile-table";
 import { X86_64_SYSCALLS } from "./syscalls-x86_64";
 
@@ -26,6 +26,8 @@ export interface AggregateOptions {
   /** The session id every JSON record carries. */
   session?: string;
   json?: boolean;
+  /** The session's max_memory: symbol indexes (profile) get a share of it. */
+  maxMemory?: number;
 }
 
 export interface AggregatePlan {
@@ -61,7 +63,7 @@ export function aggregatePlan(manifest: Manifest, params: ParameterValues, opts:
   }
   if (opts.folded && agg.render !== "stacks") throw parameterInvalid(`--folded applies to stack recipes (profile), not ${manifest.name}`);
   const clock = { since: performance.now() };
-  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded), clock, session: opts.session };
+  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded), clock, session: opts.session, maxMemory: opts.maxMemory };
   const attached = (at: number) => void (clock.since = at);
   switch (agg.render) {
     case "histogram":
@@ -83,6 +85,7 @@ interface RenderContext {
   /** When the current interval began (performance.now()): attach, then each snapshot. */
   clock: { since: number };
   session?: string;
+  maxMemory?: number;
 }
 
 /**
@@ -271,7 +274,7 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     // Said once per cause, always on stderr (stdout is data): in JSON mode as a warning record.
     if (ctx.json) process.stderr.write(JSON.stringify({ ...envelope("warning", ctx.manifest.name, ctx.session ?? null), ts: new Date().toISOString(), level: "warning", message }) + "\n");
     else process.stderr.write(`ebpfctl: warning: ${message}\n`);
-  });
+  }, { maxSymbolBytes: ctx.maxMemory !== undefined ? symbolBytesFor(ctx.maxMemory) : undefined });
   // Kernel symbols now, while the process still holds CAP_SYSLOG (kallsyms hides addresses from
   // openers without it); user stacks need /proc/PID/maps of root-owned, capable processes, which
   // takes CAP_SYS_PTRACE (ptrace_may_access, PTRACE_MODE_READ): the one capability kept.

@@ -1,54 +1,28 @@
-// Stack symbolisation for the profiler: kernel addresses through /proc/kallsyms, user addresses
-// through the ELF symbol tables of the files mapped by the sampled process (/proc/PID/maps).
-// A process may be gone by the time its samples are printed, so its mappings are cached while
-// it lives (`remember`, called on every tick) and symbol tables are cached per file (dev:inode).
-import { readFileSync } from "node:fs";
-import { basename } from "node:path";
+// Stack symbolisation for the profiler (and every renderer of kernel/user stacks): kernel
+// addresses through /proc/kallsyms (read once per process), user addresses through the ELF files
+// the sampled process maps, opened when the pid is first seen so that its frames resolve after it
+// exits (src/symbols/user-symbols.ts). Symbol indexes live in an LRU whose byte cap is a share of
+// the session's max_memory. An unresolved frame is "[module+0xoff]", or "[unknown]" with no module.
 import { Kallsyms } from "../symbols/kallsyms";
-import { SymbolTable } from "../symbols/elf-symbols";
+import { UserSymbols, UNKNOWN_FRAME, moduleFrame, parseMaps } from "../symbols/user-symbols";
 
-interface Mapping {
-  start: bigint;
-  end: bigint;
-  offset: bigint;
-  /** dev:inode, the cache key of the file's symbol table */
-  file: string;
-  path: string;
-  /** /proc/PID/map_files/START-END: the mapped file itself, even if deleted or in another mount ns */
-  mapFile: string;
-}
+export { UNKNOWN_FRAME, moduleFrame, parseMaps };
 
-const REFRESH_MS = 2000;
-export const UNKNOWN_FRAME = "[unknown]";
+/** Default cap on symbol indexes when the caller gives none. */
+export const DEFAULT_SYMBOL_BYTES = 32 * 1024 * 1024;
 
-export function parseMaps(pid: number, text: string): Mapping[] {
-  const out: Mapping[] = [];
-  for (const line of text.split("\n")) {
-    // 55d0c0a00000-55d0c0a01000 r-xp 00001000 fe:01 1234  /usr/bin/x
-    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S{4})\s+([0-9a-f]+)\s+(\S+)\s+(\d+)\s+(.*)$/.exec(line);
-    if (!m || !m[3]!.includes("x") || m[6] === "0") continue;
-    const path = m[7]!.trim();
-    if (!path.startsWith("/")) continue;
-    out.push({
-      start: BigInt("0x" + m[1]),
-      end: BigInt("0x" + m[2]),
-      offset: BigInt("0x" + m[4]),
-      file: `${m[5]}:${m[6]}`,
-      path: path.replace(/ \(deleted\)$/, ""),
-      mapFile: `/proc/${pid}/map_files/${m[1]}-${m[2]}`,
-    });
-  }
-  return out;
-}
+/** Symbol indexes may use this share of the session's max_memory. */
+export const symbolBytesFor = (maxMemory: number): number => Math.max(4 << 20, Math.floor(maxMemory / 8));
 
 export class StackSymbolizer {
-  private readonly maps = new Map<number, { at: number; mappings: Mapping[] }>();
-  private readonly tables = new Map<string, SymbolTable | null>();
+  private readonly users: UserSymbols;
   private kallsyms?: Kallsyms | null;
   private readonly warned = new Set<string>();
 
-  /** Called once per new warning text; the caller decides where it goes. */
-  constructor(private readonly warn: (message: string) => void) {}
+  /** `warn` is called once per new warning text; the caller decides where it goes. */
+  constructor(private readonly warn: (message: string) => void, opts: { maxSymbolBytes?: number } = {}) {
+    this.users = new UserSymbols({ maxBytes: opts.maxSymbolBytes ?? DEFAULT_SYMBOL_BYTES, warn: (m) => this.warnOnce(m) });
+  }
 
   private warnOnce(message: string): void {
     if (this.warned.has(message)) return;
@@ -56,35 +30,24 @@ export class StackSymbolizer {
     this.warn(message);
   }
 
-  /** Read (or refresh) a process's executable mappings while it is alive. */
+  /** Snapshot a process's executable mappings (and open their files) while it is alive. */
   remember(pid: number, now = performance.now()): void {
-    const cached = this.maps.get(pid);
-    if (cached && now - cached.at < REFRESH_MS) return;
-    try {
-      this.maps.set(pid, { at: now, mappings: parseMaps(pid, readFileSync(`/proc/${pid}/maps`, "utf8")) });
-    } catch (e) {
-      // Gone already: keep what we cached, if anything.
-      if (cached) cached.at = now;
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EACCES" || code === "EPERM") this.warnOnce(`cannot read /proc/PID/maps of some processes (${code}: needs CAP_SYS_PTRACE for processes with capabilities or of other users); their user stacks stay unsymbolised`);
-    }
+    this.users.remember(pid, now);
   }
 
   /** Innermost frame first, as the kernel records them. */
   user(pid: number, addrs: bigint[]): string[] {
-    this.remember(pid);
-    const maps = this.maps.get(pid)?.mappings;
-    if (!maps) {
-      this.warnOnce(`some user stacks are unsymbolised: their processes exited (or hid their memory maps) before the maps could be read`);
-      return addrs.map(() => UNKNOWN_FRAME);
-    }
-    return addrs.map((a) => {
-      const m = maps.find((x) => a >= x.start && a < x.end);
-      if (!m) return UNKNOWN_FRAME;
-      const fileOffset = a - m.start + m.offset;
-      const sym = this.table(m)?.lookup(fileOffset, "offset");
-      return sym ? sym.name : `[${basename(m.path)}+0x${fileOffset.toString(16)}]`;
-    });
+    return this.users.user(pid, addrs);
+  }
+
+  /** One frame of a build-id stack (BPF_F_STACK_BUILD_ID): build-id (hex) + file offset. */
+  userByBuildId(buildId: string, fileOffset: bigint): string {
+    return this.users.byBuildIdFrame(buildId, fileOffset);
+  }
+
+  /** Bytes the user symbol indexes hold now. */
+  get symbolBytes(): number {
+    return this.users.bytes;
   }
 
   /**
@@ -113,21 +76,8 @@ export class StackSymbolizer {
     });
   }
 
-  private table(m: Mapping): SymbolTable | null {
-    let t = this.tables.get(m.file);
-    if (t !== undefined) return t;
-    t = null;
-    for (const path of [m.mapFile, m.path]) {
-      try {
-        t = SymbolTable.read(path);
-        break;
-      } catch {
-        /* try the next way to reach the file */
-      }
-    }
-    if (!t) this.warnOnce(`cannot read symbols of ${m.path}; its frames show as file+offset`);
-    this.tables.set(m.file, t);
-    return t;
+  close(): void {
+    this.users.close();
   }
 }
 

@@ -314,7 +314,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     const renderer = oneliner && manifest.kind === "stream" ? oneLinerPrintfRenderer(oneliner, json) : manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && stdoutTTY, !req.outputFile && stdoutTTY ? () => (process.stdout as { columns?: number }).columns ?? 0 : undefined)) : undefined;
     let result: SessionResult;
     try {
-      let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json: json || Boolean(metrics), session }) : undefined;
+      let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json: json || Boolean(metrics), session, maxMemory: budgets.max_memory }) : undefined;
       if (oneliner && aggregate) aggregate = oneLinerMapPlan(oneliner, { json, intervalMs: aggregate.intervalMs });
       if (aggregate && metrics) {
         const plan = aggregate;
