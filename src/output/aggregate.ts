@@ -15,7 +15,7 @@ import { parseDuration } from "../units";
 import { formatNs } from "./format";
 import { log2Buckets, percentiles, percentilesLine, renderLog2Histogram, total, type HistUnit } from "./histogram";
 import { renderTable, type TableColumn } from "./aggregate-table";
-import { StackSymbolizer, foldedLines, symbolBytesFor, type SymbolisedStack } from "./stacks";
+import { StackSymbolizer, buildIdFrames, foldedLines, symbolBytesFor, type SymbolisedStack } from "./stacks";
 import { profileRows, profileTable } from "./profile-table";
 import { X86_64_SYSCALLS } from "./syscalls-x86_64";
 
@@ -284,6 +284,13 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
   const snapshot = (obj: BpfObject, final: boolean): string[] => {
     const r = readers(obj, ctx);
     const stacksMap = obj.map("stack_traces");
+    // User stacks as build-id + file offset (profile's user_stacks), where the object has them.
+    let userMap: BpfMap | undefined;
+    try {
+      userMap = obj.map("user_stacks");
+    } catch {
+      userMap = undefined;
+    }
     // Every tick: cache the memory maps of the processes seen so far (they may exit before the end).
     const keys = r.map.keys().map((k) => r.key!.decodeBytes(k) as unknown as ProfileKey);
     const now = performance.now();
@@ -296,6 +303,17 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     const entries = readMap(r.map, r.key, Boolean(ctx.intervalMs) && !final);
     const stackValue = new Uint8Array(stacksMap.valueSize);
     const stackKey = new Uint8Array(4);
+    const userValue = userMap ? new Uint8Array(userMap.valueSize) : undefined;
+    const readUserStack = (pid: number, id: number): string[] | string => {
+      if (!userMap) {
+        const u = readStack(id);
+        return typeof u === "string" ? u : symbolizer.user(pid, u);
+      }
+      if (id < 0) return STACK_ERRORS[id] ?? `stack error ${id}`;
+      new DataView(stackKey.buffer).setUint32(0, id, true);
+      if (!userMap.lookup(stackKey, userValue!)) return "stack evicted";
+      return symbolizer.userFrames(pid, buildIdFrames(userValue!));
+    };
     const readStack = (id: number): bigint[] | string => {
       if (id < 0) return STACK_ERRORS[id] ?? `stack error ${id}`;
       new DataView(stackKey.buffer).setUint32(0, id, true);
@@ -313,13 +331,13 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
       .map((e) => {
         const k = e.key as unknown as ProfileKey;
         const count = Number(new DataView(e.value.buffer).getBigUint64(0, true));
-        const u = readStack(k.user_stack_id);
+        const u = readUserStack(k.pid, k.user_stack_id);
         const kk = readStack(k.kern_stack_id);
         return {
           pid: k.pid,
           comm: k.comm,
           count,
-          user: typeof u === "string" ? [] : symbolizer.user(k.pid, u),
+          user: typeof u === "string" ? [] : u,
           kernel: typeof kk === "string" ? [] : symbolizer.kernel(kk),
           ...(typeof u === "string" ? { userError: u } : {}),
           ...(typeof kk === "string" ? { kernelError: kk } : {}),

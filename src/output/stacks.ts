@@ -8,6 +8,31 @@ import { UserSymbols, UNKNOWN_FRAME, moduleFrame, parseMaps } from "../symbols/u
 
 export { UNKNOWN_FRAME, moduleFrame, parseMaps };
 
+/** One user frame as a build-id stack map gives it: build-id + file offset, or a raw ip (the kernel's fallback). */
+export type UserFrame = { buildId: string; offset: bigint } | { ip: bigint };
+
+/** sizeof(struct bpf_stack_build_id): s32 status, u8 build_id[20], u64 offset/ip (at 24). */
+export const BUILD_ID_FRAME_BYTES = 32;
+const BUILD_ID_VALID = 1;
+const BUILD_ID_IP = 2;
+
+/** The frames of one BPF_F_STACK_BUILD_ID stack map value, innermost first, up to the first empty one. */
+export function buildIdFrames(value: Uint8Array): UserFrame[] {
+  const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  const out: UserFrame[] = [];
+  for (let o = 0; o + BUILD_ID_FRAME_BYTES <= value.length; o += BUILD_ID_FRAME_BYTES) {
+    const status = dv.getInt32(o, true);
+    const at = dv.getBigUint64(o + 24, true);
+    if (status === BUILD_ID_VALID) {
+      let id = "";
+      for (let i = 4; i < 24; i++) id += value[o + i]!.toString(16).padStart(2, "0");
+      out.push({ buildId: id, offset: at }); // 20 bytes, zero-padded when the id is shorter
+    } else if (status === BUILD_ID_IP) out.push({ ip: at });
+    else break;
+  }
+  return out;
+}
+
 /** Default cap on symbol indexes when the caller gives none. */
 export const DEFAULT_SYMBOL_BYTES = 32 * 1024 * 1024;
 
@@ -40,9 +65,9 @@ export class StackSymbolizer {
     return this.users.user(pid, addrs);
   }
 
-  /** One frame of a build-id stack (BPF_F_STACK_BUILD_ID): build-id (hex) + file offset. */
-  userByBuildId(buildId: string, fileOffset: bigint): string {
-    return this.users.byBuildIdFrame(buildId, fileOffset);
+  /** A build-id stack (buildIdFrames): build-id frames through the files seen, ip frames through the pid's mappings. */
+  userFrames(pid: number, frames: UserFrame[]): string[] {
+    return frames.map((f) => ("buildId" in f ? this.users.byBuildIdFrame(f.buildId, f.offset) : this.users.user(pid, [f.ip])[0]!));
   }
 
   /** Bytes the user symbol indexes hold now. */

@@ -53,6 +53,9 @@ function devString(dev: number): string {
   return `${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")}`;
 }
 
+/** Build-ids as the kernel's stack map holds them: 20 bytes, zero-padded. */
+const buildIdKey = (hex: string): string => hex.slice(0, 40).padEnd(40, "0");
+
 const REFRESH_MS = 2000;
 /** Open files held at most (each one descriptor); beyond it the least recently used is closed. */
 const MAX_OPEN_FILES = 512;
@@ -68,6 +71,7 @@ export class UserSymbols {
   /** dev:inode -> index (null: could not be opened); Map order is the LRU order. */
   private readonly files = new Map<string, ElfSymbolIndex | null>();
   private readonly byBuildId = new Map<string, ElfSymbolIndex>();
+  private readonly missingBuildIds = new Set<string>();
   /** Indexes that hold symbol arrays now, and their bytes. */
   private readonly resident = new Map<ElfSymbolIndex, number>();
   private residentBytes = 0;
@@ -114,10 +118,34 @@ export class UserSymbols {
     });
   }
 
-  /** A frame given as build-id + file offset (a BPF_F_STACK_BUILD_ID stack). */
+  /**
+   * A frame given as build-id + file offset (a BPF_F_STACK_BUILD_ID stack): through any file seen
+   * with that build-id (in whatever process), else the distribution's debug file for it.
+   */
   byBuildIdFrame(buildId: string, fileOffset: bigint): string {
-    const idx = this.byBuildId.get(buildId);
-    return idx ? this.resolve(idx, fileOffset, basename(idx.path)) : moduleFrame(`buildid:${buildId.slice(0, 12)}`, fileOffset);
+    let idx = this.byBuildId.get(buildId);
+    if (idx === undefined && !this.missingBuildIds.has(buildId)) {
+      idx = this.openDebugFile(buildId);
+      if (idx) this.byBuildId.set(buildId, idx);
+      else this.missingBuildIds.add(buildId);
+    }
+    return idx ? this.resolve(idx, fileOffset, basename(idx.path)) : UNKNOWN_FRAME;
+  }
+
+  /** /usr/lib/debug/.build-id/ab/cdef….debug: where distributions put a build-id's symbols. */
+  private openDebugFile(buildId: string): ElfSymbolIndex | undefined {
+    const id = buildId.replace(/(00)+$/, "");
+    if (id.length < 4) return undefined;
+    const path = `/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
+    let fd = -1;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      if (!fstatSync(fd).isFile()) throw new Error("not a file");
+      return new ElfSymbolIndex(fd, path);
+    } catch {
+      if (fd >= 0) closeSync(fd);
+      return undefined;
+    }
   }
 
   close(): void {
@@ -182,12 +210,12 @@ export class UserSymbols {
     }
     if (!idx) this.o.warn(`cannot read symbols of ${m.path}; its frames show as [file+0xoffset]`);
     this.files.set(m.file, idx);
-    if (idx?.buildId) this.byBuildId.set(idx.buildId, idx);
+    if (idx?.buildId) this.byBuildId.set(buildIdKey(idx.buildId), idx);
     if (this.files.size > MAX_OPEN_FILES) {
       const [oldKey, old] = this.files.entries().next().value as [string, ElfSymbolIndex | null];
       this.files.delete(oldKey);
       if (old) {
-        if (old.buildId) this.byBuildId.delete(old.buildId);
+        if (old.buildId) this.byBuildId.delete(buildIdKey(old.buildId));
         const bytes = this.resident.get(old) ?? 0;
         this.resident.delete(old);
         this.residentBytes -= bytes;

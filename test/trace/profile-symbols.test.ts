@@ -83,6 +83,34 @@ kernelTest("profile: a process that exited 1 s before the end, its binary delete
   for (const x of stacks) for (const f of x.user_stack) expect(f).toMatch(/^(?:[A-Za-z_][\w.@]*|\[[^\]\s]+\+0x[0-9a-f]+\]|\[unknown\])$/);
 }, 30_000);
 
+kernelTest("profile: short-lived processes, gone before they could be looked at, resolve by build-id", async () => {
+  const dir = tempDir();
+  const bin = join(dir, "exitshort");
+  copyFileSync(join(FIXTURES, "exit_early"), bin);
+  expect(Bun.spawnSync(["nm", bin]).stdout.toString()).toMatch(/ T ebpfctl_exit_spin$/m);
+  const s = profile(["-F", "499", "-c", "exitshort", "-d", "4s"]);
+  await s.attached;
+  // One long-lived instance (its files are opened when it is first seen), and many 60 ms ones:
+  // most of those exit between two looks at /proc, so only their build-id stacks can name them.
+  const long = Bun.spawn([bin, "2.5"], { stdout: "ignore" });
+  const shortPids: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const c = Bun.spawn([bin, "0.06"], { stdout: "ignore" });
+    shortPids.push(c.pid);
+    expect(await c.exited).toBe(0);
+    await Bun.sleep(40);
+  }
+  expect(await long.exited).toBe(0);
+  const r = await s.done;
+  expect(r.end.reason).toBe("completed");
+  const stacks = (r.records.filter((x) => x.kind === "stack" && x.comm === "exitshort") as unknown as (Stack & { pid: number })[]).filter((x) => shortPids.includes(x.pid));
+  const samples = stacks.reduce((a, x) => a + x.count, 0);
+  const named = stacks.filter((x) => x.user_stack[0] === "ebpfctl_exit_spin").reduce((a, x) => a + x.count, 0);
+  expect(new Set(stacks.map((x) => x.pid)).size).toBeGreaterThan(10);
+  expect(samples).toBeGreaterThan(100);
+  expect(named).toBeGreaterThan(0.7 * samples);
+}, 30_000);
+
 kernelTest("profile on a host running bpftrace (libLLVM): within the default max_memory, peak_rss is the real VmHWM", async () => {
   // An idle bpftrace (libLLVM and libclang mapped), up before the session starts.
   const idle = Bun.spawn(["bpftrace", "-e", "interval:s:60 { exit(); }"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
