@@ -1,5 +1,5 @@
 // profile's symbolisation footprint, end to end on the real kernel (issue 20, parts 1 and 2):
-// - a process that burns CPU in a named function and exits ~1 s before the session ends, its
+// - a process (build/fixtures/hot_function, copied) that burns CPU in a named function and exits ~1 s before the session ends, its
 //   binary deleted while it runs, still has its frames named (ground truth: nm on the fixture);
 // - on a host running bpftrace (libLLVM mapped, ~110 MB), the session stays within its default
 //   max_memory and the peak it reports is the process's real VmHWM, read here from /proc.
@@ -58,10 +58,10 @@ type Stack = { kind: string; comm: string; count: number; user_stack: string[]; 
 kernelTest("profile: a process that exited 1 s before the end, its binary deleted, keeps its function names", async () => {
   const dir = tempDir();
   const bin = join(dir, "exitspin");
-  copyFileSync(join(FIXTURES, "exit_early"), bin);
+  copyFileSync(join(FIXTURES, "hot_function"), bin);
   // Ground truth: the fixture's own symbol table says the function exists under this name.
   const nm = Bun.spawnSync(["nm", bin]).stdout.toString();
-  expect(nm).toMatch(/ T ebpfctl_exit_spin$/m);
+  expect(nm).toMatch(/ T ebpfctl_hot_spin$/m);
   const s = profile(["-F", "199", "-c", "exitspin", "-d", "3500ms"]);
   await s.attached;
   const t0 = performance.now();
@@ -75,7 +75,7 @@ kernelTest("profile: a process that exited 1 s before the end, its binary delete
   expect(3500 - exitedAt).toBeGreaterThan(700); // it exited about a second before the session ended
   const stacks = r.records.filter((x) => x.kind === "stack" && x.comm === "exitspin") as unknown as Stack[];
   const samples = stacks.reduce((a, x) => a + x.count, 0);
-  const named = stacks.filter((x) => x.user_stack[0] === "ebpfctl_exit_spin").reduce((a, x) => a + x.count, 0);
+  const named = stacks.filter((x) => x.user_stack[0] === "ebpfctl_hot_spin").reduce((a, x) => a + x.count, 0);
   expect(samples).toBeGreaterThan(20);
   // Nearly all its CPU time is in the spin; allow the loop's clock_gettime calls (vDSO).
   expect(named).toBeGreaterThan(0.7 * samples);
@@ -86,8 +86,8 @@ kernelTest("profile: a process that exited 1 s before the end, its binary delete
 kernelTest("profile: short-lived processes, gone before they could be looked at, resolve by build-id", async () => {
   const dir = tempDir();
   const bin = join(dir, "exitshort");
-  copyFileSync(join(FIXTURES, "exit_early"), bin);
-  expect(Bun.spawnSync(["nm", bin]).stdout.toString()).toMatch(/ T ebpfctl_exit_spin$/m);
+  copyFileSync(join(FIXTURES, "hot_function"), bin);
+  expect(Bun.spawnSync(["nm", bin]).stdout.toString()).toMatch(/ T ebpfctl_hot_spin$/m);
   const s = profile(["-F", "499", "-c", "exitshort", "-d", "4s"]);
   await s.attached;
   // One long-lived instance (its files are opened when it is first seen), and many 60 ms ones:
@@ -105,7 +105,7 @@ kernelTest("profile: short-lived processes, gone before they could be looked at,
   expect(r.end.reason).toBe("completed");
   const stacks = (r.records.filter((x) => x.kind === "stack" && x.comm === "exitshort") as unknown as (Stack & { pid: number })[]).filter((x) => shortPids.includes(x.pid));
   const samples = stacks.reduce((a, x) => a + x.count, 0);
-  const named = stacks.filter((x) => x.user_stack[0] === "ebpfctl_exit_spin").reduce((a, x) => a + x.count, 0);
+  const named = stacks.filter((x) => x.user_stack[0] === "ebpfctl_hot_spin").reduce((a, x) => a + x.count, 0);
   expect(new Set(stacks.map((x) => x.pid)).size).toBeGreaterThan(10);
   expect(samples).toBeGreaterThan(100);
   expect(named).toBeGreaterThan(0.7 * samples);
