@@ -4,7 +4,7 @@
 // open descriptor keeps the file readable after the process exits and after the file is deleted.
 // Symbol indexes (elf-index.ts) are built on first lookup and kept in an LRU with a byte cap;
 // an evicted index keeps its descriptor and is rebuilt when needed again.
-import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { ElfSymbolIndex } from "./elf-index";
 
@@ -55,6 +55,23 @@ function devString(dev: number): string {
 
 /** Build-ids as the kernel's stack map holds them: 20 bytes, zero-padded. */
 const buildIdKey = (hex: string): string => hex.slice(0, 40).padEnd(40, "0");
+
+/**
+ * Opens a regular file only: a path a traced process controls may name a device or a FIFO, and
+ * opening some devices has effects. stat first (no effect), then O_NONBLOCK, then the descriptor
+ * must be the file that was checked.
+ */
+function openRegular(path: string): number {
+  const before = statSync(path);
+  if (!before.isFile()) throw new Error(`${path}: not a regular file`);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const st = fstatSync(fd);
+  if (!st.isFile() || st.ino !== before.ino || st.dev !== before.dev) {
+    closeSync(fd);
+    throw new Error(`${path}: changed while opened`);
+  }
+  return fd;
+}
 
 const REFRESH_MS = 2000;
 /** Open files held at most (each one descriptor); beyond it the least recently used is closed. */
@@ -139,8 +156,7 @@ export class UserSymbols {
     const path = `/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
     let fd = -1;
     try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-      if (!fstatSync(fd).isFile()) throw new Error("not a file");
+      fd = openRegular(path);
       return new ElfSymbolIndex(fd, path);
     } catch {
       if (fd >= 0) closeSync(fd);
@@ -198,10 +214,10 @@ export class UserSymbols {
     for (const path of [m.mapFile, `/proc/${pid}/root${m.path}`, m.path]) {
       let fd = -1;
       try {
-        fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+        fd = openRegular(path);
         const st = fstatSync(fd);
         // Same filesystem, other inode: the path now names another file (replaced binary).
-        if (!st.isFile() || (devString(st.dev) === dev && String(st.ino) !== ino)) throw new Error("not the mapped file");
+        if (devString(st.dev) === dev && String(st.ino) !== ino) throw new Error("not the mapped file");
         idx = new ElfSymbolIndex(fd, m.path);
         break;
       } catch {
