@@ -17,8 +17,11 @@ interface MonitorContext {
   maps: BpfMap[];
   programs: { prog: BpfProgram; entryNs: number }[];
   attachedAt: number;
-  /** Bytes the RSS counts twice: a read ring buffer's data pages, mapped twice for wrap-around reads. */
-  doubleMapped?: number;
+  /**
+   * The ring buffer this process maps and reads, if any: its pages are in the RSS (so its memlock
+   * is not added again), and its data pages twice (mapped twice for wrap-around reads).
+   */
+  mappedRing?: { fd: number; size: number };
   sampling: "drop" | "sample" | "detach";
   setSampleEvery(n: number): void;
 }
@@ -120,14 +123,14 @@ export class BudgetMonitor {
     for (const m of this.ctx.maps) {
       const b = mapMemlock(m.fd);
       maps += b;
-      if (m.type !== BPF_MAP_TYPE_RINGBUF) unmapped += b;
+      if (!(m.type === BPF_MAP_TYPE_RINGBUF && m.fd === this.ctx.mappedRing?.fd)) unmapped += b;
     }
     const { rss, peak } = processMemory();
     const resident = peak > this.lastHwm ? peak : rss;
     this.lastHwm = peak;
     this.peakMapMemory = Math.max(this.peakMapMemory, maps);
     this.peakRss = Math.max(this.peakRss, peak);
-    this.memoryNow = unmapped + Math.max(0, resident - (this.ctx.doubleMapped ?? 0));
+    this.memoryNow = unmapped + Math.max(0, resident - (this.ctx.mappedRing?.size ?? 0));
     return this.memoryNow;
   }
 

@@ -233,8 +233,8 @@ export class TraceSession {
       // One program attached several times (a one-liner's tracepoints) is counted once.
       programs: programs.filter((p, i) => programs.findIndex((q) => q.prog.name === p.prog.name) === i).map(({ choice, prog }) => ({ prog, entryNs: HOOK_ENTRY_NS[choice.alternative.type] })),
       attachedAt,
-      // The ring's data pages are mapped twice (wrap-around reads): the RSS counts them twice.
-      doubleMapped: reader && manifest.event ? obj.map(manifest.event.ringbuf).maxEntries : 0,
+      // The ring this process reads: in the RSS already, its data pages twice (wrap-around reads).
+      ...(reader && manifest.event ? { mappedRing: { fd: obj.map(manifest.event.ringbuf).fd, size: obj.map(manifest.event.ringbuf).maxEntries } } : {}),
       sampling: manifest.budgets.on_rate_breach,
       setSampleEvery: (n) => setBssVar(obj, "sample_every", Math.max(n, plan.sampleEvery ?? 1)),
     });

@@ -76,6 +76,8 @@ function openRegular(path: string): number {
 const REFRESH_MS = 2000;
 /** Open files held at most (each one descriptor); beyond it the least recently used is closed. */
 const MAX_OPEN_FILES = 512;
+/** Processes whose mappings are kept at most; beyond it the least recently seen is forgotten. */
+const MAX_PIDS = 4096;
 
 export interface UserSymbolsOptions {
   /** Bytes the symbol indexes may hold together (counted against the session's max_memory). */
@@ -115,7 +117,9 @@ export class UserSymbols {
       if (code === "EACCES" || code === "EPERM") this.o.warn(`cannot read /proc/PID/maps of some processes (${code}: needs CAP_SYS_PTRACE for processes with capabilities or of other users); their user stacks stay unsymbolised`);
       return;
     }
-    this.maps.set(pid, { at: now, mappings });
+    this.maps.delete(pid);
+    this.maps.set(pid, { at: now, mappings }); // most recently seen last
+    if (this.maps.size > MAX_PIDS) this.maps.delete(this.maps.keys().next().value!);
     for (const m of mappings) this.open(pid, m);
   }
 

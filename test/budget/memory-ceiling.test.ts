@@ -66,3 +66,24 @@ kernelTest("opensnoop --max-rate 100k under a 150k/s open storm: no memory breac
   expect(rss * 1024 - ring).toBeLessThanOrEqual(64 * 2 ** 20);
   console.log(`storm ${calls} calls; ebpfctl VmRSS during the storm ≤ ${(rss / 1024).toFixed(1)} MiB (ring ${ring / 2 ** 20} MiB mapped twice), VmHWM (start-up included) ${(hwm / 1024).toFixed(1)} MiB, reported peak_rss ${(end.accounting.peak_rss / 2 ** 20).toFixed(1)} MiB, delivered ${end.accounting.delivered}/${end.accounting.produced}`);
 }, 30_000);
+
+kernelTest("max_memory holds the whole process, not growth since attach: an idle session over it breaches", async () => {
+  const dir = tempDir();
+  // 24 MiB: above what opensnoop's maps pin (~4.3 MiB), below what any Bun process is resident in.
+  const p = Bun.spawn([EBPFCTL, "trace", "opensnoop", "-c", "nothing-runs", "--max-memory", "24MiB", "-o", "json", "--output-file", join(dir, "out.json"), "--status-interval", "0", "-d", "5"], {
+    stdin: "ignore", stdout: "ignore", stderr: "pipe", env: isolatedEnv(),
+  });
+  const stderr = new Response(p.stderr).text();
+  let rss = 0;
+  const sampler = setInterval(() => (rss = Math.max(rss, statusKb(p.pid, "VmRSS"))), 20);
+  await p.exited;
+  clearInterval(sampler);
+  const end = JSON.parse((await stderr).split("\n").find((l) => l.includes('"kind":"end"'))!);
+  // Ground truth: the process was resident in more than the budget the whole time (read here).
+  expect(rss * 1024).toBeGreaterThan(24 * 2 ** 20);
+  expect(end.reason).toBe("breach");
+  expect(end.breach.budget).toBe("max_memory");
+  expect(end.breach.observed).toBeGreaterThan(24 * 2 ** 20);
+  // What it counted is the resident set (its ring counted once), not more than the process ever had.
+  expect(end.breach.observed).toBeLessThanOrEqual(end.accounting.peak_rss + (1 << 20));
+}, 30_000);
