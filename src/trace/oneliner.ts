@@ -5,7 +5,7 @@
 import { compileOneLiner, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
 import { adhocRefused, costRefused } from "../oneliner/errors";
 import { Tracefs } from "../tracepoint/tracefs";
-import { checkAgainstBtf, loadKernelBtf } from "../tracepoint/btf-check";
+import { checkAgainstBtf, loadKernelBtf, releaseKernelBtf } from "../tracepoint/btf-check";
 import type { HostPolicy } from "../recipe/policy";
 import type { Manifest } from "../recipe/manifest";
 import { formatBudget, type Budgets } from "../budget/budgets";
@@ -47,6 +47,7 @@ class BtfVerdicts {
     this.dirty = true;
   }
   save(): void {
+    releaseKernelBtf();
     if (!this.dirty) return;
     try {
       mkdirSync(join(cacheDir(), "tracepoint-btf"), { recursive: true, mode: 0o755 });
