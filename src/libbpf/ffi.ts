@@ -85,8 +85,6 @@ const libcSymbols = {
   munmap: { args: [ptr, u64], returns: i32 },
   // resident.ts: drop clean pages of our own executable from the resident set.
   madvise: { args: [u64, u64, i32], returns: i32 },
-  // resident.ts: hand freed malloc memory (libbpf's parse of the kernel BTF at load) back to the kernel.
-  malloc_trim: { args: [u64], returns: i32 },
   getpagesize: { args: [], returns: i32 },
   clock_gettime: { args: [i32, ptr], returns: i32 },
   epoll_create1: { args: [i32], returns: i32 },

@@ -9,4 +9,4 @@ export { libbpfVersion } from "./version";
 export { EventReader, type DecodedEvent, type EventValue } from "./event-reader";
 export { PerfEvent, parseCpuList } from "./perf-event";
 export { monotonicNs } from "./clock";
-export { shedExecutablePages, trimNativeHeap } from "./resident";
+export { shedExecutablePages } from "./resident";

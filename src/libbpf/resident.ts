@@ -36,16 +36,3 @@ export function shedExecutablePages(): number {
   }
   return released;
 }
-
-/**
- * Returns the C heap's free memory to the kernel (glibc keeps it otherwise): libbpf parses the
- * whole kernel BTF at load (tens of MB when no minimised core BTF is cached yet) and frees it
- * after, which left ~35 MB resident for the whole session.
- */
-export function trimNativeHeap(): void {
-  try {
-    libc.malloc_trim(0);
-  } catch {
-    /* not glibc: nothing to trim this way */
-  }
-}

@@ -8,7 +8,6 @@ import {
   BpfStatsHandle,
   EventReader,
   shedExecutablePages,
-  trimNativeHeap,
   LoadError,
   captureLibbpfLog,
   drainLibbpfLog,
@@ -224,7 +223,6 @@ export class TraceSession {
     // Start-up is over: its garbage (BTF, verification) is collected and its pages of the
     // executable need not stay resident while we stream (resident.ts).
     Bun.gc(true);
-    trimNativeHeap();
     shedExecutablePages();
     const attachedAt = performance.now();
     plan.aggregate?.attached?.(attachedAt);
