@@ -4,6 +4,7 @@
 // held, so indexing a 100 MB libLLVM costs its index (~16 bytes a function), not the file.
 // The descriptor keeps the file reachable after it is deleted or its process exits.
 import { closeSync, fstatSync, readSync } from "node:fs";
+import { parseBuildId } from "../kernel/facts";
 
 const SHT_SYMTAB = 2;
 const SHT_DYNSYM = 11;
@@ -11,7 +12,6 @@ const PT_LOAD = 1;
 const PT_NOTE = 4;
 const STT_FUNC = 2;
 const STT_GNU_IFUNC = 10;
-const NT_GNU_BUILD_ID = 3;
 /** Symbols per read: 24-byte entries, so a 96 KiB buffer. */
 const CHUNK_SYMS = 4096;
 const NAME_MAX = 512;
@@ -34,8 +34,6 @@ function pread(fd: number, length: number, position: number): Uint8Array {
   }
   return buf;
 }
-
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 export class ElfSymbolIndex {
   /** Sorted function starts (ELF vaddr), their sizes (0 = unknown) and name positions in the file. */
@@ -66,7 +64,7 @@ export class ElfSymbolIndex {
       const offset = Number(ph.getBigUint64(o + 8, true));
       const filesz = Number(ph.getBigUint64(o + 32, true));
       if (type === PT_LOAD) this.segments.push({ executable: (ph.getUint32(o + 4, true) & 1) !== 0, offset, vaddr: Number(ph.getBigUint64(o + 16, true)), filesz });
-      else if (type === PT_NOTE && !buildId && filesz <= 65536 && offset + filesz <= size) buildId = gnuBuildId(pread(fd, filesz, offset));
+      else if (type === PT_NOTE && !buildId && filesz <= 65536 && offset + filesz <= size) buildId = parseBuildId(pread(fd, filesz, offset)) ?? undefined;
     }
     this.buildId = buildId;
   }
@@ -221,21 +219,3 @@ export class ElfSymbolIndex {
     this.names = n2.slice(0, m);
   }
 }
-
-/** The NT_GNU_BUILD_ID descriptor in a note segment, as lowercase hex. */
-export function gnuBuildId(notes: Uint8Array): string | undefined {
-  const dv = new DataView(notes.buffer, notes.byteOffset, notes.byteLength);
-  const align4 = (x: number) => (x + 3) & ~3;
-  for (let o = 0; o + 12 <= notes.length; ) {
-    const namesz = dv.getUint32(o, true);
-    const descsz = dv.getUint32(o + 4, true);
-    const type = dv.getUint32(o + 8, true);
-    const name = o + 12;
-    const desc = name + align4(namesz);
-    if (desc + descsz > notes.length) return undefined;
-    if (type === NT_GNU_BUILD_ID && namesz === 4 && notes[name] === 0x47 && notes[name + 1] === 0x4e && notes[name + 2] === 0x55) return hex(notes.subarray(desc, desc + descsz));
-    o = desc + align4(descsz);
-  }
-  return undefined;
-}
-
