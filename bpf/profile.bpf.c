@@ -15,6 +15,10 @@
 /* Samples lost because counts was full (read from .bss by user space). */
 __u64 counts_full = 0;
 
+/* Never written: it puts struct bpf_stack_build_id in the object's BTF, from which user space
+ * decodes the frames of user_stacks (no offsets kept by hand). */
+struct bpf_stack_build_id user_frame_layout = {};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 16384);

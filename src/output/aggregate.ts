@@ -15,7 +15,7 @@ import { parseDuration } from "../units";
 import { formatNs } from "./format";
 import { log2Buckets, percentiles, percentilesLine, renderLog2Histogram, total, type HistUnit } from "./histogram";
 import { renderTable, type TableColumn } from "./aggregate-table";
-import { StackSymbolizer, buildIdFrames, foldedLines, symbolBytesFor, type SymbolisedStack } from "./stacks";
+import { StackSymbolizer, buildIdFrameLayout, buildIdFrames, foldedLines, symbolBytesFor, type SymbolisedStack } from "./stacks";
 import { profileRows, profileTable } from "./profile-table";
 import { X86_64_SYSCALLS } from "./syscalls-x86_64";
 
@@ -284,13 +284,6 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
   const snapshot = (obj: BpfObject, final: boolean): string[] => {
     const r = readers(obj, ctx);
     const stacksMap = obj.map("stack_traces");
-    // User stacks as build-id + file offset (profile's user_stacks), where the object has them.
-    let userMap: BpfMap | undefined;
-    try {
-      userMap = obj.map("user_stacks");
-    } catch {
-      userMap = undefined;
-    }
     // Every tick: cache the memory maps of the processes seen so far (they may exit before the end).
     const keys = r.map.keys().map((k) => r.key!.decodeBytes(k) as unknown as ProfileKey);
     const now = performance.now();
@@ -300,10 +293,18 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     if (!due) return pending.splice(0);
     sinceOutput = 0;
 
+    // User stacks as build-id + file offset (profile's user_stacks), where the object has them.
+    let userMap: BpfMap | undefined;
+    try {
+      userMap = obj.map("user_stacks");
+    } catch {
+      userMap = undefined;
+    }
     const entries = readMap(r.map, r.key, Boolean(ctx.intervalMs) && !final);
     const stackValue = new Uint8Array(stacksMap.valueSize);
     const stackKey = new Uint8Array(4);
     const userValue = userMap ? new Uint8Array(userMap.valueSize) : undefined;
+    const frameLayout = userMap ? buildIdFrameLayout(obj.btf()) : undefined;
     const readUserStack = (pid: number, id: number): string[] | string => {
       if (!userMap) {
         const u = readStack(id);
@@ -312,7 +313,7 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
       if (id < 0) return STACK_ERRORS[id] ?? `stack error ${id}`;
       new DataView(stackKey.buffer).setUint32(0, id, true);
       if (!userMap.lookup(stackKey, userValue!)) return "stack evicted";
-      return symbolizer.userFrames(pid, buildIdFrames(userValue!));
+      return symbolizer.userFrames(pid, buildIdFrames(userValue!, frameLayout!));
     };
     const readStack = (id: number): bigint[] | string => {
       if (id < 0) return STACK_ERRORS[id] ?? `stack error ${id}`;

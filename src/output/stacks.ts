@@ -3,6 +3,7 @@
 // the sampled process maps, opened when the pid is first seen so that its frames resolve after it
 // exits (src/symbols/user-symbols.ts). Symbol indexes live in an LRU whose byte cap is a share of
 // the session's max_memory. An unresolved frame is "[module+0xoff]", or "[unknown]" with no module.
+import { BtfKind, type Btf } from "../libbpf/btf";
 import { Kallsyms } from "../symbols/kallsyms";
 import { UserSymbols, UNKNOWN_FRAME, moduleFrame, parseMaps } from "../symbols/user-symbols";
 
@@ -11,22 +12,44 @@ export { UNKNOWN_FRAME, moduleFrame, parseMaps };
 /** One user frame as a build-id stack map gives it: build-id + file offset, or a raw ip (the kernel's fallback). */
 export type UserFrame = { buildId: string; offset: bigint } | { ip: bigint };
 
-/** sizeof(struct bpf_stack_build_id): s32 status, u8 build_id[20], u64 offset/ip (at 24). */
-export const BUILD_ID_FRAME_BYTES = 32;
+/** Where struct bpf_stack_build_id keeps its fields, from the object's BTF. */
+export interface BuildIdFrameLayout {
+  size: number;
+  status: number;
+  buildId: number;
+  buildIdBytes: number;
+  /** the union { offset; ip } */
+  at: number;
+}
+
+// enum bpf_stack_build_id_status (uapi; values fixed by the ABI)
 const BUILD_ID_VALID = 1;
 const BUILD_ID_IP = 2;
 
+export function buildIdFrameLayout(btf: Btf): BuildIdFrameLayout {
+  const s = btf.find("bpf_stack_build_id", BtfKind.STRUCT);
+  if (!s) throw new Error("struct bpf_stack_build_id is not in the object's BTF");
+  const fields = btf.layout("bpf_stack_build_id");
+  const field = (name: string) => {
+    const f = fields.find((x) => x.name === name);
+    if (!f) throw new Error(`struct bpf_stack_build_id has no ${name || "anonymous union"} in the object's BTF`);
+    return f;
+  };
+  const id = field("build_id");
+  return { size: btf.sizeOf(s.id), status: field("status").offset, buildId: id.offset, buildIdBytes: id.size, at: field("").offset };
+}
+
 /** The frames of one BPF_F_STACK_BUILD_ID stack map value, innermost first, up to the first empty one. */
-export function buildIdFrames(value: Uint8Array): UserFrame[] {
+export function buildIdFrames(value: Uint8Array, l: BuildIdFrameLayout): UserFrame[] {
   const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
   const out: UserFrame[] = [];
-  for (let o = 0; o + BUILD_ID_FRAME_BYTES <= value.length; o += BUILD_ID_FRAME_BYTES) {
-    const status = dv.getInt32(o, true);
-    const at = dv.getBigUint64(o + 24, true);
+  for (let o = 0; o + l.size <= value.length; o += l.size) {
+    const status = dv.getInt32(o + l.status, true);
+    const at = dv.getBigUint64(o + l.at, true);
     if (status === BUILD_ID_VALID) {
       let id = "";
-      for (let i = 4; i < 24; i++) id += value[o + i]!.toString(16).padStart(2, "0");
-      out.push({ buildId: id, offset: at }); // 20 bytes, zero-padded when the id is shorter
+      for (let i = 0; i < l.buildIdBytes; i++) id += value[o + l.buildId + i]!.toString(16).padStart(2, "0");
+      out.push({ buildId: id, offset: at }); // zero-padded when the id is shorter than the field
     } else if (status === BUILD_ID_IP) out.push({ ip: at });
     else break;
   }
