@@ -87,6 +87,8 @@ export interface UserSymbolsOptions {
 
 export class UserSymbols {
   private readonly maps = new Map<number, { at: number; mappings: Mapping[] }>();
+  /** pid -> when its maps could not be read (exited before it was first seen, or hidden). */
+  private readonly unreadable = new Map<number, number>();
   /** dev:inode -> index (null: could not be opened); Map order is the LRU order. */
   private readonly files = new Map<string, ElfSymbolIndex | null>();
   private readonly byBuildId = new Map<string, ElfSymbolIndex>();
@@ -107,12 +109,18 @@ export class UserSymbols {
   remember(pid: number, now = performance.now()): void {
     const cached = this.maps.get(pid);
     if (cached && now - cached.at < REFRESH_MS) return;
+    const failed = this.unreadable.get(pid);
+    if (!cached && failed !== undefined && now - failed < REFRESH_MS) return;
     let mappings: Mapping[];
     try {
       mappings = parseMaps(pid, readFileSync(`/proc/${pid}/maps`, "utf8"));
     } catch (e) {
-      // Gone already: keep what we have, if anything.
+      // Gone already: keep what we have, if anything (and do not ask again for every frame).
       if (cached) cached.at = now;
+      else {
+        this.unreadable.set(pid, now);
+        if (this.unreadable.size > MAX_PIDS) this.unreadable.delete(this.unreadable.keys().next().value!);
+      }
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EACCES" || code === "EPERM") this.o.warn(`cannot read /proc/PID/maps of some processes (${code}: needs CAP_SYS_PTRACE for processes with capabilities or of other users); their user stacks stay unsymbolised`);
       return;
