@@ -113,9 +113,10 @@ export class BudgetMonitor {
 
   /**
    * The whole process's resident memory (symbol indexes, decode buffers, the runtime itself) plus
-   * kernel memory pinned by maps that are not mapped into it (a ring buffer's pages are already in
-   * the RSS, and counted once although mapped twice). Between two samples a new high-water mark (VmHWM rose) counts as the RSS: a burst
-   * that came and went within the second is not missed. peak_rss reported is VmHWM.
+   * kernel memory pinned by maps that are not mapped into it (the read ring's pages are in the RSS
+   * already, and counted once although mapped twice). A high-water mark that rose since the last
+   * sample counts as the RSS: a burst that came and went within the second is not missed. The
+   * start-up peak before attach is not held to the budget; peak_rss (VmHWM) reports it.
    */
   private sampleMemory(): number {
     let maps = 0;
