@@ -64,7 +64,7 @@ kernelTest("opensnoop --max-rate 100k under a 150k/s open storm: no memory breac
   // The whole process (its ring counted once), not growth since attach, stays inside the 64 MiB default while the storm runs.
   expect(ring).toBeGreaterThan(0);
   expect(rss * 1024 - ring).toBeLessThanOrEqual(64 * 2 ** 20);
-  console.log(`storm ${calls} calls; ebpfctl VmRSS during the storm ≤ ${(rss / 1024).toFixed(1)} MiB (ring ${ring / 2 ** 20} MiB mapped twice), VmHWM (start-up included) ${(hwm / 1024).toFixed(1)} MiB, reported peak_rss ${(end.accounting.peak_rss / 2 ** 20).toFixed(1)} MiB, delivered ${end.accounting.delivered}/${end.accounting.produced}`);
+  console.log(`storm ${calls} calls; ebpfctl VmRSS during the storm ≤ ${(rss / 1024).toFixed(1)} MiB (ring ${ring / 2 ** 20} MiB mapped twice), VmHWM (start-up included) ${(hwm / 1024).toFixed(1)} MiB, reported peak_rss ${(end.accounting.peak_rss / 2 ** 20).toFixed(1)} MiB, delivered ${end.accounting.delivered}/${end.accounting.produced}, cpu ${end.accounting.cpu_percent} %`);
 }, 30_000);
 
 kernelTest("max_memory holds the whole process, not growth since attach: an idle session over it breaches", async () => {
