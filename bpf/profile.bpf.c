@@ -2,7 +2,9 @@
 /*
  * CPU profiler: a perf_event program that user space attaches to one cpu-clock event per CPU at
  * freq Hz. Each sample records the kernel and user stacks (ids into stack_traces) and counts it
- * by (pid, stacks, comm). The idle task is not sampled.
+ * by (pid, stacks, comm). The idle task is not sampled. User stacks are recorded as build-id +
+ * file offset (BPF_F_STACK_BUILD_ID) so they resolve after their process exits; the kernel falls
+ * back to a raw ip per frame when it cannot read the build-id (status BPF_STACK_BUILD_ID_IP).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -13,12 +15,24 @@
 /* Samples lost because counts was full (read from .bss by user space). */
 __u64 counts_full = 0;
 
+/* Never written: it puts struct bpf_stack_build_id in the object's BTF, from which user space
+ * decodes the frames of user_stacks (no offsets kept by hand). */
+struct bpf_stack_build_id user_frame_layout = {};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__uint(value_size, PERF_MAX_STACK_DEPTH * sizeof(__u64));
 } stack_traces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_STACK_BUILD_ID);
+	__type(key, __u32);
+	__uint(value_size, PERF_MAX_STACK_DEPTH * sizeof(struct bpf_stack_build_id));
+} user_stacks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -41,7 +55,7 @@ int do_perf_event(struct bpf_perf_event_data *ctx)
 	key.pid = id >> 32;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	key.kern_stack_id = bpf_get_stackid(ctx, &stack_traces, 0);
-	key.user_stack_id = bpf_get_stackid(ctx, &stack_traces, BPF_F_USER_STACK);
+	key.user_stack_id = bpf_get_stackid(ctx, &user_stacks, BPF_F_USER_STACK);
 	/* Every admitted sample ends as exactly one of: counted (STAT_SUBMITTED, "in the map") or
 	 * lost because counts is full (counts_full, and STAT_DROPPED_RINGBUF, the "no room" cause). */
 	__u64 *v = bpf_map_lookup_elem(&counts, &key);

@@ -19,12 +19,14 @@ import { DECODE_PATHS, decodeRates, type DecodePath, type DecodeResult } from ".
 import { rssBench } from "./bench-lib/rss";
 
 const args = parseArgs(process.argv.slice(2), {
-  reps: "string", count: "string", rates: "string", "for-ms": "string", only: "string", bin: "string", compare: "string", "json-out": "string", pin: "boolean", rss: "boolean", "rss-rate": "string", help: "boolean",
+  reps: "string", count: "string", rates: "string", "for-ms": "string", only: "string", bin: "string", compare: "string", "json-out": "string", pin: "boolean", rss: "boolean", "rss-rate": "string", "rss-recipes": "string", help: "boolean",
 });
 if (args.help) {
   console.log(`usage: scripts/bench-stream [--reps 5] [--count 200000] [--rates 100k,200k,...] [--for-ms 2000] [--only overhead,rate,decode] [--pin] [--json-out FILE]
   --compare LABEL=PATH  also run another ebpfctl binary (e.g. an older build) in the same reps
-  --rss   peak RSS per recipe (/usr/bin/time %M) against libbpf-tools and bpftrace on the same workload, and a compiled empty Bun program
+  --rss   peak RSS per recipe (/usr/bin/time %M) against libbpf-tools and bpftrace on the same workload, and a compiled empty Bun program;
+          profile runs beside an idle bpftrace (libLLVM). --rss-recipes profile,opensnoop keeps only those rows;
+          with --compare LABEL=PATH the profile row also runs that binary
   --pin   run open_storm on CPU 1 and the tracer on CPU 0 (taskset), separating in-kernel cost from CPU contention`);
   process.exit(0);
 }
@@ -157,7 +159,8 @@ if (args.rss) {
   if (!existsSync(floor)) Bun.spawnSync([join(repo, "node_modules/.bin/bun"), "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=cjs", "--minify-syntax", "--sourcemap=none", join(repo, "scripts/bench-lib/floor-empty.ts"), "--outfile", floor]);
   const rate = parseRate(String(args["rss-rate"] ?? "100k"));
   say(`\n### Peak RSS, 3 s of workload (open_storm at ${rate / 1000}k/s; /bin/true loop for execsnoop), ${reps} interleaved reps\n`);
-  say(await rssBench(repo, bin, existsSync(floor) ? floor : undefined, reps, rate, { ...env, EBPFCTL_CONFIG_DIR: process.env.EBPFCTL_CONFIG_DIR }));
+  const recipes = args["rss-recipes"] ? String(args["rss-recipes"]).split(",") : undefined;
+  say(await rssBench(repo, bin, existsSync(floor) ? floor : undefined, reps, rate, { ...env, EBPFCTL_CONFIG_DIR: process.env.EBPFCTL_CONFIG_DIR }, recipes, compare ? { label: compare[0], bin: compare[1] } : undefined));
   only.clear();
 }
 

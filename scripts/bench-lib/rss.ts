@@ -24,7 +24,20 @@ function peakKb(argv: string[], env: Record<string, string | undefined>, workloa
   })();
 }
 
-export async function rssBench(repo: string, bin: string, floorBin: string | undefined, reps: number, rate: number, env: Record<string, string | undefined>): Promise<string> {
+/** An idle bpftrace one-liner (libLLVM and libclang mapped): profile's row runs beside it. */
+async function idleBpftrace(): Promise<{ stop: () => Promise<void> } | undefined> {
+  const p = Bun.spawn(["bpftrace", "-e", "interval:s:600 { exit(); }"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+  const reader = p.stdout.getReader();
+  let text = "";
+  while (!text.includes("Attaching")) {
+    const { value, done } = await reader.read();
+    if (done) return undefined;
+    text += new TextDecoder().decode(value);
+  }
+  return { stop: async () => { p.kill("SIGINT"); await p.exited; } };
+}
+
+export async function rssBench(repo: string, bin: string, floorBin: string | undefined, reps: number, rate: number, env: Record<string, string | undefined>, recipes?: string[], compare?: { label: string; bin: string }): Promise<string> {
   const storm = "/tmp/rssstorm";
   copyFileSync(join(repo, "build/fixtures/open_storm"), storm);
   const openStorm = async () => {
@@ -52,7 +65,18 @@ export async function rssBench(repo: string, bin: string, floorBin: string | und
       { label: "libbpf-tools", recipe: "runqlat", argv: ["/usr/sbin/runqlat"] },
       { label: "bpftrace", recipe: "runqlat", argv: ["bpftrace", "-e", "tracepoint:sched:sched_wakeup { @q[args->pid] = nsecs; } tracepoint:sched:sched_switch /@q[args->next_pid]/ { @us = hist((nsecs - @q[args->next_pid]) / 1000); delete(@q[args->next_pid]); }"] },
     ] },
-  ];
+    // profile samples every CPU; bpftrace (libLLVM, ~110 MB of ELF) runs idle beside it, and
+    // a second one starts during the run so LLVM frames are sampled and symbolised.
+    { recipe: "profile (bpftrace running)", workload: async () => {
+      await Bun.sleep(500);
+      await Bun.spawn(["bpftrace", "-e", "interval:ms:500 { exit(); }"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).exited;
+      await Bun.sleep(1000);
+    }, tracers: [
+      { label: "ebpfctl", recipe: "profile", argv: ebp("profile") },
+      ...(compare ? [{ label: compare.label, recipe: "profile", argv: [compare.bin, ...ebp("profile").slice(1)] }] : []),
+    ] },
+  ].filter((r) => !recipes || recipes.some((x) => r.recipe.startsWith(x)));
+  const bpftrace = rows.some((r) => r.recipe.startsWith("profile")) ? await idleBpftrace() : undefined;
   const out: Record<string, number[]> = {};
   for (let i = 0; i < reps; i++) {
     for (const r of rows) {
@@ -61,9 +85,10 @@ export async function rssBench(repo: string, bin: string, floorBin: string | und
         (out[`${r.recipe}|${t.label}`] ??= []).push(await peakKb(t.argv, env, r.workload, t.label === "bpftrace" ? 4000 : 1500));
       }
     }
-    if (floorBin) (out["(none)|compiled empty Bun program"] ??= []).push(await peakKb([floorBin], env, () => Bun.sleep(3000), 0));
+    if (floorBin && !recipes) (out["(none)|compiled empty Bun program"] ??= []).push(await peakKb([floorBin], env, () => Bun.sleep(3000), 0));
     process.stderr.write(`rss ${i + 1}/${reps}\r`);
   }
+  await bpftrace?.stop();
   const mb = (kb: number) => fmt(kb / 1024, 1);
   return mdTable(["recipe", "tracer", "peak RSS MiB, median", "min", "max"], Object.entries(out).map(([k, v]) => {
     const [recipe, label] = k.split("|");

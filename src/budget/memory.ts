@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import type { BpfMap } from "../libbpf";
 
+export const BPF_MAP_TYPE_RINGBUF = 27;
 const MAP_TYPE = { HASH: 1, ARRAY: 2, PERCPU_HASH: 5, PERCPU_ARRAY: 6, STACK_TRACE: 7, LRU_HASH: 9, LRU_PERCPU_HASH: 10, RINGBUF: 27 } as const;
 
 const round8 = (n: number) => Math.ceil(n / 8) * 8;

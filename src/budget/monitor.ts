@@ -3,7 +3,7 @@
 // second. Returns the first breach; the session detaches on it.
 import type { BpfMap, BpfProgram } from "../libbpf";
 import type { Budgets, BudgetName } from "./budgets";
-import { mapMemlock, processMemory } from "./memory";
+import { BPF_MAP_TYPE_RINGBUF, mapMemlock, processMemory } from "./memory";
 import { NO_OUTPUT_LOSSES, verdictOf, type Accounting, type KernelCounts, type OutputLosses } from "./accounting";
 
 export interface Breach {
@@ -17,6 +17,11 @@ interface MonitorContext {
   maps: BpfMap[];
   programs: { prog: BpfProgram; entryNs: number }[];
   attachedAt: number;
+  /**
+   * The ring buffer this process maps and reads, if any: its pages are in the RSS (so its memlock
+   * is not added again), and its data pages twice (mapped twice for wrap-around reads).
+   */
+  mappedRing?: { fd: number; size: number };
   sampling: "drop" | "sample" | "detach";
   setSampleEvery(n: number): void;
 }
@@ -31,7 +36,8 @@ export class BudgetMonitor {
   private lastCounts: KernelCounts = { produced: 0, submitted: 0, droppedRate: 0, droppedRingbuf: 0, sampledOut: 0 };
   private lastBpfNs = 0;
   private lastCpu = process.cpuUsage();
-  private readonly rssAtAttach = processMemory().rss;
+  /** VmHWM at the last sample: a rise means a new peak in the last interval, which the budget counts. */
+  private lastHwm = processMemory().peak;
   private rateExcess = 0;
   private cpuExcess = 0;
   private sampleEvery = 1;
@@ -106,17 +112,26 @@ export class BudgetMonitor {
   }
 
   /**
-   * Kernel map memory (fdinfo memlock) plus the consumer's RSS growth since attach (what the
-   * budget holds; see docs/benchmarks.md for why it is not yet the whole process). The reported
-   * peak_rss is the whole process's high-water mark (VmHWM), so a peak between samples counts.
+   * The whole process's resident memory (symbol indexes, decode buffers, the runtime itself) plus
+   * kernel memory pinned by maps that are not mapped into it (the read ring's pages are in the RSS
+   * already, and counted once although mapped twice). A high-water mark that rose since the last
+   * sample counts as the RSS: a burst that came and went within the second is not missed. The
+   * start-up peak before attach is not held to the budget; peak_rss (VmHWM) reports it.
    */
   private sampleMemory(): number {
     let maps = 0;
-    for (const m of this.ctx.maps) maps += mapMemlock(m.fd);
+    let unmapped = 0;
+    for (const m of this.ctx.maps) {
+      const b = mapMemlock(m.fd);
+      maps += b;
+      if (!(m.type === BPF_MAP_TYPE_RINGBUF && m.fd === this.ctx.mappedRing?.fd)) unmapped += b;
+    }
     const { rss, peak } = processMemory();
+    const resident = peak > this.lastHwm ? peak : rss;
+    this.lastHwm = peak;
     this.peakMapMemory = Math.max(this.peakMapMemory, maps);
     this.peakRss = Math.max(this.peakRss, peak);
-    this.memoryNow = maps + Math.max(0, rss - this.rssAtAttach);
+    this.memoryNow = unmapped + Math.max(0, resident - (this.ctx.mappedRing?.size ?? 0));
     return this.memoryNow;
   }
 

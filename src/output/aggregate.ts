@@ -15,7 +15,7 @@ import { parseDuration } from "../units";
 import { formatNs } from "./format";
 import { log2Buckets, percentiles, percentilesLine, renderLog2Histogram, total, type HistUnit } from "./histogram";
 import { renderTable, type TableColumn } from "./aggregate-table";
-import { StackSymbolizer, foldedLines, readStackTrace, type SymbolisedStack } from "./stacks";
+import { STACK_ERRORS, StackSymbolizer, buildIdFrameLayout, buildIdFrames, foldedLines, readStackTrace, symbolBytesFor, type SymbolisedStack } from "./stacks";
 import { profileRows, profileTable } from "./profile-table";
 import { X86_64_SYSCALLS } from "./syscalls-x86_64";
 
@@ -26,6 +26,8 @@ export interface AggregateOptions {
   /** The session id every JSON record carries. */
   session?: string;
   json?: boolean;
+  /** The session's max_memory: symbol indexes (profile) get a share of it. */
+  maxMemory?: number;
 }
 
 export interface AggregatePlan {
@@ -61,7 +63,7 @@ export function aggregatePlan(manifest: Manifest, params: ParameterValues, opts:
   }
   if (opts.folded && agg.render !== "stacks") throw parameterInvalid(`--folded applies to stack recipes (profile), not ${manifest.name}`);
   const clock = { since: performance.now() };
-  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded), clock, session: opts.session };
+  const ctx: RenderContext = { manifest, params, json: Boolean(opts.json), intervalMs, top, folded: Boolean(opts.folded), clock, session: opts.session, maxMemory: opts.maxMemory };
   const attached = (at: number) => void (clock.since = at);
   switch (agg.render) {
     case "histogram":
@@ -83,6 +85,7 @@ interface RenderContext {
   /** When the current interval began (performance.now()): attach, then each snapshot. */
   clock: { since: number };
   session?: string;
+  maxMemory?: number;
 }
 
 /**
@@ -269,7 +272,7 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     // Said once per cause, always on stderr (stdout is data): in JSON mode as a warning record.
     if (ctx.json) process.stderr.write(JSON.stringify({ ...envelope("warning", ctx.manifest.name, ctx.session ?? null), ts: new Date().toISOString(), level: "warning", message }) + "\n");
     else process.stderr.write(`ebpfctl: warning: ${message}\n`);
-  });
+  }, { maxSymbolBytes: ctx.maxMemory !== undefined ? symbolBytesFor(ctx.maxMemory) : undefined });
   // Kernel symbols now, while the process still holds CAP_SYSLOG (kallsyms hides addresses from
   // openers without it); user stacks need /proc/PID/maps of root-owned, capable processes, which
   // takes CAP_SYS_PTRACE (ptrace_may_access, PTRACE_MODE_READ): the one capability kept.
@@ -288,19 +291,39 @@ function stacksPlan(ctx: RenderContext): AggregatePlan {
     if (!due) return pending.splice(0);
     sinceOutput = 0;
 
+    // User stacks as build-id + file offset (profile's user_stacks), where the object has them.
+    let userMap: BpfMap | undefined;
+    try {
+      userMap = obj.map("user_stacks");
+    } catch {
+      userMap = undefined;
+    }
     const entries = readMap(r.map, r.key, Boolean(ctx.intervalMs) && !final);
+    const stackKey = new Uint8Array(4);
+    const userValue = userMap ? new Uint8Array(userMap.valueSize) : undefined;
+    const frameLayout = userMap ? buildIdFrameLayout(obj.btf()) : undefined;
+    const readUserStack = (pid: number, id: number): string[] | string => {
+      if (!userMap) {
+        const u = readStack(id);
+        return typeof u === "string" ? u : symbolizer.user(pid, u);
+      }
+      if (id < 0) return STACK_ERRORS[id] ?? `stack error ${id}`;
+      new DataView(stackKey.buffer).setUint32(0, id, true);
+      if (!userMap.lookup(stackKey, userValue!)) return "stack evicted";
+      return symbolizer.userFrames(pid, buildIdFrames(userValue!, frameLayout!));
+    };
     const readStack = (id: number) => readStackTrace(stacksMap, id);
     const stacks: SymbolisedStack[] = entries
       .map((e) => {
         const k = e.key as unknown as ProfileKey;
         const count = Number(new DataView(e.value.buffer).getBigUint64(0, true));
-        const u = readStack(k.user_stack_id);
+        const u = readUserStack(k.pid, k.user_stack_id);
         const kk = readStack(k.kern_stack_id);
         return {
           pid: k.pid,
           comm: k.comm,
           count,
-          user: typeof u === "string" ? [] : symbolizer.user(k.pid, u),
+          user: typeof u === "string" ? [] : u,
           kernel: typeof kk === "string" ? [] : symbolizer.kernel(kk),
           ...(typeof u === "string" ? { userError: u } : {}),
           ...(typeof kk === "string" ? { kernelError: kk } : {}),

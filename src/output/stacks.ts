@@ -1,43 +1,58 @@
-// Stack symbolisation for the profiler: kernel addresses through /proc/kallsyms, user addresses
-// through the ELF symbol tables of the files mapped by the sampled process (/proc/PID/maps).
-// A process may be gone by the time its samples are printed, so its mappings are cached while
-// it lives (`remember`, called on every tick) and symbol tables are cached per file (dev:inode).
-import { readFileSync } from "node:fs";
-import { basename } from "node:path";
+// Stack symbolisation for the profiler (and every renderer of kernel/user stacks): kernel
+// addresses through /proc/kallsyms (read once per process), user addresses through the ELF files
+// the sampled process maps, opened when the pid is first seen so that its frames resolve after it
+// exits (src/symbols/user-symbols.ts). Symbol indexes live in an LRU whose byte cap is a share of
+// the session's max_memory. An unresolved frame is "[module+0xoff]", or "[unknown]" with no module.
+import { BtfKind, type Btf } from "../libbpf/btf";
 import { Kallsyms } from "../symbols/kallsyms";
-import { SymbolTable } from "../symbols/elf-symbols";
+import { UserSymbols, UNKNOWN_FRAME, moduleFrame, parseMaps } from "../symbols/user-symbols";
 import type { BpfMap } from "../libbpf";
 
-interface Mapping {
-  start: bigint;
-  end: bigint;
-  offset: bigint;
-  /** dev:inode, the cache key of the file's symbol table */
-  file: string;
-  path: string;
-  /** /proc/PID/map_files/START-END: the mapped file itself, even if deleted or in another mount ns */
-  mapFile: string;
+export { UNKNOWN_FRAME, moduleFrame, parseMaps };
+
+/** One user frame as a build-id stack map gives it: build-id + file offset, or a raw ip (the kernel's fallback). */
+export type UserFrame = { buildId: string; offset: bigint } | { ip: bigint };
+
+/** Where struct bpf_stack_build_id keeps its fields, from the object's BTF. */
+export interface BuildIdFrameLayout {
+  size: number;
+  status: number;
+  buildId: number;
+  buildIdBytes: number;
+  /** the union { offset; ip } */
+  at: number;
 }
 
-const REFRESH_MS = 2000;
-export const UNKNOWN_FRAME = "[unknown]";
+// enum bpf_stack_build_id_status (uapi; values fixed by the ABI)
+const BUILD_ID_VALID = 1;
+const BUILD_ID_IP = 2;
 
-export function parseMaps(pid: number, text: string): Mapping[] {
-  const out: Mapping[] = [];
-  for (const line of text.split("\n")) {
-    // 55d0c0a00000-55d0c0a01000 r-xp 00001000 fe:01 1234  /usr/bin/x
-    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S{4})\s+([0-9a-f]+)\s+(\S+)\s+(\d+)\s+(.*)$/.exec(line);
-    if (!m || !m[3]!.includes("x") || m[6] === "0") continue;
-    const path = m[7]!.trim();
-    if (!path.startsWith("/")) continue;
-    out.push({
-      start: BigInt("0x" + m[1]),
-      end: BigInt("0x" + m[2]),
-      offset: BigInt("0x" + m[4]),
-      file: `${m[5]}:${m[6]}`,
-      path: path.replace(/ \(deleted\)$/, ""),
-      mapFile: `/proc/${pid}/map_files/${m[1]}-${m[2]}`,
-    });
+export function buildIdFrameLayout(btf: Btf): BuildIdFrameLayout {
+  const s = btf.find("bpf_stack_build_id", BtfKind.STRUCT);
+  if (!s) throw new Error("struct bpf_stack_build_id is not in the object's BTF");
+  const fields = btf.layout("bpf_stack_build_id");
+  const field = (name: string) => {
+    const f = fields.find((x) => x.name === name);
+    if (!f) throw new Error(`struct bpf_stack_build_id has no ${name || "anonymous union"} in the object's BTF`);
+    return f;
+  };
+  const id = field("build_id");
+  return { size: btf.sizeOf(s.id), status: field("status").offset, buildId: id.offset, buildIdBytes: id.size, at: field("").offset };
+}
+
+/** The frames of one BPF_F_STACK_BUILD_ID stack map value, innermost first, up to the first empty one. */
+export function buildIdFrames(value: Uint8Array, l: BuildIdFrameLayout): UserFrame[] {
+  const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  const out: UserFrame[] = [];
+  for (let o = 0; o + l.size <= value.length; o += l.size) {
+    const status = dv.getInt32(o + l.status, true);
+    const at = dv.getBigUint64(o + l.at, true);
+    if (status === BUILD_ID_VALID) {
+      let id = "";
+      for (let i = 0; i < l.buildIdBytes; i++) id += value[o + l.buildId + i]!.toString(16).padStart(2, "0");
+      out.push({ buildId: id, offset: at }); // zero-padded when the id is shorter than the field
+    } else if (status === BUILD_ID_IP) out.push({ ip: at });
+    else break;
   }
   return out;
 }
@@ -62,14 +77,21 @@ export function readStackTrace(map: BpfMap, id: number): bigint[] | string {
   return out;
 }
 
+/** Default cap on symbol indexes when the caller gives none. */
+export const DEFAULT_SYMBOL_BYTES = 32 * 1024 * 1024;
+
+/** Symbol indexes may use this share of the session's max_memory. */
+export const symbolBytesFor = (maxMemory: number): number => Math.max(4 << 20, Math.floor(maxMemory / 8));
+
 export class StackSymbolizer {
-  private readonly maps = new Map<number, { at: number; mappings: Mapping[] }>();
-  private readonly tables = new Map<string, SymbolTable | null>();
+  private readonly users: UserSymbols;
   private kallsyms?: Kallsyms | null;
   private readonly warned = new Set<string>();
 
-  /** Called once per new warning text; the caller decides where it goes. */
-  constructor(private readonly warn: (message: string) => void) {}
+  /** `warn` is called once per new warning text; the caller decides where it goes. */
+  constructor(private readonly warn: (message: string) => void, opts: { maxSymbolBytes?: number } = {}) {
+    this.users = new UserSymbols({ maxBytes: opts.maxSymbolBytes ?? DEFAULT_SYMBOL_BYTES, warn: (m) => this.warnOnce(m) });
+  }
 
   private warnOnce(message: string): void {
     if (this.warned.has(message)) return;
@@ -77,35 +99,24 @@ export class StackSymbolizer {
     this.warn(message);
   }
 
-  /** Read (or refresh) a process's executable mappings while it is alive. */
+  /** Snapshot a process's executable mappings (and open their files) while it is alive. */
   remember(pid: number, now = performance.now()): void {
-    const cached = this.maps.get(pid);
-    if (cached && now - cached.at < REFRESH_MS) return;
-    try {
-      this.maps.set(pid, { at: now, mappings: parseMaps(pid, readFileSync(`/proc/${pid}/maps`, "utf8")) });
-    } catch (e) {
-      // Gone already: keep what we cached, if anything.
-      if (cached) cached.at = now;
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EACCES" || code === "EPERM") this.warnOnce(`cannot read /proc/PID/maps of some processes (${code}: needs CAP_SYS_PTRACE for processes with capabilities or of other users); their user stacks stay unsymbolised`);
-    }
+    this.users.remember(pid, now);
   }
 
   /** Innermost frame first, as the kernel records them. */
   user(pid: number, addrs: bigint[]): string[] {
-    this.remember(pid);
-    const maps = this.maps.get(pid)?.mappings;
-    if (!maps) {
-      this.warnOnce(`some user stacks are unsymbolised: their processes exited (or hid their memory maps) before the maps could be read`);
-      return addrs.map(() => UNKNOWN_FRAME);
-    }
-    return addrs.map((a) => {
-      const m = maps.find((x) => a >= x.start && a < x.end);
-      if (!m) return UNKNOWN_FRAME;
-      const fileOffset = a - m.start + m.offset;
-      const sym = this.table(m)?.lookup(fileOffset, "offset");
-      return sym ? sym.name : `[${basename(m.path)}+0x${fileOffset.toString(16)}]`;
-    });
+    return this.users.user(pid, addrs);
+  }
+
+  /** A build-id stack (buildIdFrames): build-id frames through the files seen, ip frames through the pid's mappings. */
+  userFrames(pid: number, frames: UserFrame[]): string[] {
+    return frames.map((f) => ("buildId" in f ? this.users.byBuildIdFrame(f.buildId, f.offset) : this.users.user(pid, [f.ip])[0]!));
+  }
+
+  /** Bytes the user symbol indexes hold now. */
+  get symbolBytes(): number {
+    return this.users.bytes;
   }
 
   /**
@@ -134,21 +145,8 @@ export class StackSymbolizer {
     });
   }
 
-  private table(m: Mapping): SymbolTable | null {
-    let t = this.tables.get(m.file);
-    if (t !== undefined) return t;
-    t = null;
-    for (const path of [m.mapFile, m.path]) {
-      try {
-        t = SymbolTable.read(path);
-        break;
-      } catch {
-        /* try the next way to reach the file */
-      }
-    }
-    if (!t) this.warnOnce(`cannot read symbols of ${m.path}; its frames show as file+offset`);
-    this.tables.set(m.file, t);
-    return t;
+  close(): void {
+    this.users.close();
   }
 }
 

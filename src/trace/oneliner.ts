@@ -5,7 +5,7 @@
 import { compileOneLiner, stackEntries, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
 import { adhocRefused, costRefused } from "../oneliner/errors";
 import { Tracefs } from "../tracepoint/tracefs";
-import { checkAgainstBtf, loadKernelBtf } from "../tracepoint/btf-check";
+import { checkAgainstBtf, loadKernelBtf, releaseKernelBtf } from "../tracepoint/btf-check";
 import { DEFAULT_UPROBE_BINARIES, type HostPolicy } from "../recipe/policy";
 import type { UserProbeEnv } from "../oneliner/analyse";
 import { trustedBinary } from "../session/attach-helpers";
@@ -53,6 +53,7 @@ class BtfVerdicts {
     this.dirty = true;
   }
   save(): void {
+    releaseKernelBtf();
     if (!this.dirty) return;
     try {
       mkdirSync(join(cacheDir(), "tracepoint-btf"), { recursive: true, mode: 0o755 });

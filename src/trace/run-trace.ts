@@ -327,7 +327,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     const renderer = oneliner && manifest.kind === "stream" ? oneLinerPrintfRenderer(oneliner, json, { recipe: manifest.name, session }) : manifest.kind === "stream" ? (json ? new JsonLinesRenderer(manifest.columns, bootToWall, { recipe: manifest.name, session }) : new TableRenderer(columns, bootToWall, io.color && !req.outputFile && stdoutTTY, !req.outputFile && stdoutTTY ? () => (process.stdout as { columns?: number }).columns ?? 0 : undefined)) : undefined;
     let result: SessionResult;
     try {
-      let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json: json || Boolean(metrics), session }) : undefined;
+      let aggregate = manifest.kind === "aggregate" ? aggregatePlan(manifest, params, { ...req.aggregate, json: json || Boolean(metrics), session, maxMemory: budgets.max_memory }) : undefined;
       if (oneliner && aggregate) aggregate = metrics ? oneLinerMetricsPlan(oneliner, req.outputFile!, aggregate.intervalMs) : oneLinerMapPlan(oneliner, { json, intervalMs: aggregate.intervalMs, recipe: manifest.name, session });
       else if (aggregate && metrics) {
         const plan = aggregate;

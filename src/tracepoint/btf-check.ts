@@ -23,6 +23,11 @@ export function loadKernelBtf(path = "/sys/kernel/btf/vmlinux"): Btf | null {
   return kernelBtf;
 }
 
+/** Drops the parsed kernel BTF (~40 MB of JS heap): the checks are done, and a session's memory budget holds the whole process. */
+export function releaseKernelBtf(): void {
+  kernelBtf = undefined;
+}
+
 export interface BtfCheck {
   /** "btf": every field matched trace_event_raw_<event>; "no-btf-struct": nothing to compare with */
   status: "btf" | "no-btf-struct";

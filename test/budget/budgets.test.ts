@@ -113,8 +113,8 @@ describe("each budget breached on purpose", () => {
     await s;
   }, 20_000);
 
-  kernelTest("max_memory (at run time: map memory plus the consumer's growth)", async () => {
-    // Just above what the maps pin, so load passes; the consumer's growth under a storm breaches it.
+  kernelTest("max_memory (at run time: the whole process plus map memory)", async () => {
+    // Just above what the maps pin, so load passes; the process itself is resident in far more.
     const t = trace(["opensnoop", "-o", "json", "-c", "open_storm", "--max-rate", "100k", "--max-cpu", "25", "--max-memory", "4600KiB", "--output-file", join(tempDir(), "e.json")]);
     await t.waitFor("attached");
     const s = storm(6000, 90_000);
