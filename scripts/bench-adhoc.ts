@@ -19,6 +19,10 @@ const ONE_LINERS = [
   "tracepoint:syscalls:sys_exit_read /args.ret > 0/ { @bytes = hist(args.ret); }",
   'tracepoint:syscalls:sys_enter_openat { printf("%s %s\\n", comm, str(args.filename)); }',
   "tracepoint:sched:sched_switch,tracepoint:sched:sched_wakeup { @[probe] = count(); }",
+  "profile:hz:99 { @[comm] = count(); }",
+  "tracepoint:syscalls:sys_enter_openat { @[kstack] = count(); }",
+  "uprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc { @[comm] = count(); }",
+  "uretprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc { @ = hist(retval); }",
 ].filter((o) => !args.only || o.includes(String(args.only)));
 
 interface Run { ms: number; rssKb: number }
