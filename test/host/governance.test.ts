@@ -92,7 +92,9 @@ describe("per-recipe kill switch", () => {
     async () => {
       const e = governanceEnv();
       const a = await startTrace(e, ["execsnoop"]);
-      const b = await startTrace(e, ["opensnoop"]);
+      // From source (bun transpiles src/ at start) the process is larger than dist/ebpfctl, and the
+      // memory budget counts all of it: this test is about the kill switch, not opensnoop's budget.
+      const b = await startTrace(e, ["opensnoop", "--max-memory", "128MiB"]);
       const on = await cli(e, ["kill-switch", "on", "--recipe", "execsnoop", "--reason", "INC-2: execsnoop cost", "-o", "json"]);
       expect(on.code).toBe(0);
       expect(await a.proc.exited).toBe(8);

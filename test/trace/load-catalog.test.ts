@@ -10,7 +10,7 @@ import { BpfObject, BtfKind, LoadError, type BpfLink } from "../../src/libbpf";
 import { parseManifest, type Manifest, type Alternative } from "../../src/recipe/manifest";
 
 const ROOT = join(import.meta.dir, "../..");
-const WORKS_HERE = new Set(["tracepoint", "raw_tp", "tp_btf", "perf_event", "uprobe", "uretprobe"]);
+const WORKS_HERE = new Set(["tracepoint", "raw_tp", "tp_btf", "perf_event", "uprobe", "uretprobe", "usdt"]);
 const FIXED_TARGET = new Set(["tracepoint", "raw_tp", "tp_btf"]);
 
 function precondition(): string | undefined {
