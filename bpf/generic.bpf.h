@@ -6,7 +6,8 @@
  * sources are read: gen_src_value() (tracepoint fields) and gen_src_str() (strings other than
  * comm), or, for user-space probes, GEN_USER_ARGS with gen_arg() and gen_retval(). Then its entry
  * point calls generic_run(), or generic_run_ctx() when the operands come from a copy of the
- * registers (generic_up) while stack keys need the program's own context.
+ * registers (generic_up) while stack keys need the program's own context, or generic_run_entry()
+ * when the table entry and the probe id differ (generic_tp, one entry for every attachment).
  */
 #ifndef GENERIC_BPF_H
 #define GENERIC_BPF_H
@@ -270,9 +271,9 @@ static __always_inline void event_arg(void *ctx, const volatile struct gtp_opera
 }
 
 /* Everything after the entry point chose the table entry: predicates, rate cap, then the action. */
-static __always_inline int generic_run_ctx(void *ctx, void *prog_ctx, __u32 probe)
+static __always_inline int generic_run_entry(void *ctx, void *prog_ctx, __u32 entry, __u32 probe)
 {
-	const volatile struct gtp_probe *cfg = &gtp_cfg[probe];
+	const volatile struct gtp_probe *cfg = &gtp_cfg[entry];
 	if (!cfg->enabled)
 		return 0;
 	__u32 zero = 0;
@@ -309,6 +310,8 @@ static __always_inline int generic_run_ctx(void *ctx, void *prog_ctx, __u32 prob
 	return 0;
 }
 
+/* The table entry and the probe id (the `probe` builtin) are one index, except on generic_tp. */
+#define generic_run_ctx(ctx, prog_ctx, probe) generic_run_entry(ctx, prog_ctx, probe, probe)
 #define generic_run(ctx, probe) generic_run_ctx(ctx, ctx, probe)
 
 #endif

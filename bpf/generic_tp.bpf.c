@@ -13,11 +13,19 @@
 #define GEN_NPROBES GTP_MAX_PROBES
 
 /*
- * Set when the one-liner has a single tracepoint: the entry index is then the constant 0, the
- * verifier reads the frozen table's values and prunes every branch the table does not take
- * (a fraction of the instructions to verify and to run). Otherwise the cookie selects it.
+ * Set when entry 0 serves every attachment: one tracepoint, or several whose entries the compiler
+ * wrote byte for byte the same (only builtins, or fields at the same offsets). The entry index is
+ * then the constant 0, the verifier reads the frozen table's values and prunes every branch the
+ * table does not take (a fraction of the instructions to verify and to run). Otherwise the cookie
+ * selects the entry, and every branch stays.
  */
 const volatile __u8 gtp_single = 0;
+/*
+ * With gtp_single and several tracepoints whose one-liner uses the `probe` builtin: the probe id
+ * still comes from the cookie (a plain value, no cost to the verifier). Without it no cookie is
+ * read at all, so such a one-liner also runs where the kernel has none (before 5.15).
+ */
+const volatile __u8 gtp_cookie_probe = 0;
 
 static __always_inline __s64 read_int(void *ctx, const volatile struct gtp_operand *op)
 {
@@ -92,6 +100,6 @@ int generic_tp(void *ctx)
 {
 	if (!current_task_matches())
 		return 0;
-	__u32 probe = gtp_single ? 0 : (__u32)bpf_get_attach_cookie(ctx) & (GTP_MAX_PROBES - 1);
-	return generic_run(ctx, probe);
+	__u32 cookie = gtp_single && !gtp_cookie_probe ? 0 : (__u32)bpf_get_attach_cookie(ctx) & (GTP_MAX_PROBES - 1);
+	return generic_run_entry(ctx, ctx, gtp_single ? 0 : cookie, cookie);
 }

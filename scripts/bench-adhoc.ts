@@ -19,6 +19,8 @@ const ONE_LINERS = [
   "tracepoint:syscalls:sys_exit_read /args.ret > 0/ { @bytes = hist(args.ret); }",
   'tracepoint:syscalls:sys_enter_openat { printf("%s %s\\n", comm, str(args.filename)); }',
   "tracepoint:sched:sched_switch,tracepoint:sched:sched_wakeup { @[probe] = count(); }",
+  // a field at a different offset in each: one table entry per tracepoint, selected by the cookie
+  "tracepoint:sched:sched_wakeup,tracepoint:sched:sched_process_exec { @ = hist(args.pid); }",
   "profile:hz:99 { @[comm] = count(); }",
   "tracepoint:syscalls:sys_enter_openat { @[kstack] = count(); }",
   "uprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc { @[comm] = count(); }",

@@ -1,9 +1,9 @@
 // The one-liner compiler's entry point: text → checked plan → tables, plus what the session needs
 // to run it (which signed generic recipe, the tracepoints with their cookies) and its worst-case cost.
 import { parse } from "./parser";
-import { analyse, type Analysed, type CompileEnv, type UserTarget } from "./analyse";
+import { analyse, type Analysed, type CompileEnv, type Operand, type UserTarget } from "./analyse";
 import { describeTables, generateTable } from "./codegen";
-import { EVENT_SIZE, GTP, KEY_SIZE, VALUE } from "./layout";
+import { EVENT_SIZE, GTP, KEY_SIZE, PROBE, SRC, VALUE } from "./layout";
 import type { TracepointId } from "../tracepoint/tracefs";
 
 export interface CompiledOneLiner {
@@ -40,11 +40,36 @@ export function compileOneLiner(text: string, env: CompileEnv): CompiledOneLiner
   };
 }
 
-/** The .rodata the generic program runs with: the table, and whether one attachment uses it (no cookie). */
+/**
+ * How generic_tp picks its table entry: one entry for every attachment when there is one
+ * tracepoint or the compiler wrote every entry byte for byte the same (only builtins, or fields at
+ * the same offsets), which the verifier prunes to the branches that entry takes; else the attach
+ * cookie selects it, and every branch stays (~250k instructions to verify instead of ~2k).
+ */
+export function tableSelection(c: CompiledOneLiner): { single: boolean; cookieProbe: boolean } {
+  const n = c.tracepoints.length;
+  const entry = (i: number) => c.table.subarray(i * PROBE.size, (i + 1) * PROBE.size);
+  const uniform = n <= 1 || c.tracepoints.every((_, i) => Buffer.compare(entry(i), entry(0)) === 0);
+  // With one entry for all, the `probe` builtin is the only thing the cookie still tells apart.
+  return { single: uniform, cookieProbe: n > 1 && (!uniform || usesProbe(c.analysed)) };
+}
+
+/** Whether the kernel must have the attach cookie to run this one-liner (Linux 5.15+). */
+export const needsAttachCookie = (c: CompiledOneLiner): boolean => tableSelection(c).cookieProbe;
+
+function usesProbe(a: Analysed): boolean {
+  // An event names its tracepoint (the JSON record's "probe"), whether or not printf prints it.
+  if (a.action.kind === "printf") return true;
+  const ops: (Operand | undefined)[] = [...a.predicates.map((p) => p.lhs), ...a.action.keys, a.action.value];
+  return ops.some((o) => o?.src === SRC.PROBE);
+}
+
+/** The .rodata the generic program runs with: the table, and how the program selects its entry. */
 export function rodataOf(c: CompiledOneLiner): Record<string, Uint8Array> {
-  // uprobe/usdt/profile programs have one table entry and no cookie: no gtp_single to set.
+  // uprobe/usdt/profile programs have one table entry and no cookie: nothing else to set.
   if (c.target || c.profileHz) return { gtp_cfg: c.table };
-  return { gtp_cfg: c.table, gtp_single: new Uint8Array([c.tracepoints.length === 1 ? 1 : 0]) };
+  const { single, cookieProbe } = tableSelection(c);
+  return { gtp_cfg: c.table, gtp_single: new Uint8Array([single ? 1 : 0]), gtp_cookie_probe: new Uint8Array([cookieProbe ? 1 : 0]) };
 }
 
 export interface WorstCaseCost {

@@ -18,9 +18,9 @@ export const costRefused = (msg: string) =>
 export const noAttachCookie = (n: number) =>
   new EbpfctlError(
     "EBPFCTL-E1115",
-    `this one-liner names ${n} tracepoints, and this kernel lacks the attach cookie (bpf_get_attach_cookie, Linux 5.15+) that lets one loaded program tell them apart`,
+    `this one-liner names ${n} tracepoints that it tells apart (the probe builtin, or fields at different offsets), and this kernel lacks the attach cookie (bpf_get_attach_cookie, Linux 5.15+) that lets one loaded program do so`,
     ExitCode.UNSUPPORTED,
-    "name one tracepoint per one-liner on this kernel (run one ebpfctl per tracepoint)",
+    "name one tracepoint per one-liner on this kernel (run one ebpfctl per tracepoint), or drop the probe key",
   );
 export const usdtNeedsCookie = (binary: string) =>
   new EbpfctlError(

@@ -2,7 +2,7 @@
 // then run by the signed generic recipe like any other recipe (same session, budgets, kill
 // switch, audit). What is specific to one-liners lives here: the policy gate, the worst-case cost
 // checked before load, and the per-tracepoint probe choices with their attach cookies.
-import { compileOneLiner, stackEntries, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
+import { compileOneLiner, stackEntries, tableSelection, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
 import { adhocRefused, costRefused } from "../oneliner/errors";
 import { Tracefs } from "../tracepoint/tracefs";
 import { checkAgainstBtf, loadKernelBtf, releaseKernelBtf } from "../tracepoint/btf-check";
@@ -149,7 +149,11 @@ export function describeCost(c: WorstCaseCost): string {
   return `worst case: ${c.bytes_per_event} bytes/event to user space (${c.bytes_read_per_event} read in the kernel), maps ${formatBudget("max_memory", c.map_memory)}, rate cap ${formatBudget("max_rate", c.rate_cap)}`;
 }
 
-/** One probe choice per tracepoint, all on the one generic program, told apart by cookie (none for profile:). */
+/**
+ * One probe choice per tracepoint, all on the one generic program, told apart by cookie (none for
+ * profile:). Only a program that reads its cookie gets one: libbpf refuses a non-zero cookie where
+ * the kernel has no BPF perf links (before 5.15), and a one-entry table needs none.
+ */
 export function oneLinerChoices(c: CompiledOneLiner, template: ProbeChoice): { choices: ProbeChoice[]; cookies: Map<string, number> } {
   const cookies = new Map<string, number>();
   if (c.target) {
@@ -157,9 +161,10 @@ export function oneLinerChoices(c: CompiledOneLiner, template: ProbeChoice): { c
     const alternative = { ...template.alternative, type: c.target.kind };
     return { choices: [{ probe: { ...template.probe, alternatives: [alternative] }, alternative, index: 0 }], cookies };
   }
+  const readsCookie = tableSelection(c).cookieProbe;
   const choices = c.tracepoints.map((tp) => {
     const target = `${tp.category}/${tp.event}`;
-    cookies.set(target, tp.cookie);
+    if (readsCookie) cookies.set(target, tp.cookie);
     const alternative = { ...template.alternative, target };
     return { probe: { ...template.probe, name: `tp${tp.cookie}`, alternatives: [alternative] }, alternative, index: 0 };
   });

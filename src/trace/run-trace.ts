@@ -41,7 +41,7 @@ import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
 import { checkedCost, compileForHost, describeCost, oneLinerChoices, oneLinerDuration, oneLinerMapEntries, oneLinerParams } from "./oneliner";
 import { attachCpuClock } from "../session/attach-helpers";
-import { rodataOf, type CompiledOneLiner } from "../oneliner/compile";
+import { needsAttachCookie, rodataOf, type CompiledOneLiner } from "../oneliner/compile";
 import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
 import { oneLinerMetricsPlan } from "../output/oneliner-metrics";
 
@@ -251,7 +251,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     // Only what this recipe's alternatives need: a first run after boot probes those, not everything.
     const features = kernelFeatures({ facts, only: [...featuresNeeded(manifest), "atomic_fetch", ...(oneliner ? ["bpf_get_attach_cookie"] : [])] });
     if (oneliner && features.features.bpf_get_attach_cookie?.status === "no") {
-      if (oneliner.tracepoints.length > 1) return refuse(noAttachCookie(oneliner.tracepoints.length));
+      if (needsAttachCookie(oneliner)) return refuse(noAttachCookie(oneliner.tracepoints.length));
       if (oneliner.target?.kind === "usdt" && isPositionIndependent(oneliner.target.binary)) return refuse(usdtNeedsCookie(oneliner.target.binary));
     }
     // What this kernel image's verifier already refused at run time is skipped from the start.

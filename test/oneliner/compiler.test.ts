@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "../../src/oneliner/parser";
-import { compileOneLiner, stackEntries, stackMapMemory, worstCaseCost } from "../../src/oneliner/compile";
+import { compileOneLiner, rodataOf, stackEntries, stackMapMemory, tableSelection, worstCaseCost } from "../../src/oneliner/compile";
 import { postfix } from "../../src/oneliner/codegen";
 import { formatSpecs, type CompileEnv } from "../../src/oneliner/analyse";
 import { GTP, OPERAND, PRED, PROBE, VALUE, KEY_SIZE, EVENT_SIZE } from "../../src/oneliner/layout";
@@ -107,6 +107,22 @@ describe("parser", () => {
 });
 
 describe("analysers and codegen (this kernel's tracefs)", () => {
+  withTracefs("one table entry for several tracepoints when the compiler wrote them the same; the cookie only where it tells them apart", () => {
+    const sel = (text: string) => tableSelection(compileOneLiner(text, env()));
+    const two = "tracepoint:sched:sched_process_exec,tracepoint:sched:sched_process_exit";
+    // one tracepoint: entry 0, no cookie
+    expect(sel("tracepoint:sched:sched_process_exec { @[comm] = count(); }")).toEqual({ single: true, cookieProbe: false });
+    // builtins only: the same entry twice
+    expect(sel(`${two} /pid != 1/ { @[comm, uid] = count(); }`)).toEqual({ single: true, cookieProbe: false });
+    // pid is at offset 12 in sched_process_exec and 24 in sched_process_exit: one entry each
+    expect(sel(`${two} { @ = hist(args.pid); }`)).toEqual({ single: false, cookieProbe: true });
+    // the same entry, but the probe builtin needs the cookie's value
+    expect(sel(`${two} { @[probe] = count(); }`)).toEqual({ single: true, cookieProbe: true });
+    // an event names its tracepoint
+    expect(sel(`${two} { printf("%s\\n", comm); }`)).toEqual({ single: true, cookieProbe: true });
+    const rodata = rodataOf(compileOneLiner(`${two} { @[comm] = count(); }`, env()));
+    expect([...rodata.gtp_single!, ...rodata.gtp_cookie_probe!]).toEqual([1, 0]);
+  });
   withTracefs("a field read at its tracefs offset, size and signedness; one table entry per tracepoint", () => {
     const c = compileOneLiner("tracepoint:syscalls:sys_exit_read /args.ret > 0/ { @ = hist(args.ret); }", env());
     expect(c.recipe).toBe("generic-tracepoint");

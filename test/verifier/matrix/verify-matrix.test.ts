@@ -86,7 +86,8 @@ const EXPECT: Record<string, (events: Rec[], t: Trace) => void> = {
  * ioctl (no BPF perf links before 5.15), CAP_BPF kept for bpf() on its own fds (5.10 checks the sysctl for the whole syscall).
  */
 const REFUSED: Record<string, Record<string, 5 | 9>> = {
-  // No attach cookie before 5.15: one program cannot serve two tracepoints, and libbpf attaches USDT
+  // No attach cookie before 5.15: one program cannot tell two tracepoints apart (same-entry, which
+  // need not, runs), and libbpf attaches USDT
   // probes of a position-independent file for every process only with it. Both refused before load.
   "5.10": { "oneliner-two-tracepoints": 9, "oneliner-usdt": 9 },
   "6.1": {},
@@ -104,8 +105,11 @@ const ONE_LINERS: Record<string, { recipe: string; expect: (rows: { key: unknown
     recipe: "generic-tracepoint",
     // /bin/true: one exec, one exit
     expect: (rows) => expect(Object.fromEntries(rows.map((r) => [r.key[0], r.value]))).toEqual({ "tracepoint:sched:sched_process_exec": 1, "tracepoint:sched:sched_process_exit": 1 }),
-    refusal: /names 2 tracepoints, and this kernel lacks the attach cookie/,
+    refusal: /names 2 tracepoints that it tells apart .*, and this kernel lacks the attach cookie/,
   },
+  // the same tracepoints, keyed by comm: one table entry serves both, with no cookie (5.10 too)
+  // (/tmp/same_entry, a link to true: one exec, one exit)
+  "same-entry": { recipe: "generic-tracepoint", expect: (rows) => expect(rows.map((r) => [r.key, r.value])).toEqual([[["same_entry"], 2]]) },
   profile: { recipe: "generic-profile", expect: (rows) => expect(rows.reduce((n, r) => n + r.value, 0)).toBeGreaterThan(0) },
   // sleepy_function 20 5: five calls
   uprobe: { recipe: "generic-uprobe", expect: (rows) => expect(rows.map((r) => [r.key, r.value])).toEqual([[[], 5]]) },
