@@ -50,9 +50,10 @@ const add = (k: string, s: Sample) => (samples[k] ??= []).push(s);
 
 const compare = args.compare ? (String(args.compare).split("=", 2) as [string, string]) : undefined;
 
-// The compared binary gets its own run dir: its features.json key (probe object) may differ,
-// and two binaries sharing one cache would keep invalidating each other's.
-const compareEnv = { ...env, EBPFCTL_RUN_DIR: `${runDir}-compare` };
+// The compared binary gets its own run dir and cache dir: its features.json key (probe object)
+// may differ, and its digest (binary-sha256.json) does: two binaries sharing one cache would keep
+// invalidating each other's, and every run would hash the whole executable again.
+const compareEnv = { ...env, EBPFCTL_RUN_DIR: `${runDir}-compare`, EBPFCTL_CACHE_DIR: `${env.EBPFCTL_CACHE_DIR}-compare` };
 mkdirSync(compareEnv.EBPFCTL_RUN_DIR, { recursive: true });
 
 async function ebpfctl(tool: string, exe = bin): Promise<Sample> {

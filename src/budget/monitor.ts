@@ -3,7 +3,7 @@
 // second. Returns the first breach; the session detaches on it.
 import type { BpfMap, BpfProgram } from "../libbpf";
 import type { Budgets, BudgetName } from "./budgets";
-import { BPF_MAP_TYPE_RINGBUF, mapMemlock, processMemory } from "./memory";
+import { BPF_MAP_TYPE_RINGBUF, mapMemlock, processMemory, processRss } from "./memory";
 import { NO_OUTPUT_LOSSES, verdictOf, type Accounting, type KernelCounts, type OutputLosses } from "./accounting";
 
 export interface Breach {
@@ -27,6 +27,12 @@ interface MonitorContext {
 }
 
 const INTERVAL_MS = 1000;
+/**
+ * The resident set is also read this often between the once-a-second ticks (statm, a few µs):
+ * VmHWM cannot tell a burst within the second once the start-up peak is higher, and resetting it
+ * (clear_refs) would hide the process's real peak from getrusage and /usr/bin/time.
+ */
+const RSS_SAMPLE_MS = 20;
 /** A rate or CPU excess must last this many consecutive intervals to count as sustained. */
 const SUSTAINED = 2;
 
@@ -38,6 +44,9 @@ export class BudgetMonitor {
   private lastCpu = process.cpuUsage();
   /** VmHWM at the last sample: a rise means a new peak in the last interval, which the budget counts. */
   private lastHwm = processMemory().peak;
+  /** The highest RSS read between two ticks. */
+  private burstRss = 0;
+  private nextRssSample = 0;
   private rateExcess = 0;
   private cpuExcess = 0;
   private sampleEvery = 1;
@@ -62,6 +71,10 @@ export class BudgetMonitor {
     const elapsed = now - this.ctx.attachedAt;
     if (elapsed > this.budgets.max_duration) return { budget: "max_duration", observed: Math.round(elapsed), limit: this.budgets.max_duration, detectedAt: now };
     if (outputBytes > this.budgets.max_output) return { budget: "max_output", observed: outputBytes, limit: this.budgets.max_output, detectedAt: now };
+    if (now >= this.nextRssSample) {
+      this.burstRss = Math.max(this.burstRss, processRss());
+      this.nextRssSample = now + RSS_SAMPLE_MS;
+    }
     if (now - this.lastTick < INTERVAL_MS) return undefined;
     const counts = readCounts();
 
@@ -114,9 +127,10 @@ export class BudgetMonitor {
   /**
    * The whole process's resident memory (symbol indexes, decode buffers, the runtime itself) plus
    * kernel memory pinned by maps that are not mapped into it (the read ring's pages are in the RSS
-   * already, and counted once although mapped twice). A high-water mark that rose since the last
-   * sample counts as the RSS: a burst that came and went within the second is not missed. The
-   * start-up peak before attach is not held to the budget; peak_rss (VmHWM) reports it.
+   * already, and counted once although mapped twice). The RSS counted is the highest of: now, the
+   * RSS read every RSS_SAMPLE_MS since the last tick, and the high-water mark if it rose since then.
+   * So a burst that came and went within the second is not missed, even when the start-up peak is
+   * higher. The start-up peak before attach is not held to the budget; peak_rss (VmHWM) reports it.
    */
   private sampleMemory(): number {
     let maps = 0;
@@ -127,8 +141,9 @@ export class BudgetMonitor {
       if (!(m.type === BPF_MAP_TYPE_RINGBUF && m.fd === this.ctx.mappedRing?.fd)) unmapped += b;
     }
     const { rss, peak } = processMemory();
-    const resident = peak > this.lastHwm ? peak : rss;
+    const resident = Math.max(peak > this.lastHwm ? peak : rss, this.burstRss);
     this.lastHwm = peak;
+    this.burstRss = 0;
     this.peakMapMemory = Math.max(this.peakMapMemory, maps);
     this.peakRss = Math.max(this.peakRss, peak);
     this.memoryNow = unmapped + Math.max(0, resident - (this.ctx.mappedRing?.size ?? 0));
