@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * One program for any tracepoint, driven by a table in .rodata (generic_tp.h) that ebpfctl's
- * one-liner compiler writes. The attach cookie selects the table entry, so one loaded program
- * serves every tracepoint a one-liner names. Fields are read with bounded bpf_probe_read_kernel
- * at table offsets: the verifier rejects variable-offset loads from the context.
+ * one-liner compiler writes. Fields are read with bounded bpf_probe_read_kernel at table
+ * offsets: the verifier rejects variable-offset loads from the context.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -13,19 +12,19 @@
 #define GEN_NPROBES GTP_MAX_PROBES
 
 /*
- * Set when entry 0 serves every attachment: one tracepoint, or several whose entries the compiler
- * wrote byte for byte the same (only builtins, or fields at the same offsets). The entry index is
- * then the constant 0, the verifier reads the frozen table's values and prunes every branch the
- * table does not take (a fraction of the instructions to verify and to run). Otherwise the cookie
- * selects the entry, and every branch stays.
- */
-const volatile __u8 gtp_single = 0;
-/*
- * With gtp_single and several tracepoints whose one-liner uses the `probe` builtin: the probe id
- * still comes from the cookie (a plain value, no cost to the verifier). Without it no cookie is
- * read at all, so such a one-liner also runs where the kernel has none (before 5.15).
+ * Entry 0 of the table serves every attachment of one load: the index is the constant 0, so the
+ * verifier reads the frozen table's values and prunes every branch the entry does not take. Several
+ * tracepoints share one load when the compiler wrote the same entry for each (only builtins, or
+ * fields at the same offsets); otherwise each gets a load of its own, its entry as entry 0, the
+ * maps shared with the first load (ebpfctl's session).
+ *
+ * The probe id (the `probe` builtin, and the tracepoint an event names): the attach cookie when
+ * one load serves several tracepoints and the one-liner tells them apart (Linux 5.15+); else the
+ * load's own constant, so such a one-liner also runs where the kernel has no cookie, one load per
+ * tracepoint.
  */
 const volatile __u8 gtp_cookie_probe = 0;
+const volatile __u32 gtp_probe_id = 0;
 
 static __always_inline __s64 read_int(void *ctx, const volatile struct gtp_operand *op)
 {
@@ -100,6 +99,6 @@ int generic_tp(void *ctx)
 {
 	if (!current_task_matches())
 		return 0;
-	__u32 cookie = gtp_single && !gtp_cookie_probe ? 0 : (__u32)bpf_get_attach_cookie(ctx) & (GTP_MAX_PROBES - 1);
-	return generic_run_entry(ctx, ctx, gtp_single ? 0 : cookie, cookie);
+	__u32 probe = gtp_cookie_probe ? (__u32)bpf_get_attach_cookie(ctx) : gtp_probe_id;
+	return generic_run_entry(ctx, ctx, 0, probe & (GTP_MAX_PROBES - 1));
 }

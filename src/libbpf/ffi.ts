@@ -45,6 +45,7 @@ const libbpfSymbols = {
 
   bpf_map__name: { args: [ptr], returns: cstring },
   bpf_map__fd: { args: [ptr], returns: i32 },
+  bpf_map__reuse_fd: { args: [ptr, i32], returns: i32 },
   bpf_map__type: { args: [ptr], returns: u32 },
   bpf_map__key_size: { args: [ptr], returns: u32 },
   bpf_map__value_size: { args: [ptr], returns: u32 },

@@ -291,6 +291,14 @@ export class BpfMap {
     checkInt(lib().bpf_map__set_max_entries(this.handlePtr(), n), "bpf_map__set_max_entries", this.name);
   }
 
+  /**
+   * Before load: use the kernel map behind `fd` (another object's, same definition) instead of
+   * creating one. libbpf dups the fd, so each object still closes only what it owns.
+   */
+  reuse(fd: number): void {
+    checkInt(lib().bpf_map__reuse_fd(this.handlePtr(), fd), "bpf_map__reuse_fd", this.name);
+  }
+
   /** Raw value lookup; `value` must be sized for per-CPU maps (possible CPUs × round_up(value_size, 8)). */
   lookup(key: Uint8Array, value: Uint8Array): boolean {
     const rc = lib().bpf_map_lookup_elem(this.fd, key, value);

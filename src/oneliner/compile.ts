@@ -22,11 +22,21 @@ export interface CompiledOneLiner {
   /** the table in words (audit log) */
   tables: Record<string, unknown>;
   analysed: Analysed;
+  /** how generic_tp picks its table entry (tableSelection), decided once here */
+  selection: TableSelection;
+}
+
+export interface TableSelection {
+  /** one load per tracepoint, each with its own entry (the compiler wrote them differently) */
+  perAttachment: boolean;
+  /** one load serves several tracepoints that the one-liner tells apart (`probe`, an event): the attach cookie, Linux 5.15+ */
+  cookieProbe: boolean;
 }
 
 export function compileOneLiner(text: string, env: CompileEnv): CompiledOneLiner {
   const analysed = analyse(parse(text), env);
   const engine = !analysed.target ? "tracepoint" : analysed.target.kind === "usdt" ? "usdt" : "uprobe";
+  const table = generateTable(analysed);
   return {
     text,
     recipe: analysed.profile ? "generic-profile" : `generic-${engine}${analysed.action.kind === "printf" ? "-events" : ""}`,
@@ -34,28 +44,30 @@ export function compileOneLiner(text: string, env: CompileEnv): CompiledOneLiner
     ...(analysed.target ? { target: analysed.target } : {}),
     ...(analysed.profile ? { profileHz: analysed.profile.hz } : {}),
     ...(analysed.exitAfterSeconds !== undefined ? { exitAfterMs: analysed.exitAfterSeconds * 1000 } : {}),
-    table: generateTable(analysed),
+    table,
     tables: describeTables(analysed),
     analysed,
+    selection: tableSelection(analysed, table),
   };
 }
 
 /**
- * How generic_tp picks its table entry: one entry for every attachment when there is one
- * tracepoint or the compiler wrote every entry byte for byte the same (only builtins, or fields at
- * the same offsets), which the verifier prunes to the branches that entry takes; else the attach
- * cookie selects it, and every branch stays (~250k instructions to verify instead of ~2k).
+ * How generic_tp runs several tracepoints: one load for all when the compiler wrote every entry
+ * byte for byte the same (only builtins, or fields at the same offsets), the attach cookie then
+ * telling them apart only for the `probe` builtin; else one load per tracepoint. Each load's entry
+ * index is the constant 0, which the verifier prunes to the branches that entry takes (~2k
+ * instructions; a cookie-selected entry kept every branch, ~250k, and loaded 5x slower for two).
  */
-export function tableSelection(c: CompiledOneLiner): { single: boolean; cookieProbe: boolean } {
-  const n = c.tracepoints.length;
-  const entry = (i: number) => c.table.subarray(i * PROBE.size, (i + 1) * PROBE.size);
-  const uniform = n <= 1 || c.tracepoints.every((_, i) => Buffer.compare(entry(i), entry(0)) === 0);
-  // With one entry for all, the `probe` builtin is the only thing the cookie still tells apart.
-  return { single: uniform, cookieProbe: n > 1 && (!uniform || usesProbe(c.analysed)) };
+function tableSelection(analysed: Analysed, table: Uint8Array): TableSelection {
+  const n = analysed.tracepoints.length;
+  const entry = (i: number) => table.subarray(i * PROBE.size, (i + 1) * PROBE.size);
+  const uniform = n <= 1 || analysed.tracepoints.every((_, i) => Buffer.compare(entry(i), entry(0)) === 0);
+  return { perAttachment: !uniform, cookieProbe: n > 1 && uniform && usesProbe(analysed) };
 }
 
-/** Whether the kernel must have the attach cookie to run this one-liner (Linux 5.15+). */
-export const needsAttachCookie = (c: CompiledOneLiner): boolean => tableSelection(c).cookieProbe;
+/** One load per tracepoint on this kernel: entries that differ, or a cookie the kernel lacks (before 5.15). */
+export const oneLoadPerTracepoint = (c: CompiledOneLiner, kernelHasCookie: boolean): boolean =>
+  c.selection.perAttachment || (c.selection.cookieProbe && !kernelHasCookie);
 
 function usesProbe(a: Analysed): boolean {
   // An event names its tracepoint (the JSON record's "probe"), whether or not printf prints it.
@@ -64,12 +76,26 @@ function usesProbe(a: Analysed): boolean {
   return ops.some((o) => o?.src === SRC.PROBE);
 }
 
-/** The .rodata the generic program runs with: the table, and how the program selects its entry. */
+/** The .rodata the generic program runs with (with one load per tracepoint: the first load's). */
 export function rodataOf(c: CompiledOneLiner): Record<string, Uint8Array> {
   // uprobe/usdt/profile programs have one table entry and no cookie: nothing else to set.
   if (c.target || c.profileHz) return { gtp_cfg: c.table };
-  const { single, cookieProbe } = tableSelection(c);
-  return { gtp_cfg: c.table, gtp_single: new Uint8Array([single ? 1 : 0]), gtp_cookie_probe: new Uint8Array([cookieProbe ? 1 : 0]) };
+  if (c.selection.perAttachment) return perAttachmentRodata(c)[0]!;
+  return { gtp_cfg: c.table, gtp_cookie_probe: new Uint8Array([c.selection.cookieProbe ? 1 : 0]) };
+}
+
+/**
+ * One load per tracepoint: load i runs tracepoint i's entry as its entry 0, with its probe id as a
+ * constant (no cookie read), and shares the first load's maps (the session).
+ */
+export function perAttachmentRodata(c: CompiledOneLiner): Record<string, Uint8Array>[] {
+  return c.tracepoints.map((tp) => {
+    const table = new Uint8Array(c.table.length);
+    table.set(c.table.subarray(tp.cookie * PROBE.size, (tp.cookie + 1) * PROBE.size), 0);
+    const probeId = new Uint8Array(4);
+    new DataView(probeId.buffer).setUint32(0, tp.cookie, true);
+    return { gtp_cfg: table, gtp_cookie_probe: new Uint8Array([0]), gtp_probe_id: probeId };
+  });
 }
 
 export interface WorstCaseCost {

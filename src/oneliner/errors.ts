@@ -15,13 +15,6 @@ export const adhocRefused = (msg: string) =>
   new EbpfctlError("EBPFCTL-E1113", oneLine(msg), ExitCode.POLICY, "the host policy (policy.yaml, adhoc:) decides what one-liners may do on this host");
 export const costRefused = (msg: string) =>
   new EbpfctlError("EBPFCTL-E1114", msg, ExitCode.BUDGET_BREACH, "narrow the one-liner (fewer keys, no hist) or raise --max-memory within the ceiling");
-export const noAttachCookie = (n: number) =>
-  new EbpfctlError(
-    "EBPFCTL-E1115",
-    `this one-liner names ${n} tracepoints that it tells apart (the probe builtin, or fields at different offsets), and this kernel lacks the attach cookie (bpf_get_attach_cookie, Linux 5.15+) that lets one loaded program do so`,
-    ExitCode.UNSUPPORTED,
-    "name one tracepoint per one-liner on this kernel (run one ebpfctl per tracepoint), or drop the probe key",
-  );
 export const usdtNeedsCookie = (binary: string) =>
   new EbpfctlError(
     "EBPFCTL-E1116",

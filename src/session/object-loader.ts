@@ -31,6 +31,12 @@ export interface LoadPlan {
   rodataBytes?: Record<string, Uint8Array>;
   /** Map sizes for this run over the manifest's (a one-liner's stack map, sized by its keys). */
   mapEntries?: Record<string, number>;
+  /**
+   * A second load of the same object sharing the first one's maps (every map but .rodata, which
+   * holds this load's own table): one load per attachment where the kernel has no attach cookie.
+   * Its maps pin nothing more, so they are not estimated again.
+   */
+  shareMapsOf?: BpfObject;
 }
 
 export interface LoadedObject {
@@ -57,7 +63,7 @@ export function loadObject(plan: LoadPlan, stack: DisposableStack): LoadedObject
   };
   let obj = open();
 
-  const estimate = estimateMaps(obj.maps(), possibleCpus());
+  const estimate = plan.shareMapsOf ? { total: 0, perMap: {} } : estimateMaps(obj.maps(), possibleCpus());
   if (estimate.total > plan.budgets.max_memory) {
     throw memoryRefused(
       `${manifest.name} would pin ${formatBudget("max_memory", estimate.total)} of kernel memory in its maps, over --max-memory ${formatBudget("max_memory", plan.budgets.max_memory)}`,
@@ -112,6 +118,8 @@ function configureObject(obj: BpfObject, plan: LoadPlan): void {
   }
   if ((plan.sampleEvery ?? 1) > 1) setBssVar(obj, "sample_every", plan.sampleEvery!);
   if (plan.fetchAtomics === false) withoutFetchAtomics(obj);
+  // .bss (the rate window, sampling) is shared too: one rate cap for every attachment.
+  if (plan.shareMapsOf) for (const m of obj.maps()) if (!m.name.endsWith(".rodata")) m.reuse(plan.shareMapsOf.map(m.name).fd);
 }
 
 /** Parameters, rate cap and filters into .rodata. */

@@ -92,6 +92,11 @@ export interface SessionPlan {
   unsupported?: Map<string, string[]>;
   /** Whole .rodata variables (a one-liner's compiled tables), written before load. */
   rodataBytes?: Record<string, Uint8Array>;
+  /**
+   * One load per choice instead of one for all (a one-liner that tells tracepoints apart on a
+   * kernel without the attach cookie): each load's .rodata, by choice; loads after the first share its maps.
+   */
+  perAttachmentRodata?: Record<string, Uint8Array>[];
   /** Map sizes for this run over the manifest's (a one-liner's stack map). */
   mapEntries?: Record<string, number>;
 }
@@ -233,7 +238,7 @@ export class TraceSession {
     const monitor = new BudgetMonitor(plan.budgets, {
       maps: obj.maps(),
       // One program attached several times (a one-liner's tracepoints) is counted once.
-      programs: programs.filter((p, i) => programs.findIndex((q) => q.prog.name === p.prog.name) === i).map(({ choice, prog }) => ({ prog, entryNs: HOOK_ENTRY_NS[choice.alternative.type] })),
+      programs: programs.filter((p, i) => programs.findIndex((q) => q.prog === p.prog) === i).map(({ choice, prog }) => ({ prog, entryNs: HOOK_ENTRY_NS[choice.alternative.type] })),
       attachedAt,
       // The ring this process reads: in the RSS already, its data pages twice (wrap-around reads).
       ...(reader && manifest.event ? { mappedRing: { fd: obj.map(manifest.event.ringbuf).fd, size: obj.map(manifest.event.ringbuf).maxEntries } } : {}),
@@ -423,22 +428,30 @@ export class TraceSession {
     const manifest = plan.recipe.manifest;
     let loaded: LoadedObject;
     const programsToLoad = choices.map((c) => c.alternative.program);
+    const perLoad = plan.perAttachmentRodata;
+    const objects: BpfObject[] = [];
     try {
+      const first = { ...plan, programs: programsToLoad, ...(perLoad ? { rodataBytes: perLoad[0] } : {}) };
       try {
-        loaded = loadObject({ ...plan, programs: programsToLoad }, own);
+        loaded = loadObject(first, own);
       } catch (e) {
         // A rejection whose log overflowed its buffer: once more with a larger one, for the verdict.
         if (!(e instanceof LoadError && e.logTruncated)) throw e;
-        loaded = loadObject({ ...plan, programs: programsToLoad, verifierLogBytes: RETRY_VERIFIER_LOG_BYTES }, own);
+        loaded = loadObject({ ...first, verifierLogBytes: RETRY_VERIFIER_LOG_BYTES }, own);
+      }
+      objects.push(loaded.obj);
+      // One load per further choice, sharing the first one's maps (counts, ring, rate window).
+      for (let i = 1; perLoad && i < choices.length; i++) {
+        objects.push(loadObject({ ...plan, programs: [choices[i]!.alternative.program], rodataBytes: perLoad[i]!, shareMapsOf: loaded.obj }, own).obj);
       }
     } catch (e) {
       throw loadFailure(e, manifest.name, choices) ?? (e instanceof LoadError ? verifierError(manifest.name, e.program, e.errno, e.verifierLog) : e);
     }
     const { obj, estimate } = loaded;
     libbpfWarnings();
-    const programs = choices.map((c) => ({ choice: c, prog: obj.program(c.alternative.program) }));
+    const programs = choices.map((c, i) => ({ choice: c, prog: (objects[i] ?? obj).program(c.alternative.program) }));
     hooks.record("loaded", {
-      programs: programs.filter((p, i) => programs.findIndex((q) => q.prog.name === p.prog.name) === i).map(({ prog }) => {
+      programs: programs.filter((p, i) => programs.findIndex((q) => q.prog === p.prog) === i).map(({ prog }) => {
         const i = prog.info();
         return { name: prog.name, prog_id: i.id, type: i.type, verified_insns: i.verifiedInsns };
       }),

@@ -2,7 +2,7 @@
 // then run by the signed generic recipe like any other recipe (same session, budgets, kill
 // switch, audit). What is specific to one-liners lives here: the policy gate, the worst-case cost
 // checked before load, and the per-tracepoint probe choices with their attach cookies.
-import { compileOneLiner, stackEntries, tableSelection, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
+import { compileOneLiner, stackEntries, worstCaseCost, type CompiledOneLiner, type WorstCaseCost } from "../oneliner/compile";
 import { adhocRefused, costRefused } from "../oneliner/errors";
 import { Tracefs } from "../tracepoint/tracefs";
 import { checkAgainstBtf, loadKernelBtf, releaseKernelBtf } from "../tracepoint/btf-check";
@@ -152,16 +152,18 @@ export function describeCost(c: WorstCaseCost): string {
 /**
  * One probe choice per tracepoint, all on the one generic program, told apart by cookie (none for
  * profile:). Only a program that reads its cookie gets one: libbpf refuses a non-zero cookie where
- * the kernel has no BPF perf links (before 5.15), and a one-entry table needs none.
+ * the kernel has no BPF perf links (before 5.15), and a one-entry table needs none. With
+ * `perAttachment` (one load per tracepoint, each with its own table: a kernel without the
+ * cookie) none reads it.
  */
-export function oneLinerChoices(c: CompiledOneLiner, template: ProbeChoice): { choices: ProbeChoice[]; cookies: Map<string, number> } {
+export function oneLinerChoices(c: CompiledOneLiner, template: ProbeChoice, perAttachment = false): { choices: ProbeChoice[]; cookies: Map<string, number> } {
   const cookies = new Map<string, number>();
   if (c.target) {
     // The one uprobe program serves entry and return: the one-liner's probe picks the attach type.
     const alternative = { ...template.alternative, type: c.target.kind };
     return { choices: [{ probe: { ...template.probe, alternatives: [alternative] }, alternative, index: 0 }], cookies };
   }
-  const readsCookie = tableSelection(c).cookieProbe;
+  const readsCookie = c.selection.cookieProbe && !perAttachment;
   const choices = c.tracepoints.map((tp) => {
     const target = `${tp.category}/${tp.event}`;
     if (readsCookie) cookies.set(target, tp.cookie);

@@ -27,7 +27,7 @@ import { aggregatePlan, type AggregateOptions } from "../output/aggregate";
 import { attachHelpers } from "../session/attach-helpers";
 import type { VerifiedRecipe } from "../recipe/verified";
 import { cannotDropEveryThread, killSwitchEngaged, notRoot, usageError } from "../errors";
-import { noAttachCookie, usdtNeedsCookie } from "../oneliner/errors";
+import { usdtNeedsCookie } from "../oneliner/errors";
 import { isPositionIndependent } from "../symbols/usdt-notes";
 import { KillSwitchWatcher, describeKillSwitch, readKillSwitch } from "../host/kill-switch";
 import { SessionRegistration } from "../host/registry";
@@ -41,7 +41,7 @@ import { OpenMetricsWriter } from "../output/openmetrics";
 import type { Column } from "../recipe/manifest";
 import { checkedCost, compileForHost, describeCost, oneLinerChoices, oneLinerDuration, oneLinerMapEntries, oneLinerParams } from "./oneliner";
 import { attachCpuClock } from "../session/attach-helpers";
-import { needsAttachCookie, rodataOf, type CompiledOneLiner } from "../oneliner/compile";
+import { oneLoadPerTracepoint, perAttachmentRodata, rodataOf, type CompiledOneLiner } from "../oneliner/compile";
 import { oneLinerMapPlan, oneLinerPrintfRenderer } from "../output/oneliner-maps";
 import { oneLinerMetricsPlan } from "../output/oneliner-metrics";
 
@@ -250,8 +250,10 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
     if (!canDropOnEveryThread()) return refuse(cannotDropEveryThread());
     // Only what this recipe's alternatives need: a first run after boot probes those, not everything.
     const features = kernelFeatures({ facts, only: [...featuresNeeded(manifest), "atomic_fetch", ...(oneliner ? ["bpf_get_attach_cookie"] : [])] });
+    // Tracepoints whose entries differ, or that one load would tell apart by a cookie this kernel
+    // lacks (before 5.15): one load each, with its own entry and probe id, the maps shared.
+    const perAttachment = Boolean(oneliner && oneLoadPerTracepoint(oneliner, features.features.bpf_get_attach_cookie?.status !== "no"));
     if (oneliner && features.features.bpf_get_attach_cookie?.status === "no") {
-      if (needsAttachCookie(oneliner)) return refuse(noAttachCookie(oneliner.tracepoints.length));
       if (oneliner.target?.kind === "usdt" && isPositionIndependent(oneliner.target.binary)) return refuse(usdtNeedsCookie(oneliner.target.binary));
     }
     // What this kernel image's verifier already refused at run time is skipped from the start.
@@ -269,7 +271,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
       .filter((p) => p.chosen)
       .map((p) => ({ probe: manifest.probes.find((x) => x.name === p.name)!, alternative: p.chosen!, index: p.chosenIndex }));
     const { fallbacks, unsupported } = fallbackPlan(manifest, features, selection);
-    const perTracepoint = oneliner && !oneliner.profileHz && choices[0] ? oneLinerChoices(oneliner, choices[0]) : undefined;
+    const perTracepoint = oneliner && !oneliner.profileHz && choices[0] ? oneLinerChoices(oneliner, choices[0], perAttachment) : undefined;
     if (perTracepoint) choices = perTracepoint.choices;
     let reduced: ReducedProfile | undefined;
     if (req.profile === "reduced") {
@@ -352,6 +354,7 @@ async function traceSteps(req: TraceRequest, io: TraceIO, session: string, life:
             ...(oneliner?.profileHz ? { attachPerfEvents: (prog: Parameters<typeof attachCpuClock>[0]) => attachCpuClock(prog, oneliner.profileHz!) } : {}),
           },
           ...(oneliner ? { rodataBytes: rodataOf(oneliner), mapEntries: oneLinerMapEntries(oneliner, manifest) } : {}),
+          ...(oneliner && perAttachment ? { perAttachmentRodata: perAttachmentRodata(oneliner) } : {}),
           aggregate,
           sampleEvery: reduced?.sampleEvery,
           // Unknown counts as present: the verifier then decides, as for everything else.

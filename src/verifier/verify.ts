@@ -25,7 +25,7 @@ import { withoutFetchAtomics } from "../libbpf/fetch-atomics";
 import { explainVerifierLog, saveVerifierLog } from "./verifier-report";
 import { versionReport } from "../forensics/version-report";
 import { baselineMode, type BaselineMode } from "./baseline-select";
-import { compileOneLiner, rodataOf } from "../oneliner/compile";
+import { compileOneLiner, oneLoadPerTracepoint, perAttachmentRodata, rodataOf } from "../oneliner/compile";
 import { Tracefs } from "../tracepoint/tracefs";
 
 export type AltStatus = "accepted" | "rejected" | "unsupported";
@@ -121,7 +121,7 @@ function verifyRecipe(recipe: VerifiedRecipe, features: FeatureReport): RecipeRe
       const base = { program: alt.program, type: alt.type, ...(alt.target ? { target: alt.target } : {}), feature };
       const f = features.features[feature];
       if (f?.status !== "yes") return { ...base, status: "unsupported", evidence: f ? `${feature}: ${f.status} — ${f.evidence}` : `${feature}: unknown — not probed` };
-      return { ...base, ...loadAlone(recipe, alt, features.features.atomic_fetch?.status !== "no") };
+      return { ...base, ...loadAlone(recipe, alt, features.features.atomic_fetch?.status !== "no", features.features.bpf_get_attach_cookie?.status !== "no") };
     }),
   );
   const rejected = new Map(results.flat().filter((a) => a.status === "rejected").map((a) => [a.program, a]));
@@ -137,14 +137,14 @@ function verifyRecipe(recipe: VerifiedRecipe, features: FeatureReport): RecipeRe
 }
 
 /** Opens the verified object, autoloads only `alt.program`, configures it as a default run would, loads, closes. */
-function loadAlone(recipe: VerifiedRecipe, alt: Alternative, fetchAtomics: boolean): Pick<AltResult, "status" | "verified_insns" | "load_ms" | "errno" | "reason" | "log_file"> {
+function loadAlone(recipe: VerifiedRecipe, alt: Alternative, fetchAtomics: boolean, attachCookie: boolean): Pick<AltResult, "status" | "verified_insns" | "load_ms" | "errno" | "reason" | "log_file"> {
   const m = recipe.manifest;
   const obj = BpfObject.openMemory(recipe.object, m.name);
   try {
     for (const p of obj.programs()) p.autoload = p.name === alt.program;
     for (const [name, spec] of Object.entries(m.maps ?? {})) obj.map(name).maxEntries = spec.max_entries;
     try {
-      configureDefaults(obj, m);
+      configureDefaults(obj, m, attachCookie);
     } catch (e) {
       // A verify one-liner that does not compile on this kernel (a tracepoint it lacks): say so.
       if (e instanceof EbpfctlError) return { status: "rejected", reason: [`verify one-liner: ${e.message}`] };
@@ -175,9 +175,9 @@ function loadAlone(recipe: VerifiedRecipe, alt: Alternative, fetchAtomics: boole
  * The .rodata a run with default parameters and budgets would have (the verifier prunes on these
  * values, so verified_insns depends on them). Mirrors the session's configuration.
  */
-function configureDefaults(obj: BpfObject, m: Manifest): void {
+function configureDefaults(obj: BpfObject, m: Manifest, attachCookie: boolean): void {
   const rodata = new Rodata(obj);
-  if (m.verify) for (const [name, bytes] of Object.entries(verifyTables(m.verify.oneliner))) rodata.setBytes(name, bytes);
+  if (m.verify) for (const [name, bytes] of Object.entries(verifyTables(m.verify.oneliner, attachCookie))) rodata.setBytes(name, bytes);
   let params: Record<string, number | string | boolean> = {};
   try {
     params = resolveParameters(m, {});
@@ -196,13 +196,17 @@ function configureDefaults(obj: BpfObject, m: Manifest): void {
   }
 }
 
-/** The tables of a generic recipe's verify one-liner, compiled against this kernel's tracepoints. */
-function verifyTables(text: string): Record<string, Uint8Array> {
+/**
+ * The tables of a generic recipe's verify one-liner, compiled against this kernel's tracepoints,
+ * as `trace` would load them here: with one load per tracepoint, the first load's.
+ */
+function verifyTables(text: string, attachCookie: boolean): Record<string, Uint8Array> {
   const tracefs = Tracefs.open();
   // Only the tables are built (nothing attaches), and a uprobe/usdt table does not depend on the
   // binary: its path is taken as written, unexamined; a usdt verify one-liner names its provider.
   const user = { resolve: (path: string) => path, trusted: () => {}, symbol: () => {}, usdt: (_real: string, provider: string | undefined, name: string) => provider ?? name };
-  return rodataOf(compileOneLiner(text, { list: (p) => tracefs.list(p), format: (tp) => tracefs.format(tp), user }));
+  const c = compileOneLiner(text, { list: (p) => tracefs.list(p), format: (tp) => tracefs.format(tp), user });
+  return !c.target && !c.profileHz && oneLoadPerTracepoint(c, attachCookie) ? perAttachmentRodata(c)[0]! : rodataOf(c);
 }
 
 function round(ms: number): number {

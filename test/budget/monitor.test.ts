@@ -11,14 +11,14 @@ const zeroCounts = () => ({ produced: 0, submitted: 0, droppedRate: 0, droppedRi
 
 /** Touches `bytes` of fresh memory, keeps it for `holdMs` while `during` runs, then frees it. */
 function burst(bytes: number, holdMs: number, during: () => void): number {
-  let b: Buffer | undefined = Buffer.alloc(bytes, 1);
+  const held: Buffer[] = [Buffer.alloc(bytes, 1)];
   const seen = statusKb("VmRSS");
   const end = performance.now() + holdMs;
   while (performance.now() < end) {
     during();
     Bun.sleepSync(5);
   }
-  b = undefined;
+  held.length = 0;
   Bun.gc(true);
   return seen;
 }

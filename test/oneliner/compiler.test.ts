@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "../../src/oneliner/parser";
-import { compileOneLiner, rodataOf, stackEntries, stackMapMemory, tableSelection, worstCaseCost } from "../../src/oneliner/compile";
+import { compileOneLiner, oneLoadPerTracepoint, perAttachmentRodata, rodataOf, stackEntries, stackMapMemory, worstCaseCost } from "../../src/oneliner/compile";
 import { postfix } from "../../src/oneliner/codegen";
 import { formatSpecs, type CompileEnv } from "../../src/oneliner/analyse";
 import { GTP, OPERAND, PRED, PROBE, VALUE, KEY_SIZE, EVENT_SIZE } from "../../src/oneliner/layout";
@@ -107,21 +107,36 @@ describe("parser", () => {
 });
 
 describe("analysers and codegen (this kernel's tracefs)", () => {
-  withTracefs("one table entry for several tracepoints when the compiler wrote them the same; the cookie only where it tells them apart", () => {
-    const sel = (text: string) => tableSelection(compileOneLiner(text, env()));
+  withTracefs("one load for several tracepoints when the compiler wrote their entries the same, else one each; the cookie only where one load tells them apart", () => {
+    const sel = (text: string) => compileOneLiner(text, env()).selection;
     const two = "tracepoint:sched:sched_process_exec,tracepoint:sched:sched_process_exit";
-    // one tracepoint: entry 0, no cookie
-    expect(sel("tracepoint:sched:sched_process_exec { @[comm] = count(); }")).toEqual({ single: true, cookieProbe: false });
+    // one tracepoint: one load, no cookie
+    expect(sel("tracepoint:sched:sched_process_exec { @[comm] = count(); }")).toEqual({ perAttachment: false, cookieProbe: false });
     // builtins only: the same entry twice
-    expect(sel(`${two} /pid != 1/ { @[comm, uid] = count(); }`)).toEqual({ single: true, cookieProbe: false });
-    // pid is at offset 12 in sched_process_exec and 24 in sched_process_exit: one entry each
-    expect(sel(`${two} { @ = hist(args.pid); }`)).toEqual({ single: false, cookieProbe: true });
+    expect(sel(`${two} /pid != 1/ { @[comm, uid] = count(); }`)).toEqual({ perAttachment: false, cookieProbe: false });
+    // pid is at offset 12 in sched_process_exec and 24 in sched_process_exit: a load each, each knowing its probe id
+    expect(sel(`${two} { @ = hist(args.pid); }`)).toEqual({ perAttachment: true, cookieProbe: false });
+    expect(sel(`${two} { @[probe] = hist(args.pid); }`)).toEqual({ perAttachment: true, cookieProbe: false });
     // the same entry, but the probe builtin needs the cookie's value
-    expect(sel(`${two} { @[probe] = count(); }`)).toEqual({ single: true, cookieProbe: true });
+    expect(sel(`${two} { @[probe] = count(); }`)).toEqual({ perAttachment: false, cookieProbe: true });
     // an event names its tracepoint
-    expect(sel(`${two} { printf("%s\\n", comm); }`)).toEqual({ single: true, cookieProbe: true });
-    const rodata = rodataOf(compileOneLiner(`${two} { @[comm] = count(); }`, env()));
-    expect([...rodata.gtp_single!, ...rodata.gtp_cookie_probe!]).toEqual([1, 0]);
+    expect(sel(`${two} { printf("%s\\n", comm); }`)).toEqual({ perAttachment: false, cookieProbe: true });
+    const one = rodataOf(compileOneLiner(`${two} { @[comm] = count(); }`, env()));
+    expect([...one.gtp_cookie_probe!]).toEqual([0]);
+    expect(one.gtp_probe_id).toBeUndefined();
+    // one load each: tracepoint i's entry as entry 0, its probe id as a constant, no cookie
+    const c = compileOneLiner(`${two} { @[probe] = hist(args.pid); }`, env());
+    const loads = perAttachmentRodata(c);
+    expect(loads.length).toBe(2);
+    loads.forEach((l, i) => {
+      expect(Buffer.compare(l.gtp_cfg!.subarray(0, PROBE.size), c.table.subarray(i * PROBE.size, (i + 1) * PROBE.size))).toBe(0);
+      expect(l.gtp_cfg!.subarray(PROBE.size).every((b) => b === 0)).toBe(true);
+      expect(new DataView(l.gtp_probe_id!.buffer).getUint32(0, true)).toBe(i);
+      expect([...l.gtp_cookie_probe!]).toEqual([0]);
+    });
+    expect(rodataOf(c)).toEqual(loads[0]!);
+    expect(oneLoadPerTracepoint(compileOneLiner(`${two} { @[probe] = count(); }`, env()), true)).toBe(false);
+    expect(oneLoadPerTracepoint(compileOneLiner(`${two} { @[probe] = count(); }`, env()), false)).toBe(true);
   });
   withTracefs("a field read at its tracefs offset, size and signedness; one table entry per tracepoint", () => {
     const c = compileOneLiner("tracepoint:syscalls:sys_exit_read /args.ret > 0/ { @ = hist(args.ret); }", env());
