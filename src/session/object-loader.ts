@@ -2,7 +2,7 @@
 // open and load: which programs load, map sizes, parameters and the rate cap in .rodata, the
 // initial sampling. CO-RE relocates against this kernel's cached minimised BTF when there is
 // one (src/kernel/core-btf.ts), held to the digests a load against the kernel's BTF left.
-import { BpfObject, drainLibbpfLog, possibleCpus } from "../libbpf";
+import { BpfObject, LoadError, drainLibbpfLog, possibleCpus, type BpfMap } from "../libbpf";
 import { EbpfctlError, ExitCode } from "../errors";
 import type { Manifest } from "../recipe/manifest";
 import type { VerifiedRecipe } from "../recipe/verified";
@@ -146,4 +146,43 @@ export function setBssVar(obj: BpfObject, name: string, value: number): void {
   const data = obj.sectionData(".bss");
   if (!v || !data) return;
   new DataView(data.buffer, data.byteOffset + v.offset, v.size).setUint32(0, value, true);
+}
+
+/** The verifier log buffer of the one retry after a log overflowed the default 1 MiB. */
+export const RETRY_VERIFIER_LOG_BYTES = 8 << 20;
+
+export interface SessionLoads {
+  /** the first load: it owns the maps every load uses */
+  loaded: LoadedObject;
+  /** the object of each choice's program, by choice (all the first, without per-attachment loads) */
+  objects: BpfObject[];
+  /** what the loads after the first own: their .rodata tables */
+  otherLoadsMaps: BpfMap[];
+  /** the maps' estimated kernel memory, every load's */
+  estimate: number;
+}
+
+/**
+ * A session's loads: one object for every program, or, with `perAttachmentRodata` (a one-liner's
+ * tracepoints with differing entries, or told apart where the kernel has no attach cookie), one
+ * load per choice, each with its own .rodata, the loads after the first sharing its maps (counts,
+ * ring, rate window). Every object is owned by `stack`.
+ */
+export function loadSessionObjects(plan: LoadPlan, choicePrograms: string[], perAttachmentRodata: Record<string, Uint8Array>[] | undefined, stack: DisposableStack): SessionLoads {
+  const first = { ...plan, ...(perAttachmentRodata ? { rodataBytes: perAttachmentRodata[0] } : {}) };
+  let loaded: LoadedObject;
+  try {
+    loaded = loadObject(first, stack);
+  } catch (e) {
+    // A rejection whose log overflowed its buffer: once more with a larger one, for the verdict.
+    if (!(e instanceof LoadError && e.logTruncated)) throw e;
+    loaded = loadObject({ ...first, verifierLogBytes: RETRY_VERIFIER_LOG_BYTES }, stack);
+  }
+  const objects = choicePrograms.map(() => loaded.obj);
+  for (let i = 1; perAttachmentRodata && i < choicePrograms.length; i++) {
+    objects[i] = loadObject({ ...plan, programs: [choicePrograms[i]!], rodataBytes: perAttachmentRodata[i]!, shareMapsOf: loaded.obj }, stack).obj;
+  }
+  const otherLoadsMaps = [...new Set(objects.slice(1))].filter((o) => o !== loaded.obj).flatMap((o) => o.maps().filter((m) => m.name.endsWith(".rodata")));
+  const estimate = loaded.estimate.total + (otherLoadsMaps.length ? estimateMaps(otherLoadsMaps, possibleCpus()).total : 0);
+  return { loaded, objects, otherLoadsMaps, estimate };
 }

@@ -12,6 +12,7 @@ import {
   captureLibbpfLog,
   drainLibbpfLog,
   RingBufferReader,
+  type BpfMap,
   type BpfProgram,
 } from "../libbpf";
 import { EbpfctlError, ExitCode, SessionCancelled } from "../errors";
@@ -27,7 +28,7 @@ import { verifierError } from "../verifier/verifier-report";
 import type { ParameterValues } from "../recipe/params";
 import { OutputClosedError, OutputWriteError, type EventRenderer, type EventSink } from "./event-sink";
 import type { CoreBtfCache } from "../kernel/core-btf";
-import { loadObject, setBssVar, type LoadedObject } from "./object-loader";
+import { loadSessionObjects, setBssVar, type LoadedObject, type SessionLoads } from "./object-loader";
 import { AlternativeFailed, attachFailure, describeFailure, fallBack, loadFailure, type AlternativeFailure } from "./variant-fallback";
 
 export interface ProbeChoice {
@@ -134,8 +135,6 @@ const BATCH_RECORDS = 4096;
 const GC_EVERY_RECORDS = BATCH_RECORDS;
 /** How often, under a backlog, clean pages of the executable are shed again (resident.ts). */
 const SHED_MS = 250;
-/** The verifier log buffer of the one retry after a log overflowed the default 1 MiB. */
-export const RETRY_VERIFIER_LOG_BYTES = 8 << 20;
 
 interface Attempt {
   obj: BpfObject;
@@ -144,6 +143,8 @@ interface Attempt {
   statsReader: SessionStatsReader;
   reader: RingBufferReader | undefined;
   links: BpfLink[];
+  /** The maps the loads after the first own (their .rodata tables; the rest are the first's). */
+  otherLoadsMaps: BpfMap[];
 }
 
 export class TraceSession {
@@ -215,7 +216,7 @@ export class TraceSession {
         choices = next;
       }
     }
-    const { obj, loaded, programs, statsReader, reader, links } = attempt;
+    const { obj, loaded, programs, statsReader, reader, links, otherLoadsMaps } = attempt;
     libbpfWarnings();
     // The CO-RE BTF cache for the next run is built now, on a miss only: it runs bpftool, and once
     // afterAttach has dropped privileges the seccomp filter denies exec (docs/least-privilege.md).
@@ -236,7 +237,7 @@ export class TraceSession {
 
     // 4. Consume and enforce.
     const monitor = new BudgetMonitor(plan.budgets, {
-      maps: obj.maps(),
+      maps: [...obj.maps(), ...otherLoadsMaps],
       // One program attached several times (a one-liner's tracepoints) is counted once.
       programs: programs.filter((p, i) => programs.findIndex((q) => q.prog === p.prog) === i).map(({ choice, prog }) => ({ prog, entryNs: HOOK_ENTRY_NS[choice.alternative.type] })),
       attachedAt,
@@ -426,36 +427,23 @@ export class TraceSession {
   private async loadAndAttach(choices: ProbeChoice[], plan: SessionPlan, own: DisposableStack, libbpfWarnings: () => void, onLine: (line: string) => void, onHeader: (lines: string[]) => void): Promise<Attempt> {
     const { hooks } = this;
     const manifest = plan.recipe.manifest;
-    let loaded: LoadedObject;
-    const programsToLoad = choices.map((c) => c.alternative.program);
-    const perLoad = plan.perAttachmentRodata;
-    const objects: BpfObject[] = [];
+    const names = choices.map((c) => c.alternative.program);
+    let loads: SessionLoads;
     try {
-      const first = { ...plan, programs: programsToLoad, ...(perLoad ? { rodataBytes: perLoad[0] } : {}) };
-      try {
-        loaded = loadObject(first, own);
-      } catch (e) {
-        // A rejection whose log overflowed its buffer: once more with a larger one, for the verdict.
-        if (!(e instanceof LoadError && e.logTruncated)) throw e;
-        loaded = loadObject({ ...first, verifierLogBytes: RETRY_VERIFIER_LOG_BYTES }, own);
-      }
-      objects.push(loaded.obj);
-      // One load per further choice, sharing the first one's maps (counts, ring, rate window).
-      for (let i = 1; perLoad && i < choices.length; i++) {
-        objects.push(loadObject({ ...plan, programs: [choices[i]!.alternative.program], rodataBytes: perLoad[i]!, shareMapsOf: loaded.obj }, own).obj);
-      }
+      loads = loadSessionObjects({ ...plan, programs: names }, names, plan.perAttachmentRodata, own);
     } catch (e) {
       throw loadFailure(e, manifest.name, choices) ?? (e instanceof LoadError ? verifierError(manifest.name, e.program, e.errno, e.verifierLog) : e);
     }
-    const { obj, estimate } = loaded;
+    const { loaded, objects, otherLoadsMaps, estimate } = loads;
+    const { obj } = loaded;
     libbpfWarnings();
-    const programs = choices.map((c, i) => ({ choice: c, prog: (objects[i] ?? obj).program(c.alternative.program) }));
+    const programs = choices.map((c, i) => ({ choice: c, prog: objects[i]!.program(c.alternative.program) }));
     hooks.record("loaded", {
       programs: programs.filter((p, i) => programs.findIndex((q) => q.prog === p.prog) === i).map(({ prog }) => {
         const i = prog.info();
         return { name: prog.name, prog_id: i.id, type: i.type, verified_insns: i.verifiedInsns };
       }),
-      map_memory_estimate: estimate.total,
+      map_memory_estimate: estimate,
       core_btf: loaded.coreBtf,
       ...(loaded.coreBtfFallback ? { core_btf_fallback: loaded.coreBtfFallback } : {}),
     });
@@ -493,7 +481,7 @@ export class TraceSession {
         throw attachFailure(e, choice, e.errno);
       }
     }
-    return { obj, loaded, programs, statsReader, reader, links };
+    return { obj, loaded, programs, statsReader, reader, links, otherLoadsMaps };
   }
 }
 

@@ -114,9 +114,9 @@ describe("ebpfctl trace -e", () => {
     expect(r.stderr).toMatch(/tp0:tracepoint.*tp1:tracepoint|"probes":\["tp0:tracepoint","tp1:tracepoint"\]/);
   }, 60_000);
 
-  // Only builtins: the compiler writes the same entry for both tracepoints, so entry 0 serves both
-  // and the verifier prunes it as for one (the cookie path walks ~250k instructions). No cookie is
-  // read, so it runs where the kernel has none (masked here, as on 5.10; E1115 before).
+  // Only builtins: the compiler writes the same entry for both tracepoints, so one load serves both
+  // and the verifier prunes it as for one (a cookie-selected entry walked ~250k instructions). No
+  // cookie is read, so it runs where the kernel has none (masked here, as on 5.10).
   recipeTest("several tracepoints with one table entry: exact, verified as one, and no attach cookie needed", async () => {
     const K = 5;
     const dir = mkdtempSync(join(tmpdir(), "ebpfctl-same-entry-"));
@@ -134,7 +134,8 @@ describe("ebpfctl trace -e", () => {
   }, 60_000);
 
   // A kernel without the attach cookie (masked here, as on 5.10; refused with E1115 before): a
-  // one-liner that tells its tracepoints apart gets one load per tracepoint, maps shared.
+  // one-liner that tells its tracepoints apart gets one load per tracepoint, maps shared. Entries
+  // that differ (the printf case) get one load each on every kernel.
   const loadedPrograms = (audit: string) =>
     readFileSync(audit, "utf8").trim().split("\n").map((l) => JSON.parse(l)).find((x) => x.event === "loaded").programs as { prog_id: number; verified_insns: number }[];
 
@@ -142,12 +143,25 @@ describe("ebpfctl trace -e", () => {
     const K = 5;
     const dir = mkdtempSync(join(tmpdir(), "ebpfctl-per-load-"));
     const audit = join(dir, "audit.jsonl");
+    // While it runs, the kernel's view of both programs' maps (bpftool): every map shared but each
+    // load's own .rodata, so one aggregation, one ring and one rate window serve both.
+    const mapIds: number[][] = [];
     const r = await traceDuring(["-e", 'tracepoint:sched:sched_process_exec,tracepoint:sched:sched_process_exit /comm == "true"/ { @[probe] = count(); }'], async () => {
+      for (const p of loadedPrograms(audit)) {
+        const show = await run(["bpftool", "-j", "prog", "show", "id", String(p.prog_id)]);
+        mapIds.push((JSON.parse(show.stdout) as { map_ids: number[] }).map_ids);
+      }
       await run(["sh", "-c", Array(K).fill("/bin/true").join("; ")]);
     }, { env: { EBPFCTL_AUDIT_LOG: audit, EBPFCTL_MASK_FEATURES: "bpf_get_attach_cookie" } });
     expect(r.code).toBe(0);
     const rows = (r.records.filter((x) => x.kind === "oneliner_map") as { key: string[]; value: number }[]).map((x) => [x.key[0], x.value]);
     expect(rows.sort()).toEqual([["tracepoint:sched:sched_process_exec", K], ["tracepoint:sched:sched_process_exit", K]]);
+    expect(mapIds.length).toBe(2);
+    const [a, b] = mapIds.map((ids) => new Set(ids));
+    const shared = [...a!].filter((id) => b!.has(id));
+    expect(shared.length).toBeGreaterThan(2);
+    expect(a!.size - shared.length).toBe(1);
+    expect(b!.size - shared.length).toBe(1);
     const programs = loadedPrograms(audit);
     expect(programs.length).toBe(2);
     expect(new Set(programs.map((p) => p.prog_id)).size).toBe(2);
@@ -155,7 +169,7 @@ describe("ebpfctl trace -e", () => {
     expectIdentity(r);
   }, 60_000);
 
-  recipeTest("without the attach cookie, printf of a field at different offsets: every pid, each event naming its tracepoint", async () => {
+  recipeTest("printf of a field at different offsets: one load per tracepoint, every pid, each event naming its tracepoint", async () => {
     const K = 4;
     const dir = mkdtempSync(join(tmpdir(), "ebpfctl-per-load-"));
     const audit = join(dir, "audit.jsonl");
@@ -167,14 +181,17 @@ describe("ebpfctl trace -e", () => {
         pids.push(p.pid);
         await p.exited;
       }
-    }, { env: { EBPFCTL_AUDIT_LOG: audit, EBPFCTL_MASK_FEATURES: "bpf_get_attach_cookie" } });
+    }, { env: { EBPFCTL_AUDIT_LOG: audit } });
     expect(r.code).toBe(0);
     const events = r.records.filter((x) => x.kind === "oneliner_event") as { probe: string; args: unknown[] }[];
     const seen = (tp: string) => events.filter((e) => e.probe === tp).map((e) => Number(e.args[0])).sort((a, b) => a - b);
     const want = [...pids].sort((a, b) => a - b);
     expect(seen("tracepoint:sched:sched_process_exec")).toEqual(want);
     expect(seen("tracepoint:sched:sched_process_exit")).toEqual(want);
-    expect(loadedPrograms(audit).length).toBe(2);
+    // this kernel has the cookie: the loads are one per tracepoint because the entries differ
+    const programs = loadedPrograms(audit);
+    expect(programs.length).toBe(2);
+    for (const p of programs) expect(p.verified_insns).toBeLessThan(20_000);
     expectIdentity(r);
   }, 60_000);
 });
